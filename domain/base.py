@@ -1,0 +1,170 @@
+"""Building blocks every aggregate uses: the metadata envelope, events, commands, errors.
+
+An event is a frozen pydantic model naming a business fact in the past tense. Every event
+carries `meta` (the envelope of DESIGN §4): who acted, when it happened in the field, when it
+was recorded, and the correlation/causation/command/campaign ids. Decision functions build
+events with `meta=ctx.meta`; the application service assigns aggregate versions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID, uuid5
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Namespace for ids derived from business keys (deterministic, so retries and replays agree).
+DUDAO_NAMESPACE = UUID("6f1d3c1e-8c1a-4f4e-9a53-2a1d1c0de000")
+
+
+def derived_id(*parts: object) -> UUID:
+    """A deterministic UUID from business-key parts (e.g. campaign + scope)."""
+    return uuid5(DUDAO_NAMESPACE, "/".join(str(p) for p in parts))
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Actor(Frozen):
+    """Who acted (操作人): a person (or a system process) and the role they acted in."""
+
+    person_id: UUID | None = None
+    role: str
+    name: str | None = None
+
+
+SYSTEM_ACTOR_ROLE = "system"
+
+
+class Meta(Frozen):
+    """The metadata envelope (元数据) carried by every event."""
+
+    actor: Actor
+    occurred_at: datetime
+    recorded_at: datetime
+    correlation_id: UUID
+    causation_id: UUID | None = None
+    command_id: str
+    campaign_id: UUID | None = None
+
+
+_REGISTRY: dict[str, type[DomainEvent]] = {}
+
+
+class DomainEvent(Frozen):
+    """Base of every event. Subclasses declare `kind` (aggregate kind) and `id_field`.
+
+    `event_name` (ClassVar) is the stable registry name stored with the event; it defaults to
+    `dudao.<kind>.<ClassName>` and must never change once events are stored.
+    `class_version` with `upcast_v1_v2(data)` static methods migrates old stored payloads.
+    """
+
+    kind: ClassVar[str] = ""
+    id_field: ClassVar[str] = ""
+    event_name: ClassVar[str] = ""
+    class_version: ClassVar[int] = 1
+
+    meta: Meta
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.__dict__.get("abstract", False) or not cls.kind:
+            return
+        if "event_name" not in cls.__dict__:
+            cls.event_name = f"dudao.{cls.kind}.{cls.__name__}"
+        existing = _REGISTRY.get(cls.event_name)
+        if existing is not None and existing.__qualname__ != cls.__qualname__:
+            raise TypeError(f"duplicate event name {cls.event_name}")
+        _REGISTRY[cls.event_name] = cls
+
+    @property
+    def aggregate_id(self) -> UUID:
+        value = getattr(self, self.id_field)
+        assert isinstance(value, UUID)
+        return value
+
+
+def event_registry() -> dict[str, type[DomainEvent]]:
+    """Every registered event type by its stable name (import the aggregates first)."""
+    return dict(_REGISTRY)
+
+
+def event_class(name: str) -> type[DomainEvent]:
+    return _REGISTRY[name]
+
+
+class Command(Frozen):
+    """Base of every command: an imperative request, validated at the edge.
+
+    `command_id` is the client's idempotency key: the same id twice writes once.
+    `occurred_at` is when the thing happened in the field (defaults to the recording time).
+    """
+
+    command_id: str = Field(min_length=1, max_length=128)
+    occurred_at: datetime | None = None
+
+
+class CommandContext(Frozen):
+    """What a decision needs besides state and command: the injected clock reading and the actor."""
+
+    meta: Meta
+
+    @property
+    def now(self) -> datetime:
+        return self.meta.recorded_at
+
+    @property
+    def actor(self) -> Actor:
+        return self.meta.actor
+
+
+class DomainError(Exception):
+    """A command broke a rule. `code` is machine-readable; messages are zh-CN and en."""
+
+    status = 422
+
+    def __init__(self, code: str, message_zh: str, message_en: str, **details: Any) -> None:
+        super().__init__(message_en)
+        self.code = code
+        self.message_zh = message_zh
+        self.message_en = message_en
+        self.details = details
+
+
+class NotFound(DomainError):
+    status = 404
+
+
+class Conflict(DomainError):
+    status = 409
+
+
+class Forbidden(DomainError):
+    status = 403
+
+
+_EVOLVERS: dict[str, Any] = {}
+
+
+def evolver(kind: str) -> Any:
+    """Register the fold function `(state | None, event) -> state` of an aggregate kind."""
+
+    def register(fn: Any) -> Any:
+        _EVOLVERS[kind] = fn
+        return fn
+
+    return register
+
+
+def fold(kind: str, events: list[DomainEvent], state: Any = None) -> Any:
+    """Rebuild an aggregate's state from its events (None when it has none)."""
+    evolve = _EVOLVERS[kind]
+    for event in events:
+        state = evolve(state, event)
+    return state

@@ -1,0 +1,47 @@
+"""Command handlers: for each command, which aggregate it targets, what else it reads, which rule decides.
+
+A new use case is one decision function in domain/ plus one `Handler(...)` line in a module here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, TypeVar
+from uuid import UUID
+
+from domain.base import Command
+
+C = TypeVar("C", bound=Command)
+
+
+class Reader:
+    """Read-only access to aggregate states for gathering what a decision needs (set by the service)."""
+
+    def get(self, kind: str, aggregate_id: UUID) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Handler(Generic[C]):
+    """How the service runs one command type.
+
+    `decide(state, cmd, ctx)` or, with `gather`, `decide(state, cmd, ctx, refs)` where
+    `refs = gather(cmd, reader)` holds the other aggregates' states the rule needs.
+    `roles` lists the actor roles allowed to issue it (None: any authenticated actor).
+    """
+
+    command: type[C]
+    kind: str
+    target: Callable[[C], UUID]
+    decide: Callable[..., list[Any]]
+    gather: Callable[[C, Reader], Any] | None = None
+    roles: frozenset[str] | None = None
+    campaign: Callable[[C], UUID | None] = field(default=lambda c: getattr(c, "campaign_id", None))
+
+
+HANDLERS: dict[type[Command], Handler[Any]] = {}
+
+
+def register(*handlers: Handler[Any]) -> None:
+    for h in handlers:
+        HANDLERS[h.command] = h
