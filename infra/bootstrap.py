@@ -3,21 +3,39 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from dataclasses import dataclass
 from typing import Callable
 from datetime import datetime
 
 from infra.clock import wall_clock
 from infra.service import CommandService
+from infra.projector import Projector
 from infra.store import Dudao, open_store
-
-# Importing these registers their events (domain) and handlers (infra.commands).
-COMMAND_MODULES = ("infra.commands.campaign",)
-
+from projections.base import Projection
 
 def load_handlers() -> None:
-    for module in COMMAND_MODULES:
-        importlib.import_module(module)
+    """Import every module of infra.commands: that registers the handlers and, through them, every event."""
+    import infra.commands
+
+    for info in pkgutil.iter_modules(infra.commands.__path__):
+        importlib.import_module(f"infra.commands.{info.name}")
+
+
+def all_projections() -> list[Projection]:
+    """One instance of every Projection subclass defined in the projections package."""
+    import projections
+
+    for info in pkgutil.iter_modules(projections.__path__):
+        importlib.import_module(f"projections.{info.name}")
+    found: list[Projection] = []
+    stack = list(Projection.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls.name:
+            found.append(cls())
+    return sorted(found, key=lambda p: p.name)
 
 
 @dataclass
@@ -26,6 +44,7 @@ class System:
     app: Dudao
     service: CommandService
     clock: Callable[[], datetime]
+    projector: Projector
 
     def close(self) -> None:
         self.app.close()
@@ -35,4 +54,7 @@ def bootstrap(database_url: str, *, clock: Callable[[], datetime] = wall_clock, 
               pool_size: int = 5, command_retries: int = 10) -> System:
     load_handlers()
     app = open_store(database_url, create_table=create_tables, pool_size=pool_size)
-    return System(database_url, app, CommandService(app, clock, command_retries), clock)
+    projector = Projector(app, database_url, all_projections())
+    if create_tables:
+        projector.create_tables()
+    return System(database_url, app, CommandService(app, clock, command_retries), clock, projector)
