@@ -5,12 +5,13 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 from datetime import datetime
 
 from infra.clock import wall_clock
 from infra.service import CommandService
 from infra.projector import Projector
+from infra.settings import Settings
 from infra.store import Dudao, open_store
 from projections.base import Projection
 
@@ -58,3 +59,16 @@ def bootstrap(database_url: str, *, clock: Callable[[], datetime] = wall_clock, 
     if create_tables:
         projector.create_tables()
     return System(database_url, app, CommandService(app, clock, command_retries), clock, projector)
+
+
+def database_url_from(settings: Settings) -> str:
+    """DUDAO_DATABASE_URL when set; otherwise the embedded PostgreSQL under <var>/pg (started if needed)."""
+    if settings.database_url:
+        return settings.database_url
+    from infra.embedded import start_postgres
+
+    return start_postgres(settings.var_dir / "pg").uri
+
+
+def bootstrap_from_settings(settings: Settings, **kwargs: Any) -> System:
+    return bootstrap(database_url_from(settings), command_retries=settings.command_retries, **kwargs)
