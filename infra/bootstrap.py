@@ -71,4 +71,5 @@ def database_url_from(settings: Settings) -> str:
 
 
 def bootstrap_from_settings(settings: Settings, **kwargs: Any) -> System:
+    kwargs.setdefault("create_tables", settings.create_tables)
     return bootstrap(database_url_from(settings), command_retries=settings.command_retries, **kwargs)

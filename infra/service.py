@@ -46,19 +46,30 @@ class CommandResult:
 
 
 class StoreReader(Reader):
-    """Loads aggregate states from the store and remembers the version each was read at."""
+    """Loads aggregate states from the store and remembers the version each was read at.
+
+    An id whose events belong to another kind of aggregate reads as None (unknown for that kind).
+    """
 
     def __init__(self, app: Dudao) -> None:
         self.app = app
         self.versions: dict[UUID, int] = {}
-        self._states: dict[UUID, Any] = {}
+        self.kinds: dict[UUID, str | None] = {}
+        self._states: dict[tuple[str, UUID], Any] = {}
 
     def get(self, kind: str, aggregate_id: UUID) -> Any:
-        if aggregate_id not in self._states:
+        key = (kind, aggregate_id)
+        if key not in self._states:
             stored = list(self.app.events.get(aggregate_id))
             self.versions[aggregate_id] = stored[-1].originator_version if stored else 0
-            self._states[aggregate_id] = fold(kind, [s.event for s in stored]) if stored else None
-        return self._states[aggregate_id]
+            self.kinds[aggregate_id] = stored[0].event.kind if stored else None
+            same_kind = bool(stored) and stored[0].event.kind == kind
+            self._states[key] = fold(kind, [s.event for s in stored]) if same_kind else None
+        return self._states[key]
+
+    def taken_by_other_kind(self, kind: str, aggregate_id: UUID) -> bool:
+        self.get(kind, aggregate_id)
+        return self.kinds[aggregate_id] not in (None, kind)
 
     def version(self, aggregate_id: UUID) -> int:
         if aggregate_id not in self.versions:
@@ -139,6 +150,8 @@ class CommandService:
         reader = StoreReader(self.app)
         target = handler.target(command)
         state = reader.get(handler.kind, target)
+        if reader.taken_by_other_kind(handler.kind, target):
+            raise Conflict("id_taken", "该编号已被其他类型的对象使用", "this id belongs to another kind of object", id=str(target))
         now = self.clock()
         meta = Meta(
             actor=actor, occurred_at=command.occurred_at or now, recorded_at=now, correlation_id=correlation_id,

@@ -18,6 +18,7 @@ class Settings:
     topic_prefix: str
     log_format: str
     command_retries: int
+    create_tables: bool
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -32,4 +33,5 @@ class Settings:
             topic_prefix=e.get("DUDAO_TOPIC_PREFIX", "dudao"),
             log_format=e.get("DUDAO_LOG_FORMAT", "auto"),
             command_retries=int(e.get("DUDAO_COMMAND_RETRIES", "10")),
+            create_tables=e.get("DUDAO_CREATE_TABLES", "y").lower() not in ("n", "no", "0", "false"),
         )

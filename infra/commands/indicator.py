@@ -1,0 +1,38 @@
+"""Handlers for indicator (测评指标) and task (任务分解) commands."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from domain import indicator as i
+from domain.base import Conflict
+from infra.commands import Handler, Reader, register
+
+HQ = frozenset({"admin", "hq_office"})
+
+
+def get_of_kind(reader: Reader, kind: str, aggregate_id: UUID) -> Any:
+    """The state of an aggregate of `kind`, or None when the id is unknown or belongs to another kind."""
+    try:
+        return reader.get(kind, aggregate_id)
+    except Conflict as err:
+        if err.code == "id_kind_mismatch":
+            return None
+        raise
+
+
+def gather_indicator(cmd: i.DefineIndicator, reader: Reader) -> i.IndicatorRefs:
+    parent = get_of_kind(reader, "indicator", cmd.parent_id) if cmd.parent_id else None
+    return i.IndicatorRefs(campaign_exists=reader.get("campaign", cmd.campaign_id) is not None, parent=parent)
+
+
+def gather_task(cmd: i.DefineTask, reader: Reader) -> i.TaskRefs:
+    indicator = get_of_kind(reader, "indicator", cmd.indicator_id) if cmd.indicator_id else None
+    return i.TaskRefs(campaign_exists=reader.get("campaign", cmd.campaign_id) is not None, indicator=indicator)
+
+
+register(
+    Handler(i.DefineIndicator, "indicator", lambda cmd: cmd.indicator_id, i.define_indicator, gather_indicator, HQ),
+    Handler(i.DefineTask, "task", lambda cmd: cmd.task_id, i.define_task, gather_task, HQ),
+)

@@ -1,0 +1,85 @@
+"""Handlers for the command structure (指挥体系): units, places and people.
+
+The gather functions read what the tree rules need — the campaign, the new parent and the chain of
+its ancestors — so the decisions in domain/ stay pure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from domain import person as pe
+from domain import place as pl
+from domain import unit as un
+from domain.structure import TreeRefs
+from infra.commands import Handler, Reader, register
+
+HQ = frozenset({"admin", "hq_office"})
+
+# Far deeper than any real command structure; only guards the walk against corrupt history.
+MAX_DEPTH = 256
+
+
+def lineage(reader: Reader, kind: str, parent_id: UUID | None) -> tuple[UUID, ...]:
+    """The parent's id and its ancestors' ids, nearest first (stops at the root, a loop or MAX_DEPTH)."""
+    chain: list[UUID] = []
+    node_id = parent_id
+    while node_id is not None and node_id not in chain and len(chain) < MAX_DEPTH:
+        chain.append(node_id)
+        node = reader.get(kind, node_id)
+        node_id = node.parent_id if node is not None else None
+    return tuple(chain)
+
+
+def tree_refs(reader: Reader, kind: str, parent_id: UUID | None, campaign_id: UUID | None = None) -> TreeRefs:
+    return TreeRefs(
+        campaign=reader.get("campaign", campaign_id) if campaign_id is not None else None,
+        parent=reader.get(kind, parent_id) if parent_id is not None else None,
+        lineage=lineage(reader, kind, parent_id),
+    )
+
+
+def gather_register_unit(cmd: un.RegisterUnit, reader: Reader) -> TreeRefs:
+    return tree_refs(reader, "unit", cmd.parent_id, cmd.campaign_id)
+
+
+def gather_move_unit(cmd: un.MoveUnit, reader: Reader) -> TreeRefs:
+    return tree_refs(reader, "unit", cmd.parent_id)
+
+
+def gather_register_place(cmd: pl.RegisterPlace, reader: Reader) -> TreeRefs:
+    return tree_refs(reader, "place", cmd.parent_id, cmd.campaign_id)
+
+
+def gather_move_place(cmd: pl.MovePlace, reader: Reader) -> TreeRefs:
+    return tree_refs(reader, "place", cmd.parent_id)
+
+
+def gather_register_person(cmd: pe.RegisterPerson, reader: Reader) -> pe.PersonRefs:
+    return pe.PersonRefs(campaign=reader.get("campaign", cmd.campaign_id))
+
+
+def gather_join_unit(cmd: pe.JoinUnit, reader: Reader) -> pe.PersonRefs:
+    return pe.PersonRefs(unit=reader.get("unit", cmd.unit_id))
+
+
+def _by(field: str) -> Any:
+    return lambda cmd: getattr(cmd, field)
+
+
+register(
+    Handler(un.RegisterUnit, "unit", _by("unit_id"), un.register_unit, gather_register_unit, roles=HQ),
+    Handler(un.RenameUnit, "unit", _by("unit_id"), un.rename_unit, roles=HQ),
+    Handler(un.MoveUnit, "unit", _by("unit_id"), un.move_unit, gather_move_unit, roles=HQ),
+    Handler(un.RetireUnit, "unit", _by("unit_id"), un.retire_unit, roles=HQ),
+    Handler(pl.RegisterPlace, "place", _by("place_id"), pl.register_place, gather_register_place, roles=HQ),
+    Handler(pl.RenamePlace, "place", _by("place_id"), pl.rename_place, roles=HQ),
+    Handler(pl.MovePlace, "place", _by("place_id"), pl.move_place, gather_move_place, roles=HQ),
+    Handler(pl.RetirePlace, "place", _by("place_id"), pl.retire_place, roles=HQ),
+    Handler(pe.RegisterPerson, "person", _by("person_id"), pe.register_person, gather_register_person, roles=HQ),
+    Handler(pe.RenamePerson, "person", _by("person_id"), pe.rename_person, roles=HQ),
+    Handler(pe.JoinUnit, "person", _by("person_id"), pe.join_unit, gather_join_unit, roles=HQ),
+    Handler(pe.LeaveUnit, "person", _by("person_id"), pe.leave_unit, roles=HQ),
+    Handler(pe.RetirePerson, "person", _by("person_id"), pe.retire_person, roles=HQ),
+)
