@@ -16,8 +16,12 @@ from infra.store import Dudao, open_store
 from projections.base import Projection
 
 def load_handlers() -> None:
-    """Import every module of infra.commands: that registers the handlers and, through them, every event."""
+    """Import every domain module (registers every event) and every module of infra.commands (handlers)."""
+    import domain
     import infra.commands
+
+    for info in pkgutil.iter_modules(domain.__path__):
+        importlib.import_module(f"domain.{info.name}")
 
     for info in pkgutil.iter_modules(infra.commands.__path__):
         importlib.import_module(f"infra.commands.{info.name}")

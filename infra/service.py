@@ -51,8 +51,9 @@ class StoreReader(Reader):
     An id whose events belong to another kind of aggregate reads as None (unknown for that kind).
     """
 
-    def __init__(self, app: Dudao) -> None:
+    def __init__(self, app: Dudao, actor: Actor | None = None) -> None:
         self.app = app
+        self.actor = actor
         self.versions: dict[UUID, int] = {}
         self.kinds: dict[UUID, str | None] = {}
         self._states: dict[tuple[str, UUID], Any] = {}
@@ -66,6 +67,11 @@ class StoreReader(Reader):
             same_kind = bool(stored) and stored[0].event.kind == kind
             self._states[key] = fold(kind, [s.event for s in stored]) if same_kind else None
         return self._states[key]
+
+    def query(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a read-model query `fn(conn, *args)` (e.g. the matrix's lead unit of a place)."""
+        with self.app.recorder.datastore.get_connection() as conn:
+            return fn(conn, *args)
 
     def taken_by_other_kind(self, kind: str, aggregate_id: UUID) -> bool:
         self.get(kind, aggregate_id)
@@ -147,7 +153,7 @@ class CommandService:
         self, handler: Handler[Any], command: Command, actor: Actor, correlation_id: UUID,
         causation_id: UUID | None, digest: str,
     ) -> CommandResult:
-        reader = StoreReader(self.app)
+        reader = StoreReader(self.app, actor)
         target = handler.target(command)
         state = reader.get(handler.kind, target)
         if reader.taken_by_other_kind(handler.kind, target):

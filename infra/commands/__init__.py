@@ -9,15 +9,24 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, TypeVar
 from uuid import UUID
 
-from domain.base import Command
+from domain.base import Actor, Command
 
 C = TypeVar("C", bound=Command)
 
 
 class Reader:
-    """Read-only access to aggregate states for gathering what a decision needs (set by the service)."""
+    """Read-only access for gathering what a decision needs (the service supplies it).
+
+    `get(kind, id)`: an aggregate's folded state (None if unknown or of another kind);
+    `query(fn, *args)`: a read-model query `fn(conn, *args)`; `actor`: who issues the command.
+    """
+
+    actor: Actor | None = None
 
     def get(self, kind: str, aggregate_id: UUID) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def query(self, fn: Callable[..., Any], *args: Any) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
 
