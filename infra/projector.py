@@ -15,6 +15,9 @@ import psycopg
 import structlog
 from psycopg.rows import dict_row
 
+from eventsourcing.persistence import InterfaceError as EsInterfaceError
+from eventsourcing.persistence import OperationalError as EsOperationalError
+
 from infra.store import Dudao
 from projections.base import Projection, RecordedEvent
 
@@ -110,13 +113,16 @@ class Projector:
 
     def run_forever(self, poll_seconds: float = 0.2) -> None:
         while not self._stop.is_set():
-            head = self.head()
             busy = False
-            for p in self.projections:
-                try:
+            try:
+                head = self.head()
+                for p in self.projections:
                     busy = bool(self.run_once(p, head)) or busy
-                except psycopg.OperationalError as exc:
-                    log.warning("projection_batch_failed", projection=p.name, error=str(exc))
+            except (psycopg.OperationalError, EsOperationalError, EsInterfaceError) as exc:
+                # The database is briefly gone: nothing was committed for the failed batch; retry.
+                log.warning("projection_batch_failed", error=str(exc))
+                self._stop.wait(1.0)
+                continue
             if not busy:
                 self._stop.wait(poll_seconds)
 
