@@ -25,6 +25,7 @@ from infra.supervisor import Supervisor
 WORKERS: dict[str, list[str]] = {
     "api": ["serve"],
     "projector": ["project", "run"],
+    "relay": ["relay"],
 }
 
 

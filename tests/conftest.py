@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,11 +26,16 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from infra.embedded import start_postgres
 
-    server = start_postgres(Path(tmp_path_factory.mktemp("pg")) / "data")
+    # Not under pytest's basetemp: that is 0700 and pruned by concurrent pytest runs, while the
+    # server runs as its own system user when we are root.
+    base = Path(tempfile.mkdtemp(prefix="dudao-test-pg-"))
+    base.chmod(0o755)
+    server = start_postgres(base / "data")
     try:
         yield server.uri
     finally:
         server.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
