@@ -8,6 +8,8 @@ without writing; with a different payload it is rejected (409).
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -124,7 +126,8 @@ class CommandService:
             if (prior := self._prior(command.command_id, digest)) is not None:
                 return prior
             try:
-                return self._attempt(handler, command, actor, correlation_id, causation_id, digest)
+                with self._serialized(handler.serialize):
+                    return self._attempt(handler, command, actor, correlation_id, causation_id, digest)
             except (IntegrityError, PgIntegrityError):
                 # A receipt or an aggregate version appeared meanwhile: back off (jittered), look again.
                 time.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
@@ -137,6 +140,18 @@ class CommandService:
         if (prior := self._prior(command.command_id, digest)) is not None:
             return prior
         raise Conflict("concurrent_modification", "数据正被他人修改，请重试", "concurrent modification, retry")
+
+    @contextmanager
+    def _serialized(self, lock: str | None) -> Iterator[None]:
+        if lock is None:
+            yield
+            return
+        with self.app.recorder.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (lock,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (lock,))
 
     def _prior(self, command_id: str, digest: str) -> CommandResult | None:
         receipt = self.app.store.get_receipt(command_id)

@@ -37,6 +37,7 @@ class Handler(Generic[C]):
     `decide(state, cmd, ctx)` or, with `gather`, `decide(state, cmd, ctx, refs)` where
     `refs = gather(cmd, reader)` holds the other aggregates' states the rule needs.
     `roles` lists the actor roles allowed to issue it (None: any authenticated actor).
+    `serialize` names an advisory lock held for the whole load-decide-append.
     """
 
     command: type[C]
@@ -46,6 +47,9 @@ class Handler(Generic[C]):
     gather: Callable[[C, Reader], Any] | None = None
     roles: frozenset[str] | None = None
     campaign: Callable[[C], UUID | None] = field(default=lambda c: getattr(c, "campaign_id", None))
+    # Commands whose rule reads aggregates they do not write (e.g. a move's ancestor chain) name a
+    # lock here: the service holds it from load to append, so two such commands cannot interleave.
+    serialize: str | None = None
 
 
 HANDLERS: dict[type[Command], Handler[Any]] = {}

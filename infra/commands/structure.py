@@ -71,11 +71,11 @@ def _by(field: str) -> Any:
 register(
     Handler(un.RegisterUnit, "unit", _by("unit_id"), un.register_unit, gather_register_unit, roles=HQ),
     Handler(un.RenameUnit, "unit", _by("unit_id"), un.rename_unit, roles=HQ),
-    Handler(un.MoveUnit, "unit", _by("unit_id"), un.move_unit, gather_move_unit, roles=HQ),
+    Handler(un.MoveUnit, "unit", _by("unit_id"), un.move_unit, gather_move_unit, roles=HQ, serialize="tree:unit"),
     Handler(un.RetireUnit, "unit", _by("unit_id"), un.retire_unit, roles=HQ),
     Handler(pl.RegisterPlace, "place", _by("place_id"), pl.register_place, gather_register_place, roles=HQ),
     Handler(pl.RenamePlace, "place", _by("place_id"), pl.rename_place, roles=HQ),
-    Handler(pl.MovePlace, "place", _by("place_id"), pl.move_place, gather_move_place, roles=HQ),
+    Handler(pl.MovePlace, "place", _by("place_id"), pl.move_place, gather_move_place, roles=HQ, serialize="tree:place"),
     Handler(pl.RetirePlace, "place", _by("place_id"), pl.retire_place, roles=HQ),
     Handler(pe.RegisterPerson, "person", _by("person_id"), pe.register_person, gather_register_person, roles=HQ),
     Handler(pe.RenamePerson, "person", _by("person_id"), pe.rename_person, roles=HQ),

@@ -169,3 +169,26 @@ def test_a_rebuild_gives_identical_rows(system: System) -> None:
     with psycopg.connect(system.database_url) as conn:
         place = get_place(conn, street)
     assert place is not None and place["name"] == "筠阳街道办"
+
+
+def test_two_simultaneous_crossing_moves_never_both_succeed(system: System) -> None:
+    """Moving A under B and B under A at the same moment: at most one lands, so no cycle is ever stored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cid = new_campaign(system)
+    hq = unit(system, cid, "总指挥部", "hq")
+    for round_ in range(10):
+        a = unit(system, cid, f"甲{round_}", "sub_command", hq)
+        b = unit(system, cid, f"乙{round_}", "sub_command", hq)
+
+        def move(pair: tuple[UUID, UUID]) -> bool:
+            try:
+                run(system, MoveUnit, unit_id=pair[0], parent_id=pair[1])
+                return True
+            except DomainError as err:
+                assert err.code == "cycle"
+                return False
+
+        with ThreadPoolExecutor(2) as pool:
+            outcomes = list(pool.map(move, [(a, b), (b, a)]))
+        assert outcomes.count(True) == 1
