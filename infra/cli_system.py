@@ -31,7 +31,7 @@ def demo_command(as_json: bool = typer.Option(False, "--json", help="print what 
     configure_logging(settings.log_format)
     system = bootstrap_from_settings(settings)
     try:
-        summary = run_demo(system.app)
+        summary = run_demo(system.app, catch_up=system.projector.catch_up)
         system.projector.catch_up()
         with psycopg.connect(system.database_url, autocommit=True) as conn:
             summary["token"] = create_token(conn, role="admin", name="演示数据")

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from importlib import resources
-from typing import Any
+from typing import Any, Callable
 from uuid import UUID
 
 from domain.base import Actor, Command, derived_id
@@ -115,10 +115,19 @@ def load_structure(loader: DemoLoader, data: dict[str, Any]) -> dict[str, Any]:
             "lead_units_invented": sum(inv for _, inv in leads.values())}
 
 
-def run_demo(app: Dudao) -> dict[str, Any]:
-    """Load the demo into the store behind `app`, with a command service on the demo's own clock."""
+def run_demo(app: Dudao, catch_up: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Load the demo into the store behind `app`, with a command service on the demo's own clock.
+
+    `catch_up` (the projector's) brings the read models up to date between stages, so routing
+    reads the matrix as a live system would.
+    """
     data = scenario()
     clock = demo_clock(data)
     loader = DemoLoader(CommandService(app, clock), clock)
     summary = load_structure(loader, data)
+    if catch_up is not None:
+        catch_up()
+    from infra.demo_first_batch import load_first_batch  # it builds on this module's loader
+
+    summary["first_batch"] = load_first_batch(loader, data, catch_up=catch_up)
     return {"campaign_id": str(loader.campaign_id), "commands": loader.commands, "events_written": loader.written, **summary}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import time
+from pathlib import Path
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID, uuid4
@@ -25,7 +26,10 @@ from infra.api.auth import ensure_tokens_table
 from infra.api.commands import command_router
 from infra.api.errors import error_response, install_error_handlers, internal_error, too_large
 from infra.api.queries import query_router
+from domain.problem_events import MAX_EVIDENCE_BYTES
 from infra.bootstrap import System, load_handlers
+from infra.settings import Settings
+from infra.uploads import EvidenceStore
 
 log = structlog.get_logger("dudao.http")
 
@@ -34,7 +38,7 @@ CORRELATION_HEADER = "x-correlation-id"
 
 
 def create_app(system: System, *, kafka_bootstrap: str | None = None, max_body_bytes: int = MAX_BODY_BYTES,
-               read_pool_size: int = 10) -> FastAPI:
+               read_pool_size: int = 10, uploads_dir: Path | None = None) -> FastAPI:
     """The API over one bootstrapped system; reads go through its own small connection pool."""
     load_handlers()
     pool = ConnectionPool(system.database_url, min_size=1, max_size=read_pool_size, timeout=5.0, open=True,
@@ -53,6 +57,7 @@ def create_app(system: System, *, kafka_bootstrap: str | None = None, max_body_b
     app.state.system = system
     app.state.read_pool = pool
     app.state.kafka_bootstrap = kafka_bootstrap
+    app.state.evidence_store = EvidenceStore(uploads_dir or Settings.from_env().var_dir / "uploads")
     install_error_handlers(app)
     app.include_router(command_router())
     app.include_router(query_router())
@@ -97,18 +102,25 @@ class RequestMiddleware:
                 log.info("request", method=scope["method"], path=scope["path"], status=response["status"],
                          duration_ms=round((time.perf_counter() - started) * 1000, 2))
 
+    def limit_for(self, path: str) -> int:
+        """Photo uploads may be as large as the domain allows (plus multipart framing); all else 1 MiB."""
+        if path == "/evidence":
+            return max(self.max_body_bytes, MAX_EVIDENCE_BYTES + 64 * 1024)
+        return self.max_body_bytes
+
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send, headers: Headers,
                         correlation_id: UUID | None) -> None:
         if headers.get(CORRELATION_HEADER) is not None and correlation_id is None:
             await error_response(400, "invalid_correlation_id", "X-Correlation-ID 必须是 UUID",
                                  "X-Correlation-ID must be a UUID")(scope, receive, send)
             return
-        if declared_length(headers) > self.max_body_bytes:
-            await too_large(self.max_body_bytes)(scope, receive, send)
+        limit = self.limit_for(scope["path"])
+        if declared_length(headers) > limit:
+            await too_large(limit)(scope, receive, send)
             return
-        body = await read_body(receive, self.max_body_bytes)
+        body = await read_body(receive, limit)
         if body is None:
-            await too_large(self.max_body_bytes)(scope, receive, send)
+            await too_large(limit)(scope, receive, send)
             return
         await self.app(scope, replay(body, receive), send)
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 def test_demo_loads_the_gaoan_structure_and_a_lead_for_every_grid(database_url: str) -> None:
     """1 HQ, 1 office, 3 groups, 11 sub-commands, 32 grids with their named communities, 32 leads."""
     system = bootstrap(database_url)
-    summary = run_demo(system.app)
+    summary = run_demo(system.app, catch_up=system.projector.catch_up)
     system.projector.catch_up()
     cid = UUID(summary["campaign_id"])
     with psycopg.connect(database_url, row_factory=dict_row) as conn:

@@ -1,0 +1,123 @@
+"""Handlers for problem (问题) commands: reporting and every step of the lifecycle, with their gather functions.
+
+Roles are checked inside the domain decisions. Gathering reads aggregates from the store (the
+problem, the acting person's units, the campaign policy, named units, a merge target) and read
+models where only they can answer: the matrix's lead unit of a place, the members of a unit
+(structure projection), and matching problems at a place and category (the ledger).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from domain import problem as pr
+from domain.policy import CampaignPolicy, policy_id_for
+from domain.problem_commands import REFS_NEEDED, ProblemCommand
+from infra.calendars import official_calendar
+from infra.commands import Handler, Reader, register
+from projections.ledger import problem_matches
+from projections.matrix import lead_unit_for_place
+
+
+def actor_unit_ids(reader: Reader) -> frozenset[UUID]:
+    """The units the acting person belongs to now (none for a system actor or an unknown person)."""
+    person_id = reader.actor.person_id if reader.actor is not None else None
+    person = reader.get("person", person_id) if person_id is not None else None
+    return frozenset(person.memberships) if person is not None else frozenset()
+
+
+def unit_member_ids(conn: Any, unit_id: UUID) -> frozenset[UUID]:
+    """The persons who are members of `unit_id` (structure projection)."""
+    rows = conn.execute("SELECT person_id FROM structure_memberships WHERE unit_id = %s", (unit_id,)).fetchall()
+    return frozenset(r["person_id"] if isinstance(r, dict) else r[0] for r in rows)
+
+
+def campaign_policy(reader: Reader, campaign_id: UUID) -> CampaignPolicy | None:
+    return reader.get("campaign_policy", policy_id_for(campaign_id))  # type: ignore[no-any-return]
+
+
+def place_in_campaign(reader: Reader, place_id: UUID, campaign_id: UUID) -> bool:
+    """The place exists and belongs to the campaign (another campaign's place reads as unknown)."""
+    place = reader.get("place", place_id)
+    return place is not None and place.campaign_id == campaign_id
+
+
+def gather_report(cmd: pr.ReportProblem, reader: Reader) -> pr.ReportRefs:
+    if not place_in_campaign(reader, cmd.place_id, cmd.campaign_id):
+        return pr.ReportRefs(place_exists=False)
+    return pr.ReportRefs(
+        place_exists=True, policy=campaign_policy(reader, cmd.campaign_id),
+        matches=reader.query(problem_matches, cmd.campaign_id, cmd.place_id, cmd.category),
+    )
+
+
+def named_unit(cmd: ProblemCommand) -> UUID | None:
+    """The unit a command names (交办 override, transfer target or suggestion), if any."""
+    for name in ("unit_id", "to_unit_id", "suggested_unit_id"):
+        if (value := getattr(cmd, name, None)) is not None:
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+def unit_exists(reader: Reader, unit_id: UUID | None, campaign_id: UUID) -> bool:
+    if unit_id is None:
+        return True
+    unit = reader.get("unit", unit_id)
+    return unit is not None and unit.campaign_id == campaign_id
+
+
+def gather_problem(cmd: ProblemCommand, reader: Reader) -> pr.ProblemRefs:
+    """Exactly the refs the command's decision reads (REFS_NEEDED), for the problem the command targets."""
+    needed = REFS_NEEDED[type(cmd)]
+    problem: pr.Problem | None = reader.get("problem", cmd.problem_id)
+    if problem is None:
+        return pr.ProblemRefs(calendar=official_calendar())  # the decision answers problem_not_found
+    refs: dict[str, Any] = {"calendar": official_calendar()}
+    if "policy" in needed:
+        refs["policy"] = campaign_policy(reader, problem.campaign_id)
+    if "actor_unit_ids" in needed:
+        refs["actor_unit_ids"] = actor_unit_ids(reader)
+    if "rectifying_unit_member_ids" in needed and problem.unit_id is not None:
+        refs["rectifying_unit_member_ids"] = reader.query(unit_member_ids, problem.unit_id)
+    if "matrix_unit_id" in needed:
+        refs["matrix_unit_id"] = reader.query(lead_unit_for_place, problem.place_id)
+    if "named_unit_exists" in needed:
+        refs["named_unit_exists"] = unit_exists(reader, named_unit(cmd), problem.campaign_id)
+    if "merge_target" in needed and isinstance(cmd, pr.MergeProblem):
+        refs["merge_target"] = reader.get("problem", cmd.into_problem_id)
+    return pr.ProblemRefs(**refs)
+
+
+def _problem(cmd: ProblemCommand) -> UUID:
+    return cmd.problem_id
+
+
+# command → decision (each reads ProblemRefs gathered by gather_problem)
+LIFECYCLE: dict[type[ProblemCommand], Any] = {
+    pr.AssignProblem: pr.assign_problem,
+    pr.AcknowledgeProblem: pr.acknowledge_problem,
+    pr.SubmitRectification: pr.submit_rectification,
+    pr.VerifyRectification: pr.verify_rectification,
+    pr.RejectRectification: pr.reject_rectification,
+    pr.CloseProblem: pr.close_problem,
+    pr.RequestTransfer: pr.request_transfer,
+    pr.ApproveTransfer: pr.approve_transfer,
+    pr.RejectTransfer: pr.reject_transfer,
+    pr.TransferProblem: pr.transfer_problem,
+    pr.RequestCoordination: pr.request_coordination,
+    pr.ResolveCoordination: pr.resolve_coordination,
+    pr.RequestExtension: pr.request_extension,
+    pr.ApproveExtension: pr.approve_extension,
+    pr.RejectExtension: pr.reject_extension,
+    pr.ParkProblem: pr.park_problem,
+    pr.ResumeProblem: pr.resume_problem,
+    pr.WithdrawProblem: pr.withdraw_problem,
+    pr.DismissDuplicateFlag: pr.dismiss_duplicate_flag,
+    pr.MergeProblem: pr.merge_problem,
+}
+
+register(
+    Handler(pr.ReportProblem, "problem", lambda c: c.problem_id, pr.report_problem, gather_report),
+    *(Handler(command, "problem", _problem, decide, gather_problem) for command, decide in LIFECYCLE.items()),
+)

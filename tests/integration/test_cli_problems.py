@@ -1,0 +1,56 @@
+"""The CLI drives the supervision loop: a command issued as a token's actor, the ledger exported, a timeline shown."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from uuid import uuid4
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from infra.api.auth import create_token
+from infra.bootstrap import bootstrap
+from infra.cli import app
+from tests.support.problem_world import build_world, photo
+
+pytestmark = pytest.mark.integration
+
+
+def test_cli_reports_a_problem_exports_the_ledger_and_prints_its_timeline(database_url: str, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dudao command report_problem` writes as the token's person; `dudao ledger --csv` and `dudao problem` show it."""
+    system = bootstrap(database_url)
+    world = build_world(system)
+    monkeypatch.setenv("DUDAO_DATABASE_URL", database_url)
+    supervisor = world.actors["supervisor"]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        token = create_token(conn, role=supervisor.role, person_id=supervisor.person_id, name=supervisor.name)
+    pid = uuid4()
+    body = {"command_id": str(uuid4()), "problem_id": str(pid), "campaign_id": str(world.campaign_id),
+            "category": "sanitation", "place_id": str(world["s1"]), "description": "垃圾堆积",
+            "evidence": [photo("p").model_dump(mode="json")], "source": "hotline"}
+    runner = CliRunner()
+    out = runner.invoke(app, ["command", "report_problem", "--body", json.dumps(body), "--token", token])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["aggregate_id"] == str(pid)
+    (stored,) = list(system.app.events.get(pid))
+    assert stored.event.meta.actor.person_id == supervisor.person_id
+    system.projector.catch_up()
+    target = tmp_path / "ledger.csv"
+    out = runner.invoke(app, ["ledger", str(world.campaign_id), "--csv", str(target)])
+    assert out.exit_code == 0, out.output
+    raw = target.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert len(rows) == 1
+    out = runner.invoke(app, ["problem", str(pid)])
+    assert out.exit_code == 0 and "supervisor" in out.stdout
+    bad = runner.invoke(app, ["command", "report_problem", "--body", json.dumps(body), "--token", "nope"])
+    assert bad.exit_code == 2
+    invalid = runner.invoke(app, ["command", "report_problem", "--body", json.dumps({**body, "source": "?"}), "--token", token])
+    assert invalid.exit_code == 2 and "invalid_input" in invalid.output
+    system.close()
