@@ -26,6 +26,9 @@ WORKERS: dict[str, list[str]] = {
     "api": ["serve"],
     "projector": ["project", "run"],
     "relay": ["relay"],
+    "projection-workers": ["consume", "projections"],
+    "notice-gateway": ["consume", "notices"],
+    "szcg-export": ["consume", "szcg"],
 }
 
 

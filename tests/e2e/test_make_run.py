@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import psutil
 import pytest
 
@@ -87,6 +88,7 @@ def running(tmp_path: Path) -> Iterator[Running]:
 def test_make_run_serves_the_demo_matrix_and_ctrl_c_leaves_no_process(running: Running, tmp_path: Path) -> None:
     """The whole system starts, the demo loads through it, the matrix shows 32 grid leads over HTTP, and SIGINT stops all."""
     token = running.line_with("admin token").split()[-1]
+    database_url = running.line_with("PostgreSQL").split()[-1]
     base = f"http://127.0.0.1:{running.env['DUDAO_HTTP_PORT']}"
     wait_for(lambda: httpx.get(f"{base}/health").status_code == 200, 60, "/health")
     demo = subprocess.run([DUDAO, "demo", "--json"], env=running.env, capture_output=True, text=True, timeout=180)
@@ -103,6 +105,18 @@ def test_make_run_serves_the_demo_matrix_and_ctrl_c_leaves_no_process(running: R
     assert {r["party_name"] for r in rows if r["scope_name"] == "第九网格"} == {"人社局"}
     health = httpx.get(f"{base}/health").json()
     assert health["database"]["ok"] and health["broker"]["ok"]
+
+    def streamed() -> bool:
+        report = json.loads(subprocess.run([DUDAO, "status", "--json"], env=running.env, capture_output=True,
+                                           text=True, timeout=60).stdout)
+        with psycopg.connect(database_url) as conn:
+            cases = conn.execute("SELECT count(*) FROM szcg_cases").fetchone()[0]
+            problems = conn.execute("SELECT count(*) FROM ledger_problems").fetchone()[0]
+            scaled = conn.execute("SELECT count(*) FROM scaleout.structure_places").fetchone()[0]
+            places = conn.execute("SELECT count(*) FROM structure_places").fetchone()[0]
+        return report["relay_lag_events"] == 0 and cases == problems > 0 and scaled == places > 0
+
+    wait_for(streamed, 120, "the relay to publish everything and the consumers to apply it")
     running.proc.send_signal(signal.SIGINT)
     assert running.proc.wait(timeout=60) == 0
     wait_for(lambda: not descendants_alive(tmp_path / "var"), 15, "no process left under the var dir")
