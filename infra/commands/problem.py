@@ -8,10 +8,15 @@ models where only they can answer: the matrix's lead unit of a place, the member
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from domain import problem as pr
+from domain.assignment_notice import (AssignmentNames, assignment_notice_id, with_assignment_notice,
+                                      with_notice_acknowledged)
+from domain.base import CommandContext
+from domain.notice import Notice
 from domain.policy import CampaignPolicy, policy_id_for
 from domain.problem_commands import REFS_NEEDED, ProblemCommand
 from infra.calendars import official_calendar
@@ -117,7 +122,46 @@ LIFECYCLE: dict[type[ProblemCommand], Any] = {
     pr.MergeProblem: pr.merge_problem,
 }
 
+@dataclass(frozen=True)
+class WithNotice:
+    """The problem refs plus what the 交办单 that travels with a handing-over (or a 签收) needs."""
+
+    problem: pr.ProblemRefs
+    names: AssignmentNames
+    open_notice: Notice | None
+
+
+def gather_with_notice(cmd: ProblemCommand, reader: Reader) -> WithNotice:
+    refs = gather_problem(cmd, reader)
+    problem: pr.Problem | None = reader.get("problem", cmd.problem_id)
+    if problem is None:
+        return WithNotice(refs, AssignmentNames(), None)
+    pending = problem.pending_transfer
+    candidates = {problem.unit_id, named_unit(cmd), refs.matrix_unit_id,
+                  pending.suggested_unit_id if pending else None} - {None}
+    units = {u: reader.get("unit", u) for u in candidates}
+    place = reader.get("place", problem.place_id)
+    open_notice = None
+    if problem.unit_id is not None:
+        open_notice = reader.get("notice", assignment_notice_id(problem.problem_id, problem.unit_id, problem.transfer_count))
+    names = AssignmentNames(unit_names={u: unit.name for u, unit in units.items() if unit is not None},
+                            place_name=place.name if place is not None else None)
+    return WithNotice(refs, names, open_notice)
+
+
+def with_notices(decide: Any) -> Any:
+    """The lifecycle decision, then the 交办单 it implies (issued on handing-over, acknowledged on 签收)."""
+
+    def decision(state: pr.Problem | None, cmd: ProblemCommand, ctx: CommandContext, refs: WithNotice) -> list[Any]:
+        events = decide(state, cmd, ctx, refs.problem)
+        events = with_assignment_notice(state, events, ctx, refs.problem.calendar, refs.names)
+        return with_notice_acknowledged(state, events, ctx, refs.open_notice)
+
+    return decision
+
+
 register(
     Handler(pr.ReportProblem, "problem", lambda c: c.problem_id, pr.report_problem, gather_report),
-    *(Handler(command, "problem", _problem, decide, gather_problem) for command, decide in LIFECYCLE.items()),
+    *(Handler(command, "problem", _problem, with_notices(decide), gather_with_notice)
+      for command, decide in LIFECYCLE.items()),
 )
