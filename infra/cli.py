@@ -159,9 +159,9 @@ def tokens_revoke(token: str = typer.Argument(..., help="The token to revoke."))
 
 
 def _register_subsystems() -> None:
-    from infra import cli_consumers, cli_problems, cli_streams, cli_system
+    from infra import cli_consumers, cli_escalation, cli_problems, cli_streams, cli_system
 
-    for module in (cli_system, cli_problems, cli_streams, cli_consumers):
+    for module in (cli_system, cli_problems, cli_streams, cli_consumers, cli_escalation):
         module.register(app)
 
 

@@ -130,4 +130,7 @@ def run_demo(app: Dudao, catch_up: Callable[[], None] | None = None) -> dict[str
     from infra.demo_first_batch import load_first_batch  # it builds on this module's loader
 
     summary["first_batch"] = load_first_batch(loader, data, catch_up=catch_up)
+    from infra.demo_escalation import continue_through_january  # escalation builds on the first batch
+
+    summary["january"] = continue_through_january(loader, data)
     return {"campaign_id": str(loader.campaign_id), "commands": loader.commands, "events_written": loader.written, **summary}

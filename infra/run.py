@@ -26,6 +26,7 @@ WORKERS: dict[str, list[str]] = {
     "api": ["serve"],
     "projector": ["project", "run"],
     "relay": ["relay"],
+    "escalator": ["escalate", "--interval", "30"],
     "projection-workers": ["consume", "projections"],
     "notice-gateway": ["consume", "notices"],
     "szcg-export": ["consume", "szcg"],

@@ -28,7 +28,8 @@ TOKENS_DDL = (
     " revoked_at timestamptz NULL)"
 )
 
-ROLES = ("admin", "hq_office", "supervisor", "leader", "unit_officer", "auditor", "consumer", "system")
+ROLES = ("admin", "hq_office", "hq_leader", "supervisor", "leader", "unit_head", "unit_officer", "auditor", "discipline",
+         "consumer", "system")
 READ_ONLY_ROLES = frozenset({"auditor", "consumer"})
 
 Conn = psycopg.Connection[Any]

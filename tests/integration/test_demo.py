@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_demo_loads_the_gaoan_structure_and_a_lead_for_every_grid(database_url: str) -> None:
-    """1 HQ, 1 office, 3 groups, 11 sub-commands, 32 grids with their named communities, 32 leads."""
+    """1 HQ, 1 office, 3 groups, 11 sub-commands, 32 grids, 32 leads; January brings a bulletin, a summons held, a 问责 proposal."""
     system = bootstrap(database_url)
     summary = run_demo(system.app, catch_up=system.projector.catch_up)
     system.projector.catch_up()
@@ -36,6 +36,11 @@ def test_demo_loads_the_gaoan_structure_and_a_lead_for_every_grid(database_url: 
     assert leads["第九网格"] == "人社局" and leads["第十二网格"] == "医保局"
     invented = {u["name"] for u in units if u["invented"]}
     assert len(invented) == 30 and "人社局" not in invented
+    january = summary["january"]
+    assert january["bulletin"]["issued_at"] is not None
+    assert len(january["bulletin"]["red_list"]) == 5 and len(january["bulletin"]["black_list"]) == 3
+    assert january["summons"]["held"] >= 1 and january["accountability_cases_proposed"] >= 1
+    assert january["open_escalations_by_level"]
     system.close()
 
 
