@@ -268,7 +268,8 @@ class Relay:
     # ------------------------------------------------------------------ broker session
 
     def _open_session(self, position: int) -> Session:
-        topics = sorted({topic_for(cls.kind, self.prefix) for cls in event_registry().values()})
+        topics = sorted({topic_for(cls.kind, self.prefix) for cls in event_registry().values()
+                         if cls.__module__.startswith("domain.")})
         ensure_topics(self.bootstrap, topics, self.partitions, self.timeout_s)
         producer = KafkaProducer(
             bootstrap_servers=self.bootstrap, client_id=f"dudao-relay-{self.name}", acks="all",
