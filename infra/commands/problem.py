@@ -17,7 +17,7 @@ from domain.assignment_notice import (AssignmentNames, assignment_notice_id, wit
                                       with_notice_acknowledged)
 from domain.base import CommandContext
 from domain.notice import Notice
-from domain.policy import CampaignPolicy, policy_id_for
+from domain.policy import CampaignPolicy, campaign_calendar, policy_id_for
 from domain.problem_commands import REFS_NEEDED, ProblemCommand
 from infra.calendars import official_calendar
 from infra.commands import Handler, Reader, register
@@ -154,7 +154,8 @@ def with_notices(decide: Any) -> Any:
 
     def decision(state: pr.Problem | None, cmd: ProblemCommand, ctx: CommandContext, refs: WithNotice) -> list[Any]:
         events = decide(state, cmd, ctx, refs.problem)
-        events = with_assignment_notice(state, events, ctx, refs.problem.calendar, refs.names)
+        calendar = campaign_calendar(refs.problem.calendar, refs.problem.policy, ctx.now)
+        events = with_assignment_notice(state, events, ctx, calendar, refs.names)
         return with_notice_acknowledged(state, events, ctx, refs.open_notice)
 
     return decision
