@@ -81,8 +81,12 @@ def running(tmp_path: Path) -> Iterator[Running]:
     env.pop("DUDAO_KAFKA_BOOTSTRAP", None)
     r = Running(env)
     yield r
-    if r.proc.poll() is None:
-        r.proc.kill()
+    if r.proc.poll() is None:  # the test failed before its own Ctrl-C: still stop children and servers
+        r.proc.send_signal(signal.SIGINT)
+        try:
+            r.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            r.proc.kill()
 
 
 def test_make_run_serves_the_demo_matrix_and_ctrl_c_leaves_no_process(running: Running, tmp_path: Path) -> None:
