@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID, uuid4
@@ -33,7 +32,7 @@ from domain.policy import TimeLimit
 from domain.taxonomy import Severity
 from infra.bootstrap import bootstrap
 from infra.cloudevents import to_kafka_record
-from infra.embedded import EmbeddedKafka, start_kafka
+from infra.embedded import EmbeddedKafka
 from infra.store import StoredDomainEvent
 from tests.support.problem_world import build_world, photo
 
@@ -43,17 +42,6 @@ T0 = datetime(2021, 12, 14, 1, 0, tzinfo=timezone.utc)
 DEADLINE_S = 30.0
 
 
-@pytest.fixture(scope="module")
-def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedKafka]:
-    broker = start_kafka(Path(tmp_path_factory.mktemp("kafka")))
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture
-def prefix() -> str:
-    """A topic prefix of this test's own, so tests sharing the broker never see each other's messages."""
-    return f"t{uuid4().hex[:10]}"
 
 
 def options(kafka: EmbeddedKafka) -> KafkaOptions:

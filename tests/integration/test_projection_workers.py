@@ -39,7 +39,7 @@ from domain.unit import RenameUnit
 from infra.bootstrap import System, bootstrap
 from infra.cloudevents import KafkaRecord, to_kafka_record
 from infra.demo import DemoLoader, demo_clock, load_structure, scenario
-from infra.embedded import EmbeddedKafka, start_kafka
+from infra.embedded import EmbeddedKafka
 from infra.service import CommandService
 from projections.base import Projection
 from projections.structure import list_places, list_units
@@ -52,16 +52,6 @@ DEADLINE_S = 45.0
 PARTITIONS = 4
 
 
-@pytest.fixture(scope="module")
-def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedKafka]:
-    broker = start_kafka(Path(tmp_path_factory.mktemp("kafka")))
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"t{uuid4().hex[:10]}"
 
 
 @pytest.fixture
