@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from projections.trees import sub_command_of
+
 Row = dict[str, Any]
 
 
@@ -48,17 +50,7 @@ up (origin, cur, depth) AS (
                      ORDER BY b.name) AS bao_bao
       FROM bao b WHERE b.depth = (SELECT min(depth) FROM bao b2 WHERE b2.origin = b.origin)
      GROUP BY b.origin
-), unit_up (origin, cur, depth) AS (
-    SELECT DISTINCT unit_id, unit_id, 0 FROM origins WHERE unit_id IS NOT NULL
-    UNION ALL
-    SELECT uu.origin, su.parent_id, uu.depth + 1 FROM unit_up uu JOIN structure_units su ON su.unit_id = uu.cur
-     WHERE su.unit_kind <> 'sub_command' AND su.parent_id IS NOT NULL AND uu.depth < 64
-), sub_of AS (
-    SELECT DISTINCT ON (uu.origin) uu.origin AS unit_id, s.unit_id AS sub_command_id, s.name AS sub_command_name
-      FROM unit_up uu JOIN structure_units s ON s.unit_id = uu.cur AND s.unit_kind = 'sub_command'
-     ORDER BY uu.origin, uu.depth
-)
-"""
+), """ + sub_command_of("SELECT DISTINCT unit_id, unit_id, 0 FROM origins WHERE unit_id IS NOT NULL")
 
 # HQ's own unit (the office when there is one): extension requests are HQ's work.
 _HQ = ("(SELECT unit_id FROM structure_units WHERE campaign_id = %(campaign_id)s AND unit_kind IN ('office', 'hq')"

@@ -25,6 +25,7 @@ from domain.problem_commands import ClosedMatch, ProblemMatches
 from domain.problem_rules import is_overdue, problem_light, time_used_fraction, working_hours_used
 from domain.problem_state import Problem
 from projections.base import Projection, RecordedEvent
+from projections.trees import sub_command_of
 
 Row = dict[str, Any]
 
@@ -148,18 +149,8 @@ WITH RECURSIVE up (origin, cur, depth) AS (
            g.number AS grid_number
       FROM up JOIN structure_places g ON g.place_id = up.cur AND g.place_kind = 'grid'
      ORDER BY up.origin, up.depth
-), unit_up (origin, cur, depth) AS (
-    SELECT DISTINCT unit_id, unit_id, 0 FROM ledger_problems
-     WHERE campaign_id = %(campaign_id)s AND unit_id IS NOT NULL
-    UNION ALL
-    SELECT uu.origin, su.parent_id, uu.depth + 1 FROM unit_up uu JOIN structure_units su ON su.unit_id = uu.cur
-     WHERE su.unit_kind <> 'sub_command' AND su.parent_id IS NOT NULL AND uu.depth < 64
-), sub_of AS (
-    SELECT DISTINCT ON (uu.origin) uu.origin AS unit_id, s.unit_id AS sub_command_id, s.name AS sub_command_name
-      FROM unit_up uu JOIN structure_units s ON s.unit_id = uu.cur AND s.unit_kind = 'sub_command'
-     ORDER BY uu.origin, uu.depth
-)
-"""
+), """ + sub_command_of("SELECT DISTINCT unit_id, unit_id, 0 FROM ledger_problems"
+                     " WHERE campaign_id = %(campaign_id)s AND unit_id IS NOT NULL")
 
 _LEDGER = _TREES + """
 SELECT l.*, g.grid_id, g.grid_name, g.grid_number, sp.name AS place_name, su.name AS unit_name,
