@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Any
 from uuid import UUID
 
-from domain.base import DomainEvent, event_class
+from domain.kernel.base import DomainEvent, event_class
 from projections.base import RecordedEvent
 
 SPEC_VERSION = "1.0"
@@ -51,7 +51,7 @@ class Delivery:
 def decode_event(name: str, data: dict[str, Any], class_version: int = 1) -> DomainEvent:
     """Validate a payload of `class_version` into its event class, upcasting step by step.
 
-    Mirrors `infra.store.decode_event` (consumers may not import infra); `data` is consumed.
+    Mirrors `infra.store.event_store.decode_event` (consumers may not import infra); `data` is consumed.
     """
     cls = event_class(name)
     version = data.pop("class_version", class_version)

@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 
 from consumers.base import KafkaOptions, TrackedConsumer
 from consumers.envelope import Delivery
-from domain.base import derived_id
+from domain.kernel.base import derived_id
 
 DEFAULT_GROUP = "dudao-notice-gateway"
 DEFAULT_CHANNEL = "in_app"  # 站内消息, when a notice names no channel

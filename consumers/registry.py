@@ -14,6 +14,6 @@ import domain
 
 
 def load_events() -> None:
-    """Import every module of the domain package, registering every event class."""
-    for info in pkgutil.iter_modules(domain.__path__):
-        importlib.import_module(f"domain.{info.name}")
+    """Import every module of the domain package and its sub-packages, registering every event class."""
+    for info in pkgutil.walk_packages(domain.__path__, prefix="domain."):
+        importlib.import_module(info.name)

@@ -16,9 +16,9 @@ from psycopg import Cursor
 
 from consumers.base import KafkaOptions, TrackedConsumer
 from consumers.envelope import Delivery
-from domain import problem_events as pe
-from domain.base import DomainEvent
-from domain.calendar import CHINA_TZ
+from domain.problem import events as pe
+from domain.kernel.base import DomainEvent
+from domain.kernel.calendar import CHINA_TZ
 
 DEFAULT_GROUP = "dudao-szcg-export"
 

@@ -17,12 +17,12 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from domain.base import Command, CommandContext, Conflict, DomainError, DomainEvent, Frozen, NotFound, evolver
-from domain.policy import INSPECTOR_ROLES, CampaignPolicy, ensure_role
+from domain.kernel.base import Command, CommandContext, Conflict, DomainError, DomainEvent, Frozen, NotFound, evolver
+from domain.policy.campaign import INSPECTOR_ROLES, CampaignPolicy, ensure_role
 from domain.problem import NewProblem, ProblemMatches, new_problem_events
-from domain.problem_events import Evidence, Text
-from domain.problem_rules import campaign_meta
-from domain.taxonomy import CategoryCode, Severity
+from domain.problem.events import Evidence, Text
+from domain.problem.rules import campaign_meta
+from domain.kernel.taxonomy import CategoryCode, Severity
 
 KIND = "visit"
 VISITOR_ROLES = INSPECTOR_ROLES

@@ -9,20 +9,19 @@ from typing import Any, Callable
 from datetime import datetime
 
 from infra.clock import wall_clock
-from infra.service import CommandService
-from infra.projector import Projector
+from infra.commands.service import CommandService
+from infra.store.projector import Projector
 from infra.settings import Settings
-from infra.store import Dudao, open_store
+from infra.store.event_store import Dudao, open_store
+from consumers.registry import load_events
 from projections.base import Projection
+
 
 def load_handlers() -> None:
     """Import every domain module (registers every event) and every module of infra.commands (handlers)."""
-    import domain
     import infra.commands
 
-    for info in pkgutil.iter_modules(domain.__path__):
-        importlib.import_module(f"domain.{info.name}")
-
+    load_events()
     for info in pkgutil.iter_modules(infra.commands.__path__):
         importlib.import_module(f"infra.commands.{info.name}")
 
@@ -69,7 +68,7 @@ def database_url_from(settings: Settings) -> str:
     """DUDAO_DATABASE_URL when set; otherwise the embedded PostgreSQL under <var>/pg (started if needed)."""
     if settings.database_url:
         return settings.database_url
-    from infra.embedded import start_postgres
+    from infra.runtime.embedded import start_postgres
 
     return start_postgres(settings.var_dir / "pg").uri
 

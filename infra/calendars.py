@@ -11,7 +11,7 @@ import json
 from functools import cache
 from importlib.resources import files
 
-from domain.calendar import WorkCalendar, calendar_from_official
+from domain.kernel.calendar import WorkCalendar, calendar_from_official
 
 
 @cache

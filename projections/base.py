@@ -13,7 +13,7 @@ from uuid import UUID
 
 from psycopg import Cursor
 
-from domain.base import DomainEvent
+from domain.kernel.base import DomainEvent
 
 
 @dataclass(frozen=True)

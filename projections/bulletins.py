@@ -15,10 +15,10 @@ from uuid import UUID
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
-from domain import accountability as ac
-from domain import bulletin as bu
-from domain import summons as su
-from domain.base import DomainEvent
+from domain.consequences import accountability as ac
+from domain.consequences import bulletin as bu
+from domain.consequences import summons as su
+from domain.kernel.base import DomainEvent
 from projections.base import Projection, RecordedEvent
 
 Row = dict[str, Any]

@@ -18,12 +18,12 @@ from uuid import UUID
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
-from domain import problem_events as pe
-from domain.base import fold
-from domain.calendar import CHINA_TZ, WorkCalendar
-from domain.problem_commands import ClosedMatch, ProblemMatches
-from domain.problem_rules import is_overdue, problem_light, time_used_fraction, working_hours_used
-from domain.problem_state import Problem
+from domain.problem import events as pe
+from domain.kernel.base import fold
+from domain.kernel.calendar import CHINA_TZ, WorkCalendar
+from domain.problem.commands import ClosedMatch, ProblemMatches
+from domain.problem.rules import is_overdue, problem_light, time_used_fraction, working_hours_used
+from domain.problem.state import Problem
 from projections.base import Projection, RecordedEvent
 from projections.trees import sub_command_of
 

@@ -14,8 +14,8 @@ from uuid import UUID
 
 from psycopg import Connection, Cursor
 
-from domain.indicator import IndicatorDefined, TaskDefined
-from domain.responsibility import ResponsibilityAssigned, ResponsibilityEnded, ResponsibilityRevoked
+from domain.structure.indicator import IndicatorDefined, TaskDefined
+from domain.structure.responsibility import ResponsibilityAssigned, ResponsibilityEnded, ResponsibilityRevoked
 from projections.base import Projection, RecordedEvent
 
 DDL = (

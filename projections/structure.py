@@ -11,9 +11,9 @@ from uuid import UUID
 
 from psycopg import Cursor
 
-from domain import person as pe
-from domain import place as pl
-from domain import unit as un
+from domain.structure import person as pe
+from domain.structure import place as pl
+from domain.structure import unit as un
 from projections.base import Projection, RecordedEvent
 
 DDL = (

@@ -19,12 +19,12 @@ from uuid import UUID
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
-from domain import problem_events as pe
-from domain.base import fold
-from domain.escalation_step import EscalationStepTaken
-from domain.notice import NOTICE_NAMES_ZH, NoticeAcknowledged, NoticeIssued
-from domain.problem_state import Problem
-from domain.work_item import WorkItem, extension_request_id, problem_work_item
+from domain.problem import events as pe
+from domain.kernel.base import fold
+from domain.escalation.step import EscalationStepTaken
+from domain.escalation.notice import NOTICE_NAMES_ZH, NoticeAcknowledged, NoticeIssued
+from domain.problem.state import Problem
+from domain.escalation.work_item import WorkItem, extension_request_id, problem_work_item
 from projections.base import Projection, RecordedEvent
 
 EXTENSION_DECIDE_WITHIN_WORKING_HOURS = 8.0

@@ -14,13 +14,13 @@ from datetime import date
 from pathlib import Path
 from uuid import UUID, uuid4
 
-from domain.base import Actor
-from domain.campaign import StartCampaign
-from domain.place import RegisterPlace
-from domain.responsibility import AssignResponsibility
-from domain.unit import RegisterUnit
+from domain.kernel.base import Actor
+from domain.structure.campaign import StartCampaign
+from domain.structure.place import RegisterPlace
+from domain.structure.responsibility import AssignResponsibility
+from domain.structure.unit import RegisterUnit
 from infra.bootstrap import System, bootstrap
-from infra.embedded import start_postgres
+from infra.runtime.embedded import start_postgres
 
 ADMIN = Actor(person_id=uuid4(), role="admin", name="bench")
 

@@ -19,11 +19,11 @@ from uuid import UUID, uuid4
 import psycopg
 import structlog
 
-from domain.calendar import CHINA_TZ
+from domain.kernel.calendar import CHINA_TZ
 from infra.bootstrap import System, bootstrap
 from infra.clock import SimulatedClock
-from infra.embedded import start_postgres
-from infra.escalator import Escalator, TickReport
+from infra.runtime.embedded import start_postgres
+from infra.escalator.engine import Escalator, TickReport
 
 ITEMS = 100_000
 FEW, MANY = 100, 10_000

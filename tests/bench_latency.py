@@ -22,11 +22,11 @@ from psycopg import Cursor
 
 from consumers.base import KafkaOptions, TrackedConsumer
 from consumers.envelope import Delivery
-from domain.base import Actor
-from domain.campaign import StartCampaign
+from domain.kernel.base import Actor
+from domain.structure.campaign import StartCampaign
 from infra.bootstrap import bootstrap
-from infra.embedded import start_kafka, start_postgres
-from infra.relay import Relay
+from infra.runtime.embedded import start_kafka, start_postgres
+from infra.streams.relay import Relay
 
 RATE, SECONDS = 100, 20
 ADMIN = Actor(role="admin", name="bench")

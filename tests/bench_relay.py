@@ -20,10 +20,10 @@ import psycopg
 from kafka import KafkaProducer
 
 from infra.bootstrap import bootstrap
-from infra.cloudevents import KafkaRecord, to_kafka_record
-from infra.embedded import start_kafka, start_postgres
-from infra.broker import ensure_topics
-from infra.relay import Relay
+from infra.streams.cloudevents import KafkaRecord, to_kafka_record
+from infra.runtime.embedded import start_kafka, start_postgres
+from infra.streams.broker import ensure_topics
+from infra.streams.relay import Relay
 from tests.conftest import with_dbname
 from tests.integration.test_relay import mixed_events
 

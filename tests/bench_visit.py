@@ -24,13 +24,13 @@ import psycopg
 import structlog
 import uvicorn
 
-from infra.api import create_app
-from infra.api.auth import create_token
-from infra.api.routes_problems import router
+from infra.http import create_app
+from infra.http.auth import create_token
+from infra.http.routes_problems import router
 from infra.bootstrap import bootstrap
 from infra.clock import SimulatedClock
-from infra.embedded import start_postgres
-from infra.uploads import EvidenceStore
+from infra.runtime.embedded import start_postgres
+from infra.store.uploads import EvidenceStore
 from tests.support.problem_world import PNG, World, build_world
 
 UPLOADS = 200

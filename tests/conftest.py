@@ -24,7 +24,7 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url := os.environ.get("DUDAO_TEST_DATABASE_URL"):
         yield url
         return
-    from infra.embedded import start_postgres
+    from infra.runtime.embedded import start_postgres
 
     # Not under pytest's basetemp: that is 0700 and pruned by concurrent pytest runs, while the
     # server runs as its own system user when we are root.

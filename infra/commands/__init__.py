@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, TypeVar
 from uuid import UUID
 
-from domain.base import Actor, Command
+from domain.kernel.base import Actor, Command
 
 C = TypeVar("C", bound=Command)
 

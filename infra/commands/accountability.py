@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain import accountability as ac
-from domain import summons as su
+from domain.consequences import accountability as ac
+from domain.consequences import summons as su
 from infra.commands import Handler, Reader, register
 from infra.commands.escalation import actor_unit_ids
 

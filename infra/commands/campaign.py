@@ -1,6 +1,6 @@
 """Handlers for campaign commands."""
 
-from domain import campaign as c
+from domain.structure import campaign as c
 from infra.commands import Handler, register
 
 HQ = frozenset({"admin", "hq_office"})

@@ -14,12 +14,12 @@ from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
-from domain import escalation as esc
-from domain.calendar import WorkCalendar
-from domain.escalation_step import STEP_ROLES, StepParties, StepRefs, TakeEscalationStep, take_escalation_step
-from domain.notice import NOTICE_NAMES_ZH, Party, format_time_zh, notice_work_item
-from domain.policy import HQ_ROLES, PolicyRefs, campaign_calendar, policy_id_for
-from domain.work_item import WorkItem, extension_request_work_item, problem_work_item
+from domain.escalation import ladder as esc
+from domain.kernel.calendar import WorkCalendar
+from domain.escalation.step import STEP_ROLES, StepParties, StepRefs, TakeEscalationStep, take_escalation_step
+from domain.escalation.notice import NOTICE_NAMES_ZH, Party, format_time_zh, notice_work_item
+from domain.policy.campaign import HQ_ROLES, PolicyRefs, campaign_calendar, policy_id_for
+from domain.escalation.work_item import WorkItem, extension_request_work_item, problem_work_item
 from infra.calendars import official_calendar
 from infra.commands import Handler, Reader, register
 from projections.escalation_lists import hq_unit, place_name, step_parties

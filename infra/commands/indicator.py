@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from domain import indicator as i
-from domain.base import Conflict
+from domain.structure import indicator as i
+from domain.kernel.base import Conflict
 from infra.commands import Handler, Reader, register
 
 HQ = frozenset({"admin", "hq_office"})

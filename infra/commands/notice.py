@@ -6,8 +6,8 @@ version); acknowledging reads the units the acting person belongs to.
 
 from __future__ import annotations
 
-from domain import notice as no
-from domain.escalation import ladder_in_force
+from domain.escalation import notice as no
+from domain.escalation.ladder import ladder_in_force
 from infra.commands import Handler, Reader, register
 from infra.commands.escalation import LATEST, actor_unit_ids, calendar_for, ladders_of
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain import policy_commands as pc
-from domain.policy import HQ_ROLES, PolicyRefs, policy_id_for
+from domain.policy import commands as pc
+from domain.policy.campaign import HQ_ROLES, PolicyRefs, policy_id_for
 from infra.commands import Handler, Reader, register
 
 

@@ -13,12 +13,12 @@ from typing import Any
 from uuid import UUID
 
 from domain import problem as pr
-from domain.assignment_notice import (AssignmentNames, assignment_notice_id, with_assignment_notice,
+from domain.problem.assignment_notice import (AssignmentNames, assignment_notice_id, with_assignment_notice,
                                       with_notice_acknowledged)
-from domain.base import CommandContext
-from domain.notice import Notice
-from domain.policy import CampaignPolicy, campaign_calendar, policy_id_for
-from domain.problem_commands import REFS_NEEDED, ProblemCommand
+from domain.kernel.base import CommandContext
+from domain.escalation.notice import Notice
+from domain.policy.campaign import CampaignPolicy, campaign_calendar, policy_id_for
+from domain.problem.commands import REFS_NEEDED, ProblemCommand
 from infra.calendars import official_calendar
 from infra.commands import Handler, Reader, register
 from projections.ledger import problem_matches

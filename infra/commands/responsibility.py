@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain import responsibility as r
+from domain.structure import responsibility as r
 from infra.commands import Handler, Reader, register
 from infra.commands.indicator import get_of_kind
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from domain import person as pe
-from domain import place as pl
-from domain import unit as un
-from domain.structure import TreeRefs
+from domain.structure import person as pe
+from domain.structure import place as pl
+from domain.structure import unit as un
+from domain.structure.tree import TreeRefs
 from infra.commands import Handler, Reader, register
 
 HQ = frozenset({"admin", "hq_office"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from domain import visit as vi
-from domain.base import Command
+from domain.kernel.base import Command
 from infra.commands import Handler, Reader, register
 from infra.commands.problem import campaign_policy, place_in_campaign
 from projections.ledger import matches_for

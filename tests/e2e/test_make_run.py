@@ -19,7 +19,7 @@ import psycopg
 import psutil
 import pytest
 
-from infra.embedded import free_port
+from infra.runtime.embedded import free_port
 
 pytestmark = pytest.mark.e2e
 

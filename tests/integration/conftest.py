@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import pytest
 
-from infra.embedded import EmbeddedKafka, start_kafka
+from infra.runtime.embedded import EmbeddedKafka, start_kafka
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from infra.api import create_app
-from infra.api.auth import create_token, revoke_token
-from infra.api.commands import snake_case
+from infra.http import create_app
+from infra.http.auth import create_token, revoke_token
+from infra.http.commands import snake_case
 from infra.bootstrap import System, bootstrap
 from infra.commands import HANDLERS
 

@@ -9,8 +9,8 @@ from uuid import uuid4
 import pytest
 
 from domain import problem as pr
-from domain.assignment_notice import assignment_notice_id
-from domain.notice import NoticeAcknowledged, NoticeIssued
+from domain.problem.assignment_notice import assignment_notice_id
+from domain.escalation.notice import NoticeAcknowledged, NoticeIssued
 from infra.bootstrap import System, bootstrap
 from tests.support.problem_world import World, build_world, photo
 

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from infra.api import create_app
-from infra.api.auth import create_token
+from infra.http import create_app
+from infra.http.auth import create_token
 from infra.bootstrap import System, bootstrap
 
 pytestmark = pytest.mark.integration

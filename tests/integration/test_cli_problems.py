@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from infra.api.auth import create_token
+from infra.http.auth import create_token
 from infra.bootstrap import bootstrap
-from infra.cli import app
+from infra.cli.main import app
 from tests.support.problem_world import build_world, photo
 
 pytestmark = pytest.mark.integration

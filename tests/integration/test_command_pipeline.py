@@ -9,8 +9,8 @@ from uuid import uuid4
 
 import pytest
 
-from domain.base import Actor, Conflict, Forbidden
-from domain.campaign import RenameCampaign, StartCampaign
+from domain.kernel.base import Actor, Conflict, Forbidden
+from domain.structure.campaign import RenameCampaign, StartCampaign
 from infra.bootstrap import System, bootstrap
 
 pytestmark = pytest.mark.integration

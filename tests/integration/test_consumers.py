@@ -24,16 +24,16 @@ from consumers.envelope import decode
 from consumers.lag import consumer_lag
 from consumers.notice_gateway import NoticeGateway
 from consumers.szcg_export import SzcgExport, case_no
-from domain import notice as no
+from domain.escalation import notice as no
 from domain import problem as pr
-from domain import problem_events as pe
-from domain.base import Actor, DomainEvent, Meta
-from domain.policy import TimeLimit
-from domain.taxonomy import Severity
+from domain.problem import events as pe
+from domain.kernel.base import Actor, DomainEvent, Meta
+from domain.policy.campaign import TimeLimit
+from domain.kernel.taxonomy import Severity
 from infra.bootstrap import bootstrap
-from infra.cloudevents import to_kafka_record
-from infra.embedded import EmbeddedKafka
-from infra.store import StoredDomainEvent
+from infra.streams.cloudevents import to_kafka_record
+from infra.runtime.embedded import EmbeddedKafka
+from infra.store.event_store import StoredDomainEvent
 from tests.support.problem_world import build_world, photo
 
 pytestmark = pytest.mark.integration

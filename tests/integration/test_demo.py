@@ -9,7 +9,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from infra.bootstrap import bootstrap
-from infra.demo import run_demo
+from infra.demo.structure import run_demo
 from projections.matrix import matrix
 from projections.structure import list_places, list_units
 

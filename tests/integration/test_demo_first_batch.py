@@ -14,9 +14,9 @@ from psycopg.rows import dict_row
 
 from infra.bootstrap import System, bootstrap
 from infra.calendars import official_calendar
-from infra.demo import DemoLoader, demo_clock, load_structure, scenario
-from infra.demo_first_batch import load_first_batch
-from infra.service import CommandService
+from infra.demo.structure import DemoLoader, demo_clock, load_structure, scenario
+from infra.demo.first_batch import load_first_batch
+from infra.commands.service import CommandService
 from projections import ledger as lg
 from tests.conftest import with_dbname
 

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from infra.embedded import EmbeddedKafka, start_kafka, start_postgres
+from infra.runtime.embedded import EmbeddedKafka, start_kafka, start_postgres
 
 pytestmark = pytest.mark.integration
 
@@ -139,7 +139,7 @@ def test_kafka_start_kills_stale_broker_from_pid_file(tmp_path: Path) -> None:
 
 SUPERVISOR_SNIPPET = textwrap.dedent("""
     import sys
-    from infra.supervisor import Supervisor
+    from infra.runtime.supervisor import Supervisor
     sup = Supervisor()
     for name, code in {children!r}:
         sup.add(name, [sys.executable, "-c", code])

@@ -13,17 +13,17 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from domain import accountability as ac
+from domain.consequences import accountability as ac
 from domain import problem as pr
-from domain.bulletin import DraftBulletin, IssueBulletin, RankEntry
-from domain.escalation import step_id_for
-from domain.notice import AcknowledgeNotice, Party, notice_id_for_step
-from domain.summons import HoldSummons, ScheduleSummons, summons_id_for
-from infra.api import create_app
-from infra.api.auth import create_token
+from domain.consequences.bulletin import DraftBulletin, IssueBulletin, RankEntry
+from domain.escalation.ladder import step_id_for
+from domain.escalation.notice import AcknowledgeNotice, Party, notice_id_for_step
+from domain.consequences.summons import HoldSummons, ScheduleSummons, summons_id_for
+from infra.http import create_app
+from infra.http.auth import create_token
 from infra.bootstrap import bootstrap
 from infra.clock import SimulatedClock
-from infra.escalator import Escalator
+from infra.escalator.engine import Escalator
 from projections.work_items import WorkItemsProjection
 from tests.support.escalation_kit import (
     at, close_problem, escalation_world, new_database, report_and_assign, run_hourly,

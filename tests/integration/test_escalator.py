@@ -16,20 +16,20 @@ import pytest
 from fastapi.encoders import jsonable_encoder
 from fastapi.testclient import TestClient
 
-from domain import accountability as ac
+from domain.consequences import accountability as ac
 from domain import problem as pr
-from domain.base import Actor, Forbidden
-from domain.bulletin import DraftBulletin, IssueBulletin
-from domain.escalation import DEFAULT_LADDER, SetEscalationLadder, step_id_for
-from domain.escalation_step import TakeEscalationStep
-from domain.notice import AcknowledgeNotice, NoticeIssued, Party, notice_id_for_step
-from domain.ranking import DEFAULT_RANKING_POLICY, RankEntry, UnitRate, draft_contents
-from domain.summons import SummonsProposed
-from infra.api import create_app
-from infra.api.auth import create_token
+from domain.kernel.base import Actor, Forbidden
+from domain.consequences.bulletin import DraftBulletin, IssueBulletin
+from domain.escalation.ladder import DEFAULT_LADDER, SetEscalationLadder, step_id_for
+from domain.escalation.step import TakeEscalationStep
+from domain.escalation.notice import AcknowledgeNotice, NoticeIssued, Party, notice_id_for_step
+from domain.consequences.ranking import DEFAULT_RANKING_POLICY, RankEntry, UnitRate, draft_contents
+from domain.consequences.summons import SummonsProposed
+from infra.http import create_app
+from infra.http.auth import create_token
 from infra.bootstrap import System, bootstrap
 from infra.clock import SimulatedClock
-from infra.escalator import Escalator
+from infra.escalator.engine import Escalator
 from tests.support.escalation_kit import (
     ON_TIME, at, close_problem, escalation_world, events_of, issued_per_notice, new_database, overdue_problems,
     ranked_world, report_and_assign, run_hourly, steps_taken, taken_per_step, wait_until,

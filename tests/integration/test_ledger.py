@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from domain import problem as pr
 from infra.bootstrap import bootstrap
 from infra.calendars import official_calendar
-from infra.exports import HEADERS, ledger_csv, ledger_xlsx
+from infra.http.exports import HEADERS, ledger_csv, ledger_xlsx
 from projections import ledger as lg
 from tests.support.problem_world import World, build_world, photo
 

@@ -12,13 +12,13 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from domain.base import Actor, Command, DomainError
-from domain.campaign import StartCampaign
-from domain.indicator import DefineIndicator, DefineTask
-from domain.person import RegisterPerson
-from domain.place import RegisterPlace
-from domain.responsibility import AssignResponsibility, RevokeResponsibility, new_assignment_id, responsibility_id
-from domain.unit import RegisterUnit
+from domain.kernel.base import Actor, Command, DomainError
+from domain.structure.campaign import StartCampaign
+from domain.structure.indicator import DefineIndicator, DefineTask
+from domain.structure.person import RegisterPerson
+from domain.structure.place import RegisterPlace
+from domain.structure.responsibility import AssignResponsibility, RevokeResponsibility, new_assignment_id, responsibility_id
+from domain.structure.unit import RegisterUnit
 from infra.bootstrap import System, bootstrap
 from projections.base import Projection
 from projections.matrix import lead_unit_for_place, matrix, responsible_for

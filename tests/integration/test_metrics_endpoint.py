@@ -8,9 +8,9 @@ from uuid import uuid4
 import pytest
 from fastapi.testclient import TestClient
 
-from domain.base import Actor
-from domain.campaign import StartCampaign
-from infra.api.app import create_app
+from domain.kernel.base import Actor
+from domain.structure.campaign import StartCampaign
+from infra.http.app import create_app
 from infra.bootstrap import bootstrap
 
 pytestmark = pytest.mark.integration

@@ -16,12 +16,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from domain.problem_events import MAX_EVIDENCE_BYTES
-from infra.api import create_app
-from infra.api.auth import create_token
-from infra.api.routes_problems import router
+from domain.problem.events import MAX_EVIDENCE_BYTES
+from infra.http import create_app
+from infra.http.auth import create_token
+from infra.http.routes_problems import router
 from infra.bootstrap import bootstrap
-from infra.uploads import EvidenceStore
+from infra.store.uploads import EvidenceStore
 from tests.support.problem_world import PNG, World, build_world
 
 pytestmark = pytest.mark.integration

@@ -10,12 +10,12 @@ import pytest
 
 from domain import problem as pr
 from domain import visit as vi
-from domain.base import Conflict, DomainError, Forbidden, derived_id
-from domain.calendar import CHINA_TZ
+from domain.kernel.base import Conflict, DomainError, Forbidden, derived_id
+from domain.kernel.calendar import CHINA_TZ
 from infra.bootstrap import System, bootstrap
 from infra.calendars import official_calendar
 from infra.commands.problem import gather_problem
-from infra.service import StoreReader
+from infra.commands.service import StoreReader
 from tests.support.problem_world import World, build_world, photo
 
 pytestmark = pytest.mark.integration

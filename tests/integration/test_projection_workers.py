@@ -30,17 +30,17 @@ from consumers.lag import consumer_lag
 from consumers.projection_worker import NotPartitionLocal, ProjectionWorker, projection_topics
 from consumers.szcg_export import SzcgExport
 from domain import problem as pr
-from domain.base import Actor, Command
-from domain.indicator import DefineIndicator, DefineTask
-from domain.person import JoinUnit, LeaveUnit, RegisterPerson, RenamePerson
-from domain.place import RenamePlace
-from domain.responsibility import AssignResponsibility, RevokeResponsibility, new_assignment_id, responsibility_id
-from domain.unit import RenameUnit
+from domain.kernel.base import Actor, Command
+from domain.structure.indicator import DefineIndicator, DefineTask
+from domain.structure.person import JoinUnit, LeaveUnit, RegisterPerson, RenamePerson
+from domain.structure.place import RenamePlace
+from domain.structure.responsibility import AssignResponsibility, RevokeResponsibility, new_assignment_id, responsibility_id
+from domain.structure.unit import RenameUnit
 from infra.bootstrap import System, bootstrap
-from infra.cloudevents import KafkaRecord, to_kafka_record
-from infra.demo import DemoLoader, demo_clock, load_structure, scenario
-from infra.embedded import EmbeddedKafka
-from infra.service import CommandService
+from infra.streams.cloudevents import KafkaRecord, to_kafka_record
+from infra.demo.structure import DemoLoader, demo_clock, load_structure, scenario
+from infra.runtime.embedded import EmbeddedKafka
+from infra.commands.service import CommandService
 from projections.base import Projection
 from projections.structure import list_places, list_units
 from tests.support.problem_world import build_world, photo
@@ -288,7 +288,7 @@ def test_workers_fed_by_the_relay_build_the_same_tables_and_reach_zero_lag(syste
                                                                            prefix: str) -> None:
     """End to end: the relay's transactional stream, read by two workers and the 数字城管 export, gives the projector's
     tables, a case per problem in the ledger's state, and no lag."""
-    relay = pytest.importorskip("infra.relay")
+    relay = pytest.importorskip("infra.streams.relay")
     history(system)
     projections = read_models(system)
     expected = tables(system.database_url, "public", projections)

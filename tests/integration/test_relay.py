@@ -22,19 +22,19 @@ from kafka.structs import OffsetAndMetadata
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from domain.base import Actor, DomainEvent, Meta
-from domain.campaign import CampaignRenamed, CampaignStarted
-from domain.person import PersonRegistered, PersonRenamed
-from domain.place import PlaceRegistered, PlaceRenamed
-from domain.unit import UnitRegistered, UnitRenamed
+from domain.kernel.base import Actor, DomainEvent, Meta
+from domain.structure.campaign import CampaignRenamed, CampaignStarted
+from domain.structure.person import PersonRegistered, PersonRenamed
+from domain.structure.place import PlaceRegistered, PlaceRenamed
+from domain.structure.unit import UnitRegistered, UnitRenamed
 from infra.bootstrap import System, bootstrap
-from infra.cloudevents import from_cloudevent
-from infra.embedded import EmbeddedKafka, start_kafka
-from infra.broker import scan_partitions
-from infra.relay import Relay
-from infra.schema import render
-from infra.status import metrics_text, status
-from infra.store import StoredDomainEvent
+from infra.streams.cloudevents import from_cloudevent
+from infra.runtime.embedded import EmbeddedKafka, start_kafka
+from infra.streams.broker import scan_partitions
+from infra.streams.relay import Relay
+from infra.streams.contract import render
+from infra.streams.status import metrics_text, status
+from infra.store.event_store import StoredDomainEvent
 
 pytestmark = pytest.mark.integration
 
@@ -323,7 +323,7 @@ def test_status_reports_a_consumer_groups_lag_per_partition(system: System, kafk
 
 def test_status_still_answers_when_kafka_is_unreachable(system: System) -> None:
     """With no broker, the database figures are reported and the Kafka error is named, not raised."""
-    from infra.embedded import free_port
+    from infra.runtime.embedded import free_port
 
     write_events(system, mixed_events(5, aggregates=2))
     report = status(system.database_url, f"127.0.0.1:{free_port()}")
@@ -336,7 +336,7 @@ def test_dudao_status_json_prints_the_head_the_relay_position_and_the_groups(sys
     import typer
     from typer.testing import CliRunner
 
-    from infra.cli_streams import register
+    from infra.cli.streams import register
 
     write_events(system, mixed_events(30, aggregates=5))
     make_relay(system, kafka).run_until()

@@ -20,10 +20,10 @@ import psutil
 import pytest
 import structlog
 
-from domain.campaign import RenameCampaign, StartCampaign
+from domain.structure.campaign import RenameCampaign, StartCampaign
 from infra.bootstrap import System
-from infra.embedded import EmbeddedKafka
-from infra.relay import PublishFailed, Relay
+from infra.runtime.embedded import EmbeddedKafka
+from infra.streams.relay import PublishFailed, Relay
 from tests.integration.test_relay import (HQ, assert_exactly_once, head, kafka, make_relay, mixed_events,
                                           read_topics, relay_position, stored_ids, system, wait_for, write_events)
 
@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[2]
 ZYGOTE = """
 import os, signal, sys
 from infra.bootstrap import load_handlers
-from infra.relay import main
+from infra.streams.relay import main
 load_handlers()
 signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
 for _ in sys.stdin:
@@ -52,7 +52,7 @@ for _ in sys.stdin:
 
 
 class Relays:
-    """Relay processes (`infra.relay.main`) forked on demand, all logging JSON lines to `log_path`."""
+    """Relay processes (`infra.streams.relay.main`) forked on demand, all logging JSON lines to `log_path`."""
 
     def __init__(self, system: System, kafka: EmbeddedKafka, log_path: Path, batch_size: int = 100) -> None:
         env = {**os.environ, "DUDAO_DATABASE_URL": system.database_url, "DUDAO_KAFKA_BOOTSTRAP": kafka.bootstrap,

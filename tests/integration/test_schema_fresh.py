@@ -10,8 +10,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from infra.cli_streams import register
-from infra.schema import check, export
+from infra.cli.streams import register
+from infra.streams.contract import check, export
 
 pytestmark = pytest.mark.integration
 

@@ -10,11 +10,11 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
-from domain.base import Actor, DomainError
-from domain.campaign import StartCampaign
-from domain.person import JoinUnit, LeaveUnit, RegisterPerson, RetirePerson
-from domain.place import RegisterPlace, RenamePlace
-from domain.unit import MoveUnit, RegisterUnit, RenameUnit, RetireUnit
+from domain.kernel.base import Actor, DomainError
+from domain.structure.campaign import StartCampaign
+from domain.structure.person import JoinUnit, LeaveUnit, RegisterPerson, RetirePerson
+from domain.structure.place import RegisterPlace, RenamePlace
+from domain.structure.unit import MoveUnit, RegisterUnit, RenameUnit, RetireUnit
 from infra.bootstrap import System, bootstrap
 from projections.base import Projection
 from projections.structure import get_person, get_place, get_unit, list_places, list_units

@@ -14,20 +14,20 @@ from uuid import UUID, uuid4
 import psycopg
 
 from domain import problem as pr
-from domain.base import Actor, DomainEvent, Meta
-from domain.calendar import CHINA_TZ
-from domain.escalation_step import EscalationStepTaken
-from domain.notice import NoticeIssued
-from domain.policy import TimeLimit
-from domain.taxonomy import Severity
-from domain.person import RegisterPerson
-from domain.place import RegisterPlace
-from domain.responsibility import AssignResponsibility
-from domain.unit import RegisterUnit
+from domain.kernel.base import Actor, DomainEvent, Meta
+from domain.kernel.calendar import CHINA_TZ
+from domain.escalation.step import EscalationStepTaken
+from domain.escalation.notice import NoticeIssued
+from domain.policy.campaign import TimeLimit
+from domain.kernel.taxonomy import Severity
+from domain.structure.person import RegisterPerson
+from domain.structure.place import RegisterPlace
+from domain.structure.responsibility import AssignResponsibility
+from domain.structure.unit import RegisterUnit
 from infra.bootstrap import System
 from infra.clock import SimulatedClock
-from infra.escalator import Escalator
-from infra.store import StoredDomainEvent
+from infra.escalator.engine import Escalator
+from infra.store.event_store import StoredDomainEvent
 from tests.support.problem_world import ADMIN, World, build_world, photo
 
 _databases = iter(range(1_000_000))

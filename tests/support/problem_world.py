@@ -12,18 +12,18 @@ from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.base import Actor, Command
-from domain.campaign import StartCampaign
-from domain.person import JoinUnit, RegisterPerson
-from domain.place import RegisterPlace
-from domain.policy import DeadlineLimit, TimeLimit
-from domain.policy_commands import SetDeadlinePolicy
-from domain.problem_events import EvidenceRef
-from domain.responsibility import AssignResponsibility
-from domain.taxonomy import Severity
-from domain.unit import RegisterUnit
+from domain.kernel.base import Actor, Command
+from domain.structure.campaign import StartCampaign
+from domain.structure.person import JoinUnit, RegisterPerson
+from domain.structure.place import RegisterPlace
+from domain.policy.campaign import DeadlineLimit, TimeLimit
+from domain.policy.commands import SetDeadlinePolicy
+from domain.problem.events import EvidenceRef
+from domain.structure.responsibility import AssignResponsibility
+from domain.kernel.taxonomy import Severity
+from domain.structure.unit import RegisterUnit
 from infra.bootstrap import System
-from infra.service import CommandResult
+from infra.commands.service import CommandResult
 
 ADMIN = Actor(person_id=uuid4(), role="admin", name="管理员")
 # A 1×1 PNG: real image bytes for upload tests.

@@ -11,10 +11,10 @@ from typing import Any, Callable
 from uuid import UUID, uuid4
 
 from domain import problem as pr
-from domain.base import Actor, CommandContext, DomainEvent, Meta, fold
-from domain.calendar import CHINA_TZ, WorkCalendar
-from domain.policy import CampaignPolicy
-from domain.problem_state import Problem
+from domain.kernel.base import Actor, CommandContext, DomainEvent, Meta, fold
+from domain.kernel.calendar import CHINA_TZ, WorkCalendar
+from domain.policy.campaign import CampaignPolicy
+from domain.problem.state import Problem
 
 # 2025 国庆/中秋: Oct 1–8 off; Sunday Sep 28 and Saturday Oct 11 are 调休 working days.
 CAL = WorkCalendar(

@@ -8,16 +8,16 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.accountability import (
+from domain.consequences.accountability import (
     AccountabilityClosed, AccountabilityOpened, AppealDecided, AppealFiled, BasisRef, CaseRefs, CloseAccountabilityCase,
     DecideAppeal, DecideMeasures, DeclineAccountabilityProposal, FileAppeal, MeasureDecided, OpenAccountabilityCase,
     ProposeAccountability, close_case, decide_appeal, decide_measures, decline_proposal, file_appeal, open_case,
     propose_accountability,
 )
-from domain.base import Actor, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Meta, fold
-from domain.calendar import CHINA_TZ
-from domain.notice import Party
-from domain.summons import (
+from domain.kernel.base import Actor, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Meta, fold
+from domain.kernel.calendar import CHINA_TZ
+from domain.escalation.notice import Party
+from domain.consequences.summons import (
     CancelSummons, HoldSummons, ProposeSummons, ScheduleSummons, SummonsHeld, cancel_summons, hold_summons,
     propose_summons, schedule_summons,
 )

@@ -8,13 +8,13 @@ from uuid import UUID, uuid4
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from domain.base import Actor, CommandContext, DomainError, DomainEvent, Forbidden, Meta, NotFound, fold
-from domain.bulletin import (
+from domain.kernel.base import Actor, CommandContext, DomainError, DomainEvent, Forbidden, Meta, NotFound, fold
+from domain.consequences.bulletin import (
     AcknowledgeBulletin, BulletinAcknowledged, BulletinEdited, BulletinIssued, BulletinRefs, DraftBulletin,
     EditBulletin, IssueBulletin, ListedStep, RankingPolicy, UnitRate, acknowledge_bulletin, draft_bulletin,
     draft_contents, edit_bulletin, issue_bulletin, ranking_consequences,
 )
-from domain.calendar import CHINA_TZ
+from domain.kernel.calendar import CHINA_TZ
 
 pytestmark = pytest.mark.unit
 

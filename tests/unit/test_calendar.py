@@ -9,7 +9,7 @@ from importlib.resources import files
 import pytest
 from hypothesis import given, strategies as st
 
-from domain.calendar import CHINA_TZ, WorkCalendar, calendar_from_official
+from domain.kernel.calendar import CHINA_TZ, WorkCalendar, calendar_from_official
 from infra.calendars import official_calendar
 
 pytestmark = pytest.mark.unit

@@ -9,15 +9,15 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from pydantic import ValidationError
 
-from domain.base import Actor, CommandContext, DomainError, Forbidden, Meta, fold
-from domain.calendar import CHINA_TZ, WorkCalendar
-from domain.escalation import (
+from domain.kernel.base import Actor, CommandContext, DomainError, Forbidden, Meta, fold
+from domain.kernel.calendar import CHINA_TZ, WorkCalendar
+from domain.escalation.ladder import (
     DEFAULT_LADDER, EscalationLadderSet, Ladder, SetEscalationLadder, SetRankingPolicy, Step, due_steps,
     escalation_policy_id, ladder_in_force, next_step, ranking_policy_in_force, set_escalation_ladder,
     set_ranking_policy, step_id_for,
 )
-from domain.policy import PolicyRefs
-from domain.work_item import WorkItem, subtract_working_hours, threshold_at
+from domain.policy.campaign import PolicyRefs
+from domain.escalation.work_item import WorkItem, subtract_working_hours, threshold_at
 
 pytestmark = pytest.mark.unit
 

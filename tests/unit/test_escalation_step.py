@@ -7,19 +7,19 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.accountability import AccountabilityProposed, BasisRef
-from domain.base import Actor, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Meta, NotFound, fold
-from domain.calendar import CHINA_TZ, WorkCalendar
-from domain.escalation import due_steps, step_id_for
-from domain.escalation_step import (
+from domain.consequences.accountability import AccountabilityProposed, BasisRef
+from domain.kernel.base import Actor, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Meta, NotFound, fold
+from domain.kernel.calendar import CHINA_TZ, WorkCalendar
+from domain.escalation.ladder import due_steps, step_id_for
+from domain.escalation.step import (
     EscalationStepTaken, StepParties, StepRefs, TakeEscalationStep, take_command, take_escalation_step,
 )
-from domain.notice import NoticeIssued, Party, notice_id_for_step
-from domain.problem_events import ProblemState
-from domain.problem_state import PendingExtension, Problem
-from domain.summons import SummonsProposed
-from domain.taxonomy import Severity
-from domain.work_item import WorkItem, extension_request_work_item, problem_work_item
+from domain.escalation.notice import NoticeIssued, Party, notice_id_for_step
+from domain.problem.events import ProblemState
+from domain.problem.state import PendingExtension, Problem
+from domain.consequences.summons import SummonsProposed
+from domain.kernel.taxonomy import Severity
+from domain.escalation.work_item import WorkItem, extension_request_work_item, problem_work_item
 
 pytestmark = pytest.mark.unit
 

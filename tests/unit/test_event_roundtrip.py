@@ -8,9 +8,9 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from domain.base import DomainEvent, event_registry
+from domain.kernel.base import DomainEvent, event_registry
 from infra.bootstrap import load_handlers
-from infra.store import DudaoMapper, JSONBytes, StoredDomainEvent, decode_event
+from infra.store.event_store import DudaoMapper, JSONBytes, StoredDomainEvent, decode_event
 from tests.support.samples import sample_model
 
 pytestmark = pytest.mark.unit

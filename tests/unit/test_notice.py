@@ -7,10 +7,10 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.base import Actor, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Meta, fold
-from domain.calendar import CHINA_TZ, WorkCalendar
-from domain.escalation import due_steps
-from domain.notice import (
+from domain.kernel.base import Actor, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Meta, fold
+from domain.kernel.calendar import CHINA_TZ, WorkCalendar
+from domain.escalation.ladder import due_steps
+from domain.escalation.notice import (
     TEMPLATES, AckRefs, AcknowledgeNotice, IssueNotice, NoticeAcknowledged, NoticeIssued, NoticeRefs, Party,
     acknowledge_notice, issue_notice, notice_work_item, render,
 )

@@ -8,11 +8,11 @@ from uuid import uuid4
 
 import pytest
 
-from domain import policy as po
-from domain import policy_commands as pc
-from domain.base import DomainError, DomainEvent, Forbidden, NotFound, event_class, fold
-from domain.calendar import WorkCalendar
-from domain.taxonomy import BALUAN, DEFAULT_CATEGORIES, Category, Severity, category_codes
+from domain.policy import campaign as po
+from domain.policy import commands as pc
+from domain.kernel.base import DomainError, DomainEvent, Forbidden, NotFound, event_class, fold
+from domain.kernel.calendar import WorkCalendar
+from domain.kernel.taxonomy import BALUAN, DEFAULT_CATEGORIES, Category, Severity, category_codes
 from tests.unit.problem_kit import CAMPAIGN, HQ, SUPERVISOR, UNIT_A, UNIT_B, at, cid, ctx
 
 pytestmark = pytest.mark.unit

@@ -12,9 +12,9 @@ import pytest
 from pydantic import ValidationError
 
 from domain import problem as pr
-from domain.base import Actor, Conflict, DomainError, Forbidden, NotFound
-from domain.problem_events import ProblemState
-from domain.problem_rules import has_passed_verification, is_independent_verifier
+from domain.kernel.base import Actor, Conflict, DomainError, Forbidden, NotFound
+from domain.problem.events import ProblemState
+from domain.problem.rules import has_passed_verification, is_independent_verifier
 from tests.unit.problem_kit import (
     ADMIN, AUDITOR, CAMPAIGN, HEAD_A, HQ, LEADER, OFFICER_A, OFFICER_B, PHOTO, PLACE, STAGES, SUPERVISOR,
     SUPERVISOR_IN_A, SYSTEM, UNIT_A, UNIT_B, Life, cid, ctx, refs_for,

@@ -7,9 +7,9 @@ from uuid import uuid4
 import pytest
 
 from domain import problem as pr
-from domain.base import Conflict, DomainError, Forbidden, NotFound
-from domain.problem_events import ProblemState
-from domain.problem_rules import closed_on_time, is_overdue, time_used_fraction, traffic_light
+from domain.kernel.base import Conflict, DomainError, Forbidden, NotFound
+from domain.problem.events import ProblemState
+from domain.problem.rules import closed_on_time, is_overdue, time_used_fraction, traffic_light
 from tests.unit.problem_kit import (
     CAL, HQ, OFFICER_A, OFFICER_B, OTHER_CAMPAIGN, PHOTO, STAGES, SUPERVISOR, SYSTEM, UNIT_A, UNIT_B, UNIT_C, Life,
     at, cid,

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, event as tally, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from domain import problem as pr
-from domain.base import Actor, DomainError, DomainEvent, fold
-from domain.policy import HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_ROLES
-from domain.problem_events import OWED, ProblemState
-from domain.problem_rules import is_overdue, is_terminal, problem_light, time_used_fraction
-from domain.problem_state import Problem, evolve
+from domain.kernel.base import Actor, DomainError, DomainEvent, fold
+from domain.policy.campaign import HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_ROLES
+from domain.problem.events import OWED, ProblemState
+from domain.problem.rules import is_overdue, is_terminal, problem_light, time_used_fraction
+from domain.problem.state import Problem, evolve
 from tests.unit.problem_kit import (
     ADMIN, AFTER, AUDITOR, CAL, CAMPAIGN, HEAD_A, HQ, LEADER, MEMBERS, OFFICER_A, OFFICER_B, OFFICER_C, PLACE, SUPERVISOR,
     SUPERVISOR_IN_A, SYSTEM, T0, UNIT_A, UNIT_B, UNIT_C, Life, cid, ctx, refs_for, units_of,

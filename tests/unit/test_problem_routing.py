@@ -9,11 +9,11 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain import problem as pr
-from domain import policy as po
-from domain import policy_commands as pc
-from domain.base import Conflict, DomainError, Forbidden, NotFound, fold
-from domain.problem_events import ProblemState
-from domain.taxonomy import Category, Severity
+from domain.policy import campaign as po
+from domain.policy import commands as pc
+from domain.kernel.base import Conflict, DomainError, Forbidden, NotFound, fold
+from domain.problem.events import ProblemState
+from domain.kernel.taxonomy import Category, Severity
 from tests.unit.problem_kit import (
     CAMPAIGN, HQ, LEADER, OFFICER_A, PLACE, SUPERVISOR, SYSTEM, UNIT_A, UNIT_B, UNIT_C, Life, at, cid, ctx,
 )

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from pydantic import ValidationError
 
-from domain import indicator as ind
-from domain.base import Actor, CommandContext, Conflict, DomainError, DomainEvent, Meta, NotFound, fold
-from domain.responsibility import (
+from domain.structure import indicator as ind
+from domain.kernel.base import Actor, CommandContext, Conflict, DomainError, DomainEvent, Meta, NotFound, fold
+from domain.structure.responsibility import (
     AssignRefs, AssignResponsibility, ResponsibilityAssigned, ResponsibilityEnded, ResponsibilityRevoked,
     RevokeResponsibility, Subject, assign_responsibility, new_assignment_id, responsibility_id, revoke_responsibility,
 )

@@ -14,11 +14,11 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from domain.base import Actor, Meta
-from domain.campaign import CampaignRenamed, CampaignStarted
-from infra.cloudevents import EXTENSIONS, from_cloudevent, to_cloudevent, to_kafka_record
-from infra.schema import asyncapi, registered_events, render
-from infra.store import StoredDomainEvent
+from domain.kernel.base import Actor, Meta
+from domain.structure.campaign import CampaignRenamed, CampaignStarted
+from infra.streams.cloudevents import EXTENSIONS, from_cloudevent, to_cloudevent, to_kafka_record
+from infra.streams.contract import asyncapi, registered_events, render
+from infra.store.event_store import StoredDomainEvent
 
 pytestmark = pytest.mark.unit
 

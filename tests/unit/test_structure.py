@@ -14,14 +14,14 @@ from uuid import UUID, uuid4
 import pytest
 from pydantic import ValidationError
 
-from domain.base import Actor, Command, CommandContext, DomainError, DomainEvent, Meta, fold
-from domain.campaign import CampaignStarted
-from domain.person import JoinUnit, LeaveUnit, PersonJoinedUnit, PersonLeftUnit, PersonRegistered, PersonRenamed
-from domain.person import PersonRetired, RegisterPerson, RenamePerson, RetirePerson
-from domain.place import MovePlace, PlaceMoved, PlaceRegistered, PlaceRenamed, PlaceRetired, RegisterPlace, RenamePlace
-from domain.place import RetirePlace
-from domain.unit import MoveUnit, RegisterUnit, RenameUnit, RetireUnit, UnitMoved, UnitRegistered, UnitRenamed
-from domain.unit import UnitRetired
+from domain.kernel.base import Actor, Command, CommandContext, DomainError, DomainEvent, Meta, fold
+from domain.structure.campaign import CampaignStarted
+from domain.structure.person import JoinUnit, LeaveUnit, PersonJoinedUnit, PersonLeftUnit, PersonRegistered, PersonRenamed
+from domain.structure.person import PersonRetired, RegisterPerson, RenamePerson, RetirePerson
+from domain.structure.place import MovePlace, PlaceMoved, PlaceRegistered, PlaceRenamed, PlaceRetired, RegisterPlace, RenamePlace
+from domain.structure.place import RetirePlace
+from domain.structure.unit import MoveUnit, RegisterUnit, RenameUnit, RetireUnit, UnitMoved, UnitRegistered, UnitRenamed
+from domain.structure.unit import UnitRetired
 from infra.commands import HANDLERS, Reader
 from infra.commands.structure import lineage
 

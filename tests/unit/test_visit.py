@@ -10,8 +10,8 @@ import pytest
 
 from domain import problem as pr
 from domain import visit as vi
-from domain.base import Conflict, DomainError, DomainEvent, Forbidden, NotFound, event_class, fold
-from domain.problem_events import ProblemState
+from domain.kernel.base import Conflict, DomainError, DomainEvent, Forbidden, NotFound, event_class, fold
+from domain.problem.events import ProblemState
 from tests.unit.problem_kit import (
     CAL, CAMPAIGN, LEADER, OFFICER_A, PHOTO, PLACE, SUPERVISOR, Life, at, cid, ctx,
 )

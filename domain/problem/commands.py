@@ -1,0 +1,252 @@
+"""Problem (问题) commands and the references their decisions read.
+
+Every lifecycle decision has the signature `decide(state, cmd, ctx, refs: ProblemRefs)`;
+`REFS_NEEDED` says which `ProblemRefs` fields each command's decision reads, so infra gathers
+only those. Reporting takes `ReportRefs` (place, policy, matching problems).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field, StringConstraints
+
+from domain.kernel.base import Command, Frozen
+from domain.kernel.calendar import WorkCalendar
+from domain.policy.campaign import CampaignPolicy
+from domain.problem.events import Evidence, Source, Text
+from domain.problem.state import Problem
+from domain.kernel.taxonomy import CategoryCode, Severity
+
+Note = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=2000)]
+
+
+class NewProblem(Frozen):
+    """The content of a reported problem (from a report or a visit finding)."""
+
+    problem_id: UUID
+    campaign_id: UUID
+    category: CategoryCode
+    severity: Severity = Severity.NORMAL
+    place_id: UUID
+    description: Text
+    evidence: Evidence = ()
+    source: Source
+    visit_id: UUID | None = None
+
+
+class ReportProblem(Command):
+    """Report a problem found outside a visit (热线/测评/领导交办 上报); visits report their findings."""
+
+    occurred_at: AwareDatetime | None = None  # when it was found; defaults to now
+    problem_id: UUID
+    campaign_id: UUID
+    category: CategoryCode
+    severity: Severity = Severity.NORMAL
+    place_id: UUID
+    description: Text
+    evidence: Evidence = ()
+    source: Literal["hotline", "assessment", "leader"]
+
+
+class ProblemCommand(Command):
+    problem_id: UUID
+
+
+class AssignProblem(ProblemCommand):
+    """Hand the problem to a unit (交办). No unit: routed by category or the responsibility matrix."""
+
+    unit_id: UUID | None = None
+    reason: str | None = Field(default=None, max_length=2000)  # required when overriding the routing
+
+
+class AcknowledgeProblem(ProblemCommand):
+    """Acknowledge receipt (签收)."""
+
+    note: Note = None
+
+
+class SubmitRectification(ProblemCommand):
+    """Report the rectification with evidence (整改反馈)."""
+
+    evidence: Evidence = ()
+    note: Note = None
+
+
+class VerifyRectification(ProblemCommand):
+    """Pass the re-inspection (复查通过)."""
+
+    evidence: Evidence = ()
+    note: Note = None
+
+
+class RejectRectification(ProblemCommand):
+    """Fail the re-inspection: the unit reworks (复查不通过, 返工)."""
+
+    reason: Text
+    evidence: Evidence = ()
+
+
+class CloseProblem(ProblemCommand):
+    """Close the problem after a passed re-inspection (销号)."""
+
+    note: Note = None
+
+
+class RequestTransfer(ProblemCommand):
+    """Ask HQ to hand the problem to another unit (申请转办)."""
+
+    reason: Text
+    suggested_unit_id: UUID | None = None
+
+
+class ApproveTransfer(ProblemCommand):
+    """Approve the transfer request, to the suggested unit unless another is named (批准转办)."""
+
+    to_unit_id: UUID | None = None
+    note: Note = None
+
+
+class RejectTransfer(ProblemCommand):
+    reason: Text
+
+
+class TransferProblem(ProblemCommand):
+    """HQ (or the system, when routing was wrong) moves the problem to another unit (直接转办)."""
+
+    to_unit_id: UUID
+    reason: Text
+
+
+class RequestCoordination(ProblemCommand):
+    """Ask HQ to coordinate other departments (需协调)."""
+
+    reason: Text
+    unit_ids: tuple[UUID, ...] = Field(default=(), max_length=20)
+
+
+class ResolveCoordination(ProblemCommand):
+    note: Text
+
+
+class RequestExtension(ProblemCommand):
+    """Apply for more working days, before the deadline (延期申请)."""
+
+    working_days: int = Field(ge=1, le=60)
+    reason: Text
+
+
+class ApproveExtension(ProblemCommand):
+    """Approve the extension, for the requested days unless others are given (批准延期)."""
+
+    working_days: int | None = Field(default=None, ge=1, le=60)
+    note: Note = None
+
+
+class RejectExtension(ProblemCommand):
+    reason: Text
+
+
+class ParkProblem(ProblemCommand):
+    """Park the problem (挂账/缓办): its clock pauses."""
+
+    reason: Text
+
+
+class ResumeProblem(ProblemCommand):
+    note: Note = None
+
+
+class WithdrawProblem(ProblemCommand):
+    """Withdraw the problem as invalid (作废)."""
+
+    reason: Text
+
+
+class DismissDuplicateFlag(ProblemCommand):
+    """Judge a likely duplicate to be a distinct problem (非重复)."""
+
+    reason: Text
+
+
+class MergeProblem(ProblemCommand):
+    """Merge this duplicate into another open problem (合并)."""
+
+    into_problem_id: UUID
+    reason: Text
+
+
+# --- references -----------------------------------------------------------------------------------
+
+
+class ClosedMatch(Frozen):
+    """A closed problem at the same place and category, and when it was closed."""
+
+    problem_id: UUID
+    closed_at: datetime
+
+
+class ProblemMatches(Frozen):
+    """Other problems at the same place and category (from the duplicates projection)."""
+
+    open_matches: tuple[UUID, ...] = ()
+    recently_closed_matches: tuple[ClosedMatch, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReportRefs:
+    """What reporting reads: does the place exist, the campaign policy, matching problems."""
+
+    place_exists: bool
+    policy: CampaignPolicy | None = None
+    matches: ProblemMatches = ProblemMatches()
+
+
+@dataclass(frozen=True)
+class ProblemRefs:
+    """What lifecycle decisions read besides the problem (see REFS_NEEDED for which command reads what).
+
+    calendar: the national calendar (campaign local days are added from `policy`).
+    actor_unit_ids: the units the acting person belongs to.
+    rectifying_unit_member_ids: the members of the problem's current unit.
+    matrix_unit_id: the lead unit of the problem's place in the responsibility matrix, now.
+    named_unit_exists: whether the unit named by the command (unit_id, to_unit_id, suggested_unit_id) exists.
+    merge_target: the problem named by `into_problem_id`.
+    """
+
+    calendar: WorkCalendar
+    policy: CampaignPolicy | None = None
+    actor_unit_ids: frozenset[UUID] = field(default_factory=frozenset)
+    rectifying_unit_member_ids: frozenset[UUID] = field(default_factory=frozenset)
+    matrix_unit_id: UUID | None = None
+    named_unit_exists: bool = True
+    merge_target: Problem | None = None
+
+
+_UNIT = frozenset({"actor_unit_ids"})
+_CLOCK = frozenset({"calendar", "policy"})
+REFS_NEEDED: dict[type[Command], frozenset[str]] = {
+    AssignProblem: _CLOCK | {"matrix_unit_id", "named_unit_exists"},
+    AcknowledgeProblem: _UNIT,
+    SubmitRectification: _UNIT,
+    VerifyRectification: _UNIT | {"rectifying_unit_member_ids"},
+    RejectRectification: _UNIT | {"rectifying_unit_member_ids"},
+    CloseProblem: frozenset(),
+    RequestTransfer: _UNIT | {"named_unit_exists"},
+    ApproveTransfer: frozenset({"named_unit_exists"}),
+    RejectTransfer: frozenset(),
+    TransferProblem: frozenset({"named_unit_exists"}),
+    RequestCoordination: _UNIT,
+    ResolveCoordination: frozenset(),
+    RequestExtension: _UNIT,
+    ApproveExtension: _CLOCK,
+    RejectExtension: frozenset(),
+    ParkProblem: frozenset(),
+    ResumeProblem: _CLOCK,
+    WithdrawProblem: frozenset(),
+    DismissDuplicateFlag: frozenset(),
+    MergeProblem: frozenset({"merge_target"}),
+}

@@ -1,0 +1,165 @@
+"""Problem (问题) decisions: report, 交办, 签收, 整改, 复查, 销号, 返工, 转办, 协调, 延期, 挂账, 作废, 合并.
+
+Each decision guards with the named rules of `problem_rules` and returns events (or raises).
+Events live in `problem_events`, state in `problem_state`, commands and refs in
+`problem_commands`; this module re-exports them so callers import one place.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from domain.kernel.base import CommandContext, Conflict, DomainError, DomainEvent, Forbidden, NotFound
+from domain.policy.campaign import (
+    HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_ROLES, CampaignPolicy, campaign_calendar, categories_at,
+    deadline_policy_at, ensure_role, relapse_window_at, routing_at,
+)
+from domain.problem.commands import (
+    AcknowledgeProblem, AssignProblem, ClosedMatch, CloseProblem, NewProblem, ProblemMatches, ProblemRefs,
+    RejectRectification, ReportProblem, ReportRefs, SubmitRectification, VerifyRectification,
+)
+from domain.problem.events import (
+    ProblemAcknowledged, ProblemAssigned, ProblemClosed, ProblemReported, ProblemState, RectificationRejected,
+    RectificationSubmitted, RectificationVerified, RelapseRecorded, RoutingSource,
+)
+from domain.problem.rules import (
+    campaign_meta, ensure_assigned_unit, ensure_reason, ensure_state, guard_open, has_passed_verification,
+    has_submitted_evidence, is_independent_verifier, meta_for,
+)
+from domain.problem.state import Problem
+from domain.kernel.taxonomy import category_codes
+
+Events = list[DomainEvent]
+HQ_OR_SYSTEM = HQ_ROLES | SYSTEM_ROLES
+
+# --- reporting, duplicates and relapse ------------------------------------------------------------
+
+
+def new_problem_events(new: NewProblem, ctx: CommandContext, policy: CampaignPolicy | None,
+                       matches: ProblemMatches) -> Events:
+    """ProblemReported, flagged as a likely duplicate of open matches, else linked as a relapse (反弹)."""
+    if new.category not in category_codes(categories_at(policy, ctx.now)):
+        raise DomainError("unknown_category", "问题类别不存在", "unknown problem category", category=new.category)
+    found_at, meta = ctx.meta.occurred_at, campaign_meta(ctx, new.campaign_id)
+    duplicates = tuple(i for i in matches.open_matches if i != new.problem_id)
+    original = None if duplicates else relapse_original(matches.recently_closed_matches, policy, found_at)
+    events: Events = [ProblemReported(meta=meta, **dict(new), likely_duplicate_of=duplicates,
+                                      relapse_of=original)]
+    if original is not None:
+        events.append(RelapseRecorded(meta=meta, problem_id=original, relapse_problem_id=new.problem_id))
+    return events
+
+
+def relapse_original(closed: tuple[ClosedMatch, ...], policy: CampaignPolicy | None,
+                     found_at: datetime) -> UUID | None:
+    """The latest problem closed no more than the relapse window before `found_at`, if any."""
+    window = relapse_window_at(policy, found_at).length
+    within = [c for c in closed if c.closed_at <= found_at <= c.closed_at + window]
+    return max(within, key=lambda c: c.closed_at).problem_id if within else None
+
+
+def same_report(state: Problem, new: NewProblem) -> bool:
+    """Whether an existing problem was reported with exactly this content (a retried upload)."""
+    return all(getattr(state, name) == value for name, value in new)
+
+
+def report_problem(state: Problem | None, cmd: ReportProblem, ctx: CommandContext, refs: ReportRefs) -> Events:
+    ensure_role(ctx.actor, INSPECTOR_ROLES)
+    new = NewProblem(**cmd.model_dump(exclude={"command_id", "occurred_at"}))
+    if state is not None:
+        if same_report(state, new):
+            return []
+        raise Conflict("problem_exists", "问题编号已存在", "problem id already used", problem_id=str(cmd.problem_id))
+    if not refs.place_exists:
+        raise NotFound("place_not_found", "点位不存在", "place not found", place_id=str(cmd.place_id))
+    return new_problem_events(new, ctx, refs.policy, refs.matches)
+
+
+# --- 交办, 签收, 整改, 复查, 销号 ------------------------------------------------------------------------
+
+
+def _route(p: Problem, cmd: AssignProblem, ctx: CommandContext,
+           refs: ProblemRefs) -> tuple[UUID, RoutingSource, str | None]:
+    routed = routing_at(refs.policy, ctx.now).unit_for(p.category)
+    source: RoutingSource = "category_routing" if routed else "matrix"
+    automatic = routed or refs.matrix_unit_id
+    if cmd.unit_id is None or cmd.unit_id == automatic:
+        if automatic is None:
+            raise DomainError("no_responsible_unit", "该点位和类别没有责任单位，请指定", "no responsible unit; name one",
+                              place_id=str(p.place_id), category=p.category)
+        return automatic, source, cmd.reason
+    ensure_role(ctx.actor, HQ_ROLES)
+    if not refs.named_unit_exists:
+        raise NotFound("unit_not_found", "单位不存在", "unit not found", unit_id=str(cmd.unit_id))
+    return cmd.unit_id, "hq_override", ensure_reason(cmd.reason, "override_reason_required")
+
+
+def assign_problem(state: Problem | None, cmd: AssignProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
+    """交办: route to a unit and set the deadline from the policy in force, counted from now."""
+    p = guard_open(state, cmd.problem_id, ctx, HQ_OR_SYSTEM)
+    ensure_state(p, {ProblemState.REPORTED}, "assign")
+    unit_id, routing, reason = _route(p, cmd, ctx, refs)
+    policy = deadline_policy_at(refs.policy, ctx.now)
+    calendar = campaign_calendar(refs.calendar, refs.policy, ctx.now)
+    limit = policy.limit_for(p.category, p.severity)
+    deadline = limit.due(calendar, ctx.now)
+    return [ProblemAssigned(
+        meta=meta_for(ctx, p), problem_id=p.problem_id, unit_id=unit_id, routing=routing, reason=reason,
+        deadline=deadline, limit=limit, limit_hours=calendar.working_hours_between(ctx.now, deadline),
+        policy_effective_from=policy.effective_from,
+    )]
+
+
+def acknowledge_problem(state: Problem | None, cmd: AcknowledgeProblem, ctx: CommandContext,
+                        refs: ProblemRefs) -> Events:
+    p = guard_open(state, cmd.problem_id, ctx, UNIT_ROLES)
+    ensure_state(p, {ProblemState.ASSIGNED}, "acknowledge")
+    unit_id = ensure_assigned_unit(p, refs.actor_unit_ids)
+    return [ProblemAcknowledged(meta=meta_for(ctx, p), problem_id=p.problem_id, unit_id=unit_id, note=cmd.note)]
+
+
+def submit_rectification(state: Problem | None, cmd: SubmitRectification, ctx: CommandContext,
+                         refs: ProblemRefs) -> Events:
+    p = guard_open(state, cmd.problem_id, ctx, UNIT_ROLES)
+    ensure_state(p, {ProblemState.ACKNOWLEDGED, ProblemState.REWORK}, "submit a rectification for")
+    unit_id = ensure_assigned_unit(p, refs.actor_unit_ids)
+    if not cmd.evidence:
+        raise DomainError("evidence_required", "整改反馈须附整改后照片", "a rectification needs evidence")
+    return [RectificationSubmitted(meta=meta_for(ctx, p), problem_id=p.problem_id, unit_id=unit_id,
+                                   evidence=cmd.evidence, note=cmd.note)]
+
+
+def _ensure_verifiable(p: Problem, ctx: CommandContext, refs: ProblemRefs) -> None:
+    ensure_state(p, {ProblemState.RECTIFICATION_SUBMITTED}, "verify")
+    if not has_submitted_evidence(p):
+        raise DomainError("evidence_required", "没有整改证据，不能复查", "nothing to verify without evidence")
+    if not is_independent_verifier(p, ctx.actor, refs.actor_unit_ids, refs.rectifying_unit_member_ids):
+        raise Forbidden("verifier_not_independent", "复查须由整改单位以外的人员进行",
+                        "verification must be done by someone outside the rectifying unit",
+                        problem_id=str(p.problem_id))
+
+
+def verify_rectification(state: Problem | None, cmd: VerifyRectification, ctx: CommandContext,
+                         refs: ProblemRefs) -> Events:
+    p = guard_open(state, cmd.problem_id, ctx, INSPECTOR_ROLES)
+    _ensure_verifiable(p, ctx, refs)
+    return [RectificationVerified(meta=meta_for(ctx, p), problem_id=p.problem_id, evidence=cmd.evidence, note=cmd.note)]
+
+
+def reject_rectification(state: Problem | None, cmd: RejectRectification, ctx: CommandContext,
+                         refs: ProblemRefs) -> Events:
+    p = guard_open(state, cmd.problem_id, ctx, INSPECTOR_ROLES)
+    _ensure_verifiable(p, ctx, refs)
+    return [RectificationRejected(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason,
+                                  evidence=cmd.evidence)]
+
+
+def close_problem(state: Problem | None, cmd: CloseProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
+    """销号: only after the latest rectification passed re-inspection."""
+    p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES)
+    if not has_passed_verification(p):
+        raise Conflict("verification_not_passed", "复查未通过，不能销号", "cannot close without a passed verification",
+                       problem_id=str(p.problem_id), state=p.state.value)
+    ensure_state(p, {ProblemState.VERIFIED}, "close")
+    return [ProblemClosed(meta=meta_for(ctx, p), problem_id=p.problem_id, note=cmd.note)]

@@ -1,0 +1,219 @@
+"""Problem detours (问题办理的分支): 转办, 需协调, 延期, 挂账/恢复, 作废, 疑似重复 and 合并.
+
+The side paths off the main line of `domain.problem`, with the same shape: guards from
+`problem_rules`, then events. A deadline moves only here, by an approved extension or by
+resuming a parked problem; a transfer keeps it.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from domain.kernel.base import CommandContext, Conflict, DomainError, DomainEvent, NotFound
+from domain.policy.campaign import HQ_ROLES, SYSTEM_ROLES, UNIT_ROLES, campaign_calendar
+from domain.problem.commands import (
+    ApproveExtension, ApproveTransfer, DismissDuplicateFlag, MergeProblem, ParkProblem, ProblemRefs,
+    RejectExtension, RejectTransfer, RequestCoordination, RequestExtension, RequestTransfer,
+    ResolveCoordination, ResumeProblem, TransferProblem, WithdrawProblem,
+)
+from domain.problem.events import (
+    OWED, CoordinationRequested, CoordinationResolved, DuplicateAbsorbed, DuplicateFlagDismissed,
+    ExtensionApproved, ExtensionRejected, ExtensionRequested, ProblemMerged, ProblemParked, ProblemResumed,
+    ProblemTransferred, ProblemWithdrawn, TransferMode, TransferRejected, TransferRequested,
+)
+from domain.problem.rules import (
+    ensure_assigned_unit, ensure_state, guard_open, is_before_deadline, is_terminal, meta_for,
+)
+from domain.problem.state import Problem
+
+__all__ = [
+    "approve_extension", "approve_transfer", "dismiss_duplicate_flag", "merge_problem", "park_problem",
+    "reject_extension", "reject_transfer", "request_coordination", "request_extension", "request_transfer",
+    "resolve_coordination", "resume_problem", "transfer_problem", "withdraw_problem",
+]
+
+Events = list[DomainEvent]
+
+
+def _nothing_pending(what: str, zh: str, problem: Problem) -> Conflict:
+    return Conflict(f"no_pending_{what}", f"没有待审批的{zh}", f"no pending {what} request",
+                    problem_id=str(problem.problem_id))
+
+
+def _ensure_other_unit(problem: Problem, unit_id: UUID, refs: ProblemRefs, named: bool = True) -> None:
+    if unit_id == problem.unit_id:
+        raise DomainError("same_unit", "不能转办给原责任单位", "cannot transfer to the same unit", unit_id=str(unit_id))
+    if named and not refs.named_unit_exists:
+        raise NotFound("unit_not_found", "单位不存在", "unit not found", unit_id=str(unit_id))
+
+
+def _transferred(p: Problem, ctx: CommandContext, to: UUID, reason: str, mode: TransferMode) -> Events:
+    assert p.unit_id is not None
+    return [ProblemTransferred(meta=meta_for(ctx, p), problem_id=p.problem_id, from_unit_id=p.unit_id, to_unit_id=to,
+                               reason=reason, mode=mode)]
+
+
+# --- 转办 -----------------------------------------------------------------------------------------
+
+
+def request_transfer(state: Problem | None, cmd: RequestTransfer, ctx: CommandContext, refs: ProblemRefs) -> Events:
+    p = guard_open(state, cmd.problem_id, ctx, UNIT_ROLES)
+    ensure_state(p, OWED, "request a transfer of")
+    unit_id = ensure_assigned_unit(p, refs.actor_unit_ids)
+    if p.pending_transfer is not None:
+        raise Conflict("transfer_pending", "已有待审批的转办申请", "a transfer request is already pending")
+    if cmd.suggested_unit_id is not None:
+        _ensure_other_unit(p, cmd.suggested_unit_id, refs)
+    return [TransferRequested(meta=meta_for(ctx, p), problem_id=p.problem_id, unit_id=unit_id, reason=cmd.reason,
+                              suggested_unit_id=cmd.suggested_unit_id)]
+
+
+def approve_transfer(state: Problem | None, cmd: ApproveTransfer, ctx: CommandContext, refs: ProblemRefs) -> Events:
+    p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES)
+    if p.pending_transfer is None:
+        raise _nothing_pending("transfer", "转办申请", p)
+    ensure_state(p, OWED, "transfer")
+    to = cmd.to_unit_id or p.pending_transfer.suggested_unit_id
+    if to is None:
+        raise DomainError("transfer_target_required", "请指定转办的目标单位", "name the unit to transfer to")
+    _ensure_other_unit(p, to, refs, named=cmd.to_unit_id is not None)
+    return _transferred(p, ctx, to, p.pending_transfer.reason, "approved_request")
+
+
+def reject_transfer(state: Problem | None, cmd: RejectTransfer, ctx: CommandContext, refs: ProblemRefs) -> Events:
+    p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES, parked_ok=True)
+    if p.pending_transfer is None:
+        raise _nothing_pending("transfer", "转办申请", p)
+    return [TransferRejected(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason)]
+
+
+def transfer_problem(state: Problem | None, cmd: TransferProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
+    """HQ transfers directly; the system does so automatically when the routing was wrong."""
+    p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES | SYSTEM_ROLES)
+    ensure_state(p, OWED, "transfer")
+    _ensure_other_unit(p, cmd.to_unit_id, refs)
+    mode: TransferMode = "automatic" if ctx.actor.role in SYSTEM_ROLES else "hq_direct"
+    return _transferred(p, ctx, cmd.to_unit_id, cmd.reason, mode)
+
+
+# --- 需协调 ---------------------------------------------------------------------------------------
+
+
+def request_coordination(state: Problem | None, cmd: RequestCoordination, ctx: CommandContext,
+                         refs: ProblemRefs) -> Events:
+    p = guard_open(state, cmd.problem_id, ctx, UNIT_ROLES)
+    ensure_state(p, OWED, "request coordination for")
+    unit_id = ensure_assigned_unit(p, refs.actor_unit_ids)
+    if p.coordination_pending:
+        raise Conflict("coordination_pending", "已有待处理的协调申请", "a coordination request is already pending")
+    return [CoordinationRequested(meta=meta_for(ctx, p), problem_id=p.problem_id, unit_id=unit_id, reason=cmd.reason,
+                                  unit_ids=cmd.unit_ids)]
+
+
+def resolve_coordination(state: Problem | None, cmd: ResolveCoordination, ctx: CommandContext,
+                         refs: ProblemRefs) -> Events:
+    p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES, parked_ok=True)
+    if not p.coordination_pending:
+        raise _nothing_pending("coordination", "协调申请", p)
+    return [CoordinationResolved(meta=meta_for(ctx, p), problem_id=p.problem_id, note=cmd.note)]
+
+
+# --- 延期 -----------------------------------------------------------------------------------------
+
+
+def request_extension(state: Problem | None, cmd: RequestExtension, ctx: CommandContext,
+                      refs: ProblemRefs) -> Events:
+    """延期申请: only before the deadline, one at a time."""
+    p = guard_open(state, cmd.problem_id, ctx, UNIT_ROLES)
+    ensure_state(p, OWED, "request an extension for")
+    unit_id = ensure_assigned_unit(p, refs.actor_unit_ids)
+    if p.pending_extension is not None:
+        raise Conflict("extension_pending", "已有待审批的延期申请", "an extension request is already pending")
+    if not is_before_deadline(p, ctx.now):
+        raise DomainError("deadline_passed", "已超过整改期限，不能申请延期", "extensions must be requested before the deadline",
+                          deadline=p.deadline.isoformat() if p.deadline else None)
+    return [ExtensionRequested(meta=meta_for(ctx, p), problem_id=p.problem_id, unit_id=unit_id,
+                               working_days=cmd.working_days, reason=cmd.reason)]
+
+
+def approve_extension(state: Problem | None, cmd: ApproveExtension, ctx: CommandContext,
+                      refs: ProblemRefs) -> Events:
+    p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES)
+    if p.pending_extension is None:
+        raise _nothing_pending("extension", "延期申请", p)
+    ensure_state(p, OWED, "extend")
+    assert p.deadline is not None
+    days = cmd.working_days or p.pending_extension.working_days
+    calendar = campaign_calendar(refs.calendar, refs.policy, ctx.now)
+    new_deadline = calendar.add_working_days(p.deadline, days)
+    return [ExtensionApproved(meta=meta_for(ctx, p), problem_id=p.problem_id, working_days=days,
+                              previous_deadline=p.deadline, new_deadline=new_deadline, note=cmd.note,
+                              added_hours=calendar.working_hours_between(p.deadline, new_deadline))]
+
+
+def reject_extension(state: Problem | None, cmd: RejectExtension, ctx: CommandContext, refs: ProblemRefs) -> Events:
+    p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES, parked_ok=True)
+    if p.pending_extension is None:
+        raise _nothing_pending("extension", "延期申请", p)
+    return [ExtensionRejected(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason)]
+
+
+# --- 挂账/恢复, 作废 ---------------------------------------------------------------------------------
+
+
+def park_problem(state: Problem | None, cmd: ParkProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
+    p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES)
+    ensure_state(p, OWED, "park")
+    return [ProblemParked(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason)]
+
+
+def resume_problem(state: Problem | None, cmd: ResumeProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
+    """Resume: the deadline moves on by the working hours the problem was parked."""
+    p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES, parked_ok=True)
+    if p.parked_since is None:
+        raise Conflict("problem_not_parked", "问题未挂账", "the problem is not parked", problem_id=str(p.problem_id))
+    calendar = campaign_calendar(refs.calendar, refs.policy, ctx.now)
+    paused = calendar.working_hours_between(p.parked_since, ctx.now)
+    new_deadline = p.deadline
+    if p.deadline is not None and paused > 0:
+        new_deadline = calendar.add_working_hours(p.deadline, paused)
+    return [ProblemResumed(meta=meta_for(ctx, p), problem_id=p.problem_id, paused_hours=paused, note=cmd.note,
+                           previous_deadline=p.deadline, new_deadline=new_deadline)]
+
+
+def withdraw_problem(state: Problem | None, cmd: WithdrawProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
+    p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES, parked_ok=True)
+    return [ProblemWithdrawn(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason)]
+
+
+# --- 疑似重复, 合并 ----------------------------------------------------------------------------------
+
+
+def dismiss_duplicate_flag(state: Problem | None, cmd: DismissDuplicateFlag, ctx: CommandContext,
+                           refs: ProblemRefs) -> Events:
+    p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES, parked_ok=True)
+    if not p.likely_duplicate_of:
+        raise Conflict("not_flagged_duplicate", "该问题未被标记为疑似重复", "the problem is not flagged as a duplicate")
+    return [DuplicateFlagDismissed(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason)]
+
+
+def merge_problem(state: Problem | None, cmd: MergeProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
+    """合并: the duplicate ends as merged; the target records it and gains its evidence."""
+    p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES, parked_ok=True)
+    target = refs.merge_target
+    if cmd.into_problem_id == p.problem_id:
+        raise DomainError("merge_into_self", "不能合并到自身", "cannot merge a problem into itself")
+    if target is None or target.problem_id != cmd.into_problem_id:
+        raise NotFound("problem_not_found", "合并目标问题不存在", "merge target not found",
+                       problem_id=str(cmd.into_problem_id))
+    if is_terminal(target):
+        raise Conflict("merge_target_ended", "合并目标已销号、作废或合并", "the merge target is no longer open",
+                       state=target.state.value)
+    if target.campaign_id != p.campaign_id:
+        raise DomainError("merge_across_campaigns", "不能跨创建活动合并", "cannot merge across campaigns")
+    return [
+        ProblemMerged(meta=meta_for(ctx, p), problem_id=p.problem_id, into_problem_id=target.problem_id,
+                      reason=cmd.reason),
+        DuplicateAbsorbed(meta=meta_for(ctx, p), problem_id=target.problem_id, duplicate_problem_id=p.problem_id,
+                          evidence=p.evidence),
+    ]

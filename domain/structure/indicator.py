@@ -1,0 +1,145 @@
+"""Indicator (测评指标) and Task (任务分解): the assessment tree and the tasks derived from it.
+
+Minimal on purpose: enough to name a node and check that a responsibility scope exists in its
+campaign. Progress, deadlines per unit and co-units arrive with the task workflow.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from domain.kernel.base import Command, CommandContext, Conflict, DomainError, DomainEvent, Frozen, NotFound, evolver
+from domain.structure.tree import require_kind
+
+
+class IndicatorDefined(DomainEvent):
+    """HQ defined an assessment indicator (测评指标), optionally under a parent indicator."""
+
+    kind = "indicator"
+    id_field = "indicator_id"
+    indicator_id: UUID
+    campaign_id: UUID
+    code: str
+    name: str
+    parent_id: UUID | None = None
+
+
+class TaskDefined(DomainEvent):
+    """HQ defined a task (任务分解) of the campaign, optionally derived from an indicator, with a due date."""
+
+    kind = "task"
+    id_field = "task_id"
+    task_id: UUID
+    campaign_id: UUID
+    indicator_id: UUID | None = None
+    name: str
+    due_on: date | None = None
+
+
+class Indicator(Frozen):
+    indicator_id: UUID
+    campaign_id: UUID
+    code: str
+    name: str
+    parent_id: UUID | None
+    retired: bool = False
+
+
+class Task(Frozen):
+    task_id: UUID
+    campaign_id: UUID
+    indicator_id: UUID | None
+    name: str
+    due_on: date | None
+    retired: bool = False
+
+
+@evolver("indicator")
+def evolve_indicator(state: Indicator | None, event: DomainEvent) -> Indicator:
+    require_kind("indicator", event)
+    if isinstance(event, IndicatorDefined):
+        return Indicator(**event.model_dump(exclude={"meta"}))
+    assert state is not None
+    return state
+
+
+@evolver("task")
+def evolve_task(state: Task | None, event: DomainEvent) -> Task:
+    require_kind("task", event)
+    if isinstance(event, TaskDefined):
+        return Task(**event.model_dump(exclude={"meta"}))
+    assert state is not None
+    return state
+
+
+Name = Field(min_length=1, max_length=200)
+
+
+class DefineIndicator(Command):
+    """Define an indicator (定义测评指标)."""
+
+    indicator_id: UUID
+    campaign_id: UUID
+    code: str = Field(min_length=1, max_length=32)
+    name: str = Name
+    parent_id: UUID | None = None
+
+
+class DefineTask(Command):
+    """Define a task (分解任务)."""
+
+    task_id: UUID
+    campaign_id: UUID
+    indicator_id: UUID | None = None
+    name: str = Name
+    due_on: date | None = None
+
+
+class IndicatorRefs(BaseModel):
+    """What defining an indicator needs to know: the campaign and the parent (if named)."""
+
+    campaign_exists: bool
+    parent: Indicator | None = None
+
+
+class TaskRefs(BaseModel):
+    """What defining a task needs to know: the campaign and the indicator (if named)."""
+
+    campaign_exists: bool
+    indicator: Indicator | None = None
+
+
+def _require_campaign(exists: bool, campaign_id: UUID) -> None:
+    if not exists:
+        raise NotFound("campaign_not_found", "创建活动不存在", "campaign not found", campaign_id=str(campaign_id))
+
+
+def _require_indicator(indicator: Indicator | None, indicator_id: UUID, campaign_id: UUID) -> None:
+    if indicator is None:
+        raise NotFound("indicator_not_found", "测评指标不存在", "indicator not found", indicator_id=str(indicator_id))
+    if indicator.campaign_id != campaign_id:
+        raise DomainError("wrong_campaign", "测评指标不属于该创建活动", "indicator belongs to another campaign",
+                          indicator_id=str(indicator_id))
+
+
+def define_indicator(
+    state: Indicator | None, cmd: DefineIndicator, ctx: CommandContext, refs: IndicatorRefs
+) -> list[DomainEvent]:
+    if state is not None:
+        raise Conflict("indicator_exists", "测评指标已存在", "indicator already exists", indicator_id=str(cmd.indicator_id))
+    _require_campaign(refs.campaign_exists, cmd.campaign_id)
+    if cmd.parent_id is not None:
+        _require_indicator(refs.parent, cmd.parent_id, cmd.campaign_id)
+    return [IndicatorDefined(meta=ctx.meta, **cmd.model_dump(exclude={"command_id", "occurred_at"}))]
+
+
+def define_task(state: Task | None, cmd: DefineTask, ctx: CommandContext, refs: TaskRefs) -> list[DomainEvent]:
+    if state is not None:
+        raise Conflict("task_exists", "任务已存在", "task already exists", task_id=str(cmd.task_id))
+    _require_campaign(refs.campaign_exists, cmd.campaign_id)
+    if cmd.indicator_id is not None:
+        _require_indicator(refs.indicator, cmd.indicator_id, cmd.campaign_id)
+    return [TaskDefined(meta=ctx.meta, **cmd.model_dump(exclude={"command_id", "occurred_at"}))]

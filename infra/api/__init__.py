@@ -1,5 +1,0 @@
-"""The HTTP API (FastAPI): generic command routes, queries, bearer-token auth, one error format."""
-
-from infra.api.app import create_app
-
-__all__ = ["create_app"]

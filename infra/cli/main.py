@@ -1,0 +1,172 @@
+"""The `dudao` command line (typer): serve the API, create tables, run and rebuild projections, issue tokens.
+
+Subcommands defined in other modules (e.g. `demo`, `run`) register on `app` with `@app.command()`
+and are imported at the bottom of this module, so `dudao --help` lists them.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from enum import StrEnum
+from types import FrameType
+from uuid import UUID
+
+import psycopg
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from infra.http.auth import ROLES, create_token, ensure_tokens_table, revoke_token
+from infra.bootstrap import System, bootstrap, bootstrap_from_settings, database_url_from
+from infra.logging import configure_logging
+from infra.settings import Settings
+from projections.base import Projection
+
+app = typer.Typer(name="dudao", no_args_is_help=True, add_completion=False,
+                  help="督导 dudao: 创建活动的任务与督导后端 (task-and-supervision backend).")
+project_app = typer.Typer(no_args_is_help=True, help="Projections (读模型): run them, rebuild them.")
+tokens_app = typer.Typer(no_args_is_help=True, help="Bearer tokens (访问令牌) for the HTTP API.")
+app.add_typer(project_app, name="project")
+app.add_typer(tokens_app, name="tokens")
+
+console = Console(stderr=True)
+
+Role = StrEnum("Role", {r: r for r in ROLES})  # type: ignore[misc]  # functional API: the choices come from auth
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@app.command()
+def serve(host: str = typer.Option(None, help="Default: DUDAO_HTTP_HOST or 127.0.0.1."),
+          port: int = typer.Option(None, help="Default: DUDAO_HTTP_PORT or 8000.")) -> None:
+    """Serve the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from infra.http import create_app
+
+    s = settings()
+    configure_logging(s.log_format)
+    system = bootstrap_from_settings(s, create_tables=s.create_tables)
+    try:
+        uvicorn.run(create_app(system, kafka_bootstrap=s.kafka_bootstrap), host=host or s.http_host,
+                    port=port or s.http_port, access_log=False)
+    finally:
+        system.close()
+
+
+@app.command()
+def migrate() -> None:
+    """Create every table once: event store, command receipts, projections and their positions, tokens."""
+    system = bootstrap(database_url_from(settings()), create_tables=True)
+    try:
+        typer.echo(f"event store: {system.app.recorder.events_table_name} (+ command receipts)")
+        for p in system.projector.projections:
+            typer.echo(f"projection {p.name}: {', '.join(p.tables)}")
+        with psycopg.connect(system.database_url) as conn:
+            ensure_tokens_table(conn)
+        typer.echo("tokens: dudao_tokens")
+    finally:
+        system.close()
+
+
+def chosen(system: System, name: str | None) -> list[Projection]:
+    projections = system.projector.projections
+    if name is None:
+        return projections
+    found = [p for p in projections if p.name == name]
+    if not found:
+        raise typer.BadParameter(f"unknown projection {name!r}; one of: {', '.join(p.name for p in projections)}")
+    return found
+
+
+@project_app.command("rebuild")
+def project_rebuild(name: str = typer.Argument(None, help="One projection (default: all).")) -> None:
+    """Rebuild projections from the start of the log, with a progress bar; prints events/s."""
+    s = settings()
+    configure_logging(s.log_format)
+    system = bootstrap_from_settings(s)
+    try:
+        for projection in chosen(system, name):
+            rebuild_one(system, projection)
+    finally:
+        system.close()
+
+
+def rebuild_one(system: System, projection: Projection) -> None:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(projection.name, total=system.projector.head() or 1)
+        started = time.perf_counter()
+        head = system.projector.rebuild(projection, lambda done, total: progress.update(task, completed=done,
+                                                                                          total=total))
+        progress.update(task, completed=head or 1)
+    elapsed = time.perf_counter() - started
+    typer.echo(f"{projection.name}: {head} log events in {elapsed:.2f} s ({head / elapsed if elapsed else 0:,.0f} events/s)")
+
+
+@project_app.command("run")
+def project_run() -> None:
+    """Keep every projection up to date until Ctrl-C (or SIGTERM)."""
+    s = settings()
+    configure_logging(s.log_format)
+    system = bootstrap_from_settings(s, create_tables=s.create_tables)
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        system.projector.stop()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        system.projector.run_forever()
+    except KeyboardInterrupt:
+        system.projector.stop()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        system.close()
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: Role = typer.Option(..., help="The role the token acts in."),
+    person: UUID = typer.Option(None, help="The person (人员) the token stands for."),
+    name: str = typer.Option(None, help="A display name recorded as the actor's name."),
+    campaign: UUID = typer.Option(None, help="Bind the token to one campaign (创建活动)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the bare token."),
+) -> None:
+    """Issue a token and print it (it is shown this once; only its hash is stored)."""
+    with psycopg.connect(database_url_from(settings())) as conn:
+        ensure_tokens_table(conn)
+        token = create_token(conn, role.value, person_id=person, name=name, campaign_id=campaign)
+    if as_json:
+        typer.echo(json.dumps({"token": token, "role": role.value, "person_id": str(person) if person else None,
+                               "name": name, "campaign_id": str(campaign) if campaign else None}, ensure_ascii=False))
+    else:
+        typer.echo(token)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token: str = typer.Argument(..., help="The token to revoke.")) -> None:
+    """Revoke a token; requests with it get 401 from then on."""
+    with psycopg.connect(database_url_from(settings())) as conn:
+        ensure_tokens_table(conn)
+        revoked = revoke_token(conn, token)
+    typer.echo("revoked" if revoked else "no such live token")
+    if not revoked:
+        raise typer.Exit(1)
+
+
+def _register_subsystems() -> None:
+    from infra.cli import consumers, escalation, problems, streams, system
+
+    for module in (system, problems, streams, consumers, escalation):
+        module.register(app)
+
+
+_register_subsystems()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,112 @@
+"""CLI for the supervision loop: issue any command as a token's actor, export the 整改台账, show a problem.
+
+`dudao command NAME --body JSON --token T` runs any registered command (e.g. `assign_problem`)
+through the same service the API uses; `dudao ledger CAMPAIGN --csv F | --xlsx F` writes the
+rectification ledger; `dudao problem ID` prints a problem's timeline.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from uuid import UUID
+
+import psycopg
+import typer
+from psycopg.rows import dict_row
+from pydantic import ValidationError
+
+from infra.settings import Settings
+
+
+def command_command(name: str = typer.Argument(..., help="snake_case command name, e.g. assign_problem"),
+                    body: str = typer.Option(..., "--body", help="the command as JSON (with command_id)"),
+                    token: str = typer.Option(..., "--token", envvar="DUDAO_TOKEN", help="whose act this is")) -> None:
+    """Issue one command as the token's actor / 以令牌身份执行一条指令."""
+    from domain.kernel.base import DomainError
+    from infra.http.auth import grant_for_token
+    from infra.http.commands import snake_case
+    from infra.bootstrap import bootstrap_from_settings
+    from infra.commands import HANDLERS
+    from infra.logging import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)  # logs to stderr, the result alone on stdout
+    system = bootstrap_from_settings(settings)
+    try:
+        handlers = {snake_case(cls.__name__): cls for cls in HANDLERS}
+        if name not in handlers:
+            raise typer.BadParameter(f"unknown command {name}; known: {', '.join(sorted(handlers))}")
+        with psycopg.connect(system.database_url) as conn:
+            grant = grant_for_token(conn, token)
+        if grant is None:
+            typer.echo("令牌无效 invalid token", err=True)
+            raise typer.Exit(2)
+        try:
+            command = handlers[name].model_validate_json(body)
+        except ValidationError as err:
+            typer.echo(json.dumps({"code": "invalid_input", "message_zh": "输入不合法", "message_en": "invalid input",
+                                   "details": json.loads(err.json())}, ensure_ascii=False), err=True)
+            raise typer.Exit(2) from err
+        try:
+            result = system.service.handle(command, grant.actor)
+        except DomainError as err:
+            typer.echo(json.dumps({"code": err.code, "message_zh": err.message_zh, "message_en": err.message_en,
+                                   "details": err.details}, ensure_ascii=False, default=str), err=True)
+            raise typer.Exit(1) from err
+        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+    finally:
+        system.close()
+
+
+def ledger_command(campaign_id: UUID = typer.Argument(...),
+                   csv_path: Path = typer.Option(None, "--csv", help="write CSV (UTF-8 with BOM) here"),
+                   xlsx_path: Path = typer.Option(None, "--xlsx", help="write XLSX here"),
+                   now: datetime = typer.Option(None, "--now", help="judge time used at this instant (default: now)")) -> None:
+    """Export the rectification ledger (整改台账) of a campaign."""
+    from domain.kernel.base import fold
+    from domain.policy.campaign import categories_at, policy_id_for
+    from domain.policy.campaign import campaign_calendar
+    from infra.bootstrap import bootstrap_from_settings
+    from infra.calendars import official_calendar
+    from infra.http.exports import ledger_csv, ledger_xlsx
+    from projections.ledger import ledger
+
+    system = bootstrap_from_settings(Settings.from_env())
+    try:
+        at = now or system.clock()
+        stored = [s.event for s in system.app.events.get(policy_id_for(campaign_id))]
+        policy = fold("campaign_policy", stored) if stored else None
+        calendar = campaign_calendar(official_calendar(), policy, at)
+        names = {c.code: c.name_zh for c in categories_at(policy, at)}
+        with psycopg.connect(system.database_url, row_factory=dict_row) as conn:
+            rows = ledger(conn, campaign_id, now=at, calendar=calendar)
+        for path, write in ((csv_path, ledger_csv), (xlsx_path, ledger_xlsx)):
+            if path is not None:
+                path.write_bytes(write(rows, names))
+                typer.echo(f"整改台账 {len(rows)} 行 → {path}")
+        if csv_path is None and xlsx_path is None:
+            typer.echo(f"整改台账 {len(rows)} 行 (use --csv/--xlsx to write a file)")
+    finally:
+        system.close()
+
+
+def problem_command(problem_id: UUID = typer.Argument(...)) -> None:
+    """Print one problem's timeline (every event, who, when) / 问题全过程."""
+    from infra.bootstrap import database_url_from
+    from projections.ledger import timeline
+
+    with psycopg.connect(database_url_from(Settings.from_env()), row_factory=dict_row) as conn:
+        rows = timeline(conn, problem_id)
+    if not rows:
+        typer.echo("未找到该问题 problem not found", err=True)
+        raise typer.Exit(1)
+    for r in rows:
+        typer.echo(f"v{r['version']:>3}  {r['occurred_at']:%Y-%m-%d %H:%M}  {r['actor_name'] or r['actor_role']:<10}  {r['summary_zh']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("command")(command_command)
+    app.command("ledger")(ledger_command)
+    app.command("problem")(problem_command)

@@ -1,0 +1,52 @@
+"""CLI commands for the whole system: `dudao run` (what `make run` starts) and `dudao demo`."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import typer
+
+from infra.settings import Settings
+
+
+def run_command() -> None:
+    """Start the embedded servers (unless configured elsewhere) and every process; Ctrl-C stops all / 启动整个系统."""
+    from infra.logging import configure_logging
+    from infra.runtime.run import run
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
+    raise typer.Exit(run(settings))
+
+
+def demo_command(as_json: bool = typer.Option(False, "--json", help="print what was created as JSON")) -> None:
+    """Load the 高安 2021 scenario through the real command path (re-running is harmless) / 载入高安演示数据."""
+    from infra.http.auth import create_token
+    from infra.bootstrap import bootstrap_from_settings
+    from infra.demo.structure import run_demo
+    from infra.logging import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
+    system = bootstrap_from_settings(settings)
+    try:
+        summary = run_demo(system.app, catch_up=system.projector.catch_up)
+        system.projector.catch_up()
+        with psycopg.connect(system.database_url, autocommit=True) as conn:
+            summary["token"] = create_token(conn, role="admin", name="演示数据")
+    finally:
+        system.close()
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"高安演示数据已载入: campaign_id={summary['campaign_id']}")
+    typer.echo(f"  指令 {summary['commands']} 条, 新写入事件 {summary['events_written']} 条 (重复运行不会重复写入)")
+    typer.echo(f"  网格 {summary['grids']} 个, 牵头单位: 来源列明 {summary['lead_units_named_by_source']} 个, "
+               f"演示虚构 {summary['lead_units_invented']} 个")
+    typer.echo(f"  管理员令牌 token: {summary['token']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_command)
+    app.command("demo")(demo_command)

@@ -1,0 +1,206 @@
+"""The one generic application service: load, decide, append with optimistic concurrency, retry.
+
+Idempotency: the command receipt (command_id → payload digest and result) is written in the same
+transaction as the events. A repeated command_id with the same payload returns the first result
+without writing; with a different payload it is rejected (409).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+from uuid import UUID, uuid4
+
+import structlog
+from eventsourcing.persistence import IntegrityError
+from psycopg import IntegrityError as PgIntegrityError
+
+from domain.kernel.base import Actor, Command, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Meta, fold
+from infra.commands import HANDLERS, Handler, Reader
+from infra.store.event_store import Dudao, Receipt, StoredDomainEvent, payload_digest
+
+log = structlog.get_logger("dudao.commands")
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command_id: str
+    command: str
+    aggregate_id: str
+    events: list[dict[str, Any]]
+    replayed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "command_id": self.command_id,
+            "command": self.command,
+            "aggregate_id": self.aggregate_id,
+            "events": self.events,
+            "replayed": self.replayed,
+        }
+
+
+class StoreReader(Reader):
+    """Loads aggregate states from the store and remembers the version each was read at.
+
+    An id whose events belong to another kind of aggregate reads as None (unknown for that kind).
+    """
+
+    def __init__(self, app: Dudao, actor: Actor | None = None) -> None:
+        self.app = app
+        self.actor = actor
+        self.versions: dict[UUID, int] = {}
+        self.kinds: dict[UUID, str | None] = {}
+        self._states: dict[tuple[str, UUID], Any] = {}
+
+    def get(self, kind: str, aggregate_id: UUID) -> Any:
+        key = (kind, aggregate_id)
+        if key not in self._states:
+            stored = list(self.app.events.get(aggregate_id))
+            self.versions[aggregate_id] = stored[-1].originator_version if stored else 0
+            self.kinds[aggregate_id] = stored[0].event.kind if stored else None
+            same_kind = bool(stored) and stored[0].event.kind == kind
+            self._states[key] = fold(kind, [s.event for s in stored]) if same_kind else None
+        return self._states[key]
+
+    def query(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a read-model query `fn(conn, *args)` (e.g. the matrix's lead unit of a place)."""
+        with self.app.recorder.datastore.get_connection() as conn:
+            return fn(conn, *args)
+
+    def taken_by_other_kind(self, kind: str, aggregate_id: UUID) -> bool:
+        self.get(kind, aggregate_id)
+        return self.kinds[aggregate_id] not in (None, kind)
+
+    def version(self, aggregate_id: UUID) -> int:
+        if aggregate_id not in self.versions:
+            stored = self.app.recorder.select_events(aggregate_id, desc=True, limit=1)
+            self.versions[aggregate_id] = stored[0].originator_version if stored else 0
+        return self.versions[aggregate_id]
+
+
+class CommandService:
+    def __init__(self, app: Dudao, clock: Clock, max_attempts: int = 10) -> None:
+        self.app = app
+        self.clock = clock
+        self.max_attempts = max_attempts
+
+    def handle(
+        self, command: Command, actor: Actor, *, correlation_id: UUID | None = None, causation_id: UUID | None = None
+    ) -> CommandResult:
+        handler = HANDLERS[type(command)]
+        name = type(command).__name__
+        started = time.perf_counter()
+        correlation_id = correlation_id or uuid4()
+        bound = log.bind(command=name, command_id=command.command_id, correlation_id=str(correlation_id))
+        outcome = "error"
+        try:
+            result = self._handle(handler, command, actor, correlation_id, causation_id)
+            outcome = "replayed" if result.replayed else "accepted"
+            return result
+        except Exception as exc:
+            outcome = getattr(exc, "code", type(exc).__name__)
+            raise
+        finally:
+            bound.info("command", outcome=outcome, duration_ms=round((time.perf_counter() - started) * 1000, 2))
+
+    def _handle(
+        self, handler: Handler[Any], command: Command, actor: Actor, correlation_id: UUID, causation_id: UUID | None
+    ) -> CommandResult:
+        if handler.roles is not None and actor.role not in handler.roles:
+            raise Forbidden(
+                "role_not_allowed", "当前角色无权执行此操作", "this role may not issue this command",
+                role=actor.role, allowed=sorted(handler.roles),
+            )
+        name = type(command).__name__
+        digest = payload_digest(name, {"cmd": command.model_dump(mode="json", exclude={"command_id"}),
+                                       "actor": actor.model_dump(mode="json")})
+        for attempt in range(self.max_attempts):
+            if (prior := self._prior(command.command_id, digest)) is not None:
+                return prior
+            try:
+                with self._serialized(handler.serialize):
+                    return self._attempt(handler, command, actor, correlation_id, causation_id, digest)
+            except (IntegrityError, PgIntegrityError):
+                # A receipt or an aggregate version appeared meanwhile: back off (jittered), look again.
+                time.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
+                continue
+            except DomainError:
+                # A concurrent delivery of this very command may have changed the state we read.
+                if (prior := self._prior(command.command_id, digest)) is not None:
+                    return prior
+                raise
+        if (prior := self._prior(command.command_id, digest)) is not None:
+            return prior
+        raise Conflict("concurrent_modification", "数据正被他人修改，请重试", "concurrent modification, retry")
+
+    @contextmanager
+    def _serialized(self, lock: str | None) -> Iterator[None]:
+        if lock is None:
+            yield
+            return
+        with self.app.recorder.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (lock,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (lock,))
+
+    def _prior(self, command_id: str, digest: str) -> CommandResult | None:
+        receipt = self.app.store.get_receipt(command_id)
+        if receipt is None:
+            return None
+        if receipt.payload_sha256 != digest:
+            raise Conflict(
+                "command_id_reused", "该指令编号已用于另一条不同的指令", "command_id was already used for a different command",
+                command_id=command_id,
+            )
+        return CommandResult(**{**receipt.result, "replayed": True})
+
+    def _attempt(
+        self, handler: Handler[Any], command: Command, actor: Actor, correlation_id: UUID,
+        causation_id: UUID | None, digest: str,
+    ) -> CommandResult:
+        reader = StoreReader(self.app, actor)
+        target = handler.target(command)
+        state = reader.get(handler.kind, target)
+        if reader.taken_by_other_kind(handler.kind, target):
+            raise Conflict("id_taken", "该编号已被其他类型的对象使用", "this id belongs to another kind of object", id=str(target))
+        now = self.clock()
+        meta = Meta(
+            actor=actor, occurred_at=command.occurred_at or now, recorded_at=now, correlation_id=correlation_id,
+            causation_id=causation_id, command_id=command.command_id, campaign_id=handler.campaign(command),
+        )
+        ctx = CommandContext(meta=meta)
+        if handler.gather is not None:
+            events = handler.decide(state, command, ctx, handler.gather(command, reader))
+        else:
+            events = handler.decide(state, command, ctx)
+        stored = self._sequence(events, reader)
+        result = CommandResult(
+            command_id=command.command_id, command=type(command).__name__, aggregate_id=str(target),
+            events=[{"event_id": s.event_id, "type": s.event.event_name, "aggregate_id": str(s.originator_id),
+                     "version": s.originator_version} for s in stored],
+        )
+        receipt = Receipt(command.command_id, type(command).__name__, digest, {k: v for k, v in result.as_dict().items() if k != "replayed"})
+        self.app.save(*stored, receipt=receipt)
+        return result
+
+    @staticmethod
+    def _sequence(events: list[DomainEvent], reader: StoreReader) -> list[StoredDomainEvent]:
+        next_version: dict[UUID, int] = {}
+        out = []
+        for e in events:
+            aid = e.aggregate_id
+            v = next_version.get(aid, reader.version(aid)) + 1
+            next_version[aid] = v
+            out.append(StoredDomainEvent(aid, v, e))
+        return out
+

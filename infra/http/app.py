@@ -1,0 +1,179 @@
+"""The HTTP API application (FastAPI): `create_app(system)` wires routes, auth, errors and logging.
+
+One ASGI middleware wraps every request: it takes or makes the correlation id (`X-Correlation-ID`,
+echoed back), refuses bodies over 1 MiB (413) before anything parses them, turns an unexpected
+exception into a logged 500, and logs one line per request.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import time
+from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from uuid import UUID, uuid4
+
+import structlog
+from fastapi import APIRouter, FastAPI
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from infra.http.auth import ensure_tokens_table
+from infra.http.commands import command_router
+from infra.http.errors import error_response, install_error_handlers, internal_error, too_large
+from infra.http.queries import query_router
+from domain.problem.events import MAX_EVIDENCE_BYTES
+from infra.bootstrap import System, load_handlers
+from infra.settings import Settings
+from infra.store.uploads import EvidenceStore
+
+log = structlog.get_logger("dudao.http")
+
+MAX_BODY_BYTES = 1024 * 1024
+CORRELATION_HEADER = "x-correlation-id"
+
+
+def create_app(system: System, *, kafka_bootstrap: str | None = None, max_body_bytes: int = MAX_BODY_BYTES,
+               read_pool_size: int = 10, uploads_dir: Path | None = None) -> FastAPI:
+    """The API over one bootstrapped system; reads go through its own small connection pool."""
+    load_handlers()
+    pool = ConnectionPool(system.database_url, min_size=1, max_size=read_pool_size, timeout=5.0, open=True,
+                          kwargs={"row_factory": dict_row, "autocommit": True}, check=ConnectionPool.check_connection,
+                          name="dudao-read")
+    with pool.connection() as conn:
+        ensure_tokens_table(conn)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        pool.close()
+
+    app = FastAPI(title="dudao 督导 API", version="0.1.0", lifespan=lifespan,
+                  description="创建活动督导：指挥体系、责任分工与责任矩阵。所有写操作以访问令牌对应的身份记录。")
+    app.state.system = system
+    app.state.read_pool = pool
+    app.state.kafka_bootstrap = kafka_bootstrap
+    app.state.evidence_store = EvidenceStore(uploads_dir or Settings.from_env().var_dir / "uploads")
+    install_error_handlers(app)
+    app.include_router(command_router())
+    app.include_router(query_router())
+    for router in feature_routers():
+        app.include_router(router)
+    app.add_middleware(RequestMiddleware, max_body_bytes=max_body_bytes)
+    return app
+
+
+class RequestMiddleware:
+    """Correlation id, body size limit, last-resort 500, and the one log line per request."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = Headers(scope=scope)
+        correlation_id = parse_uuid(headers.get(CORRELATION_HEADER))
+        scope.setdefault("state", {})["correlation_id"] = correlation_id or uuid4()
+        response = {"status": 500, "started": False}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response.update(status=message["status"], started=True)
+                cid = str(scope["state"]["correlation_id"]).encode()
+                message["headers"] = [*message.get("headers", []), (CORRELATION_HEADER.encode(), cid)]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(correlation_id=str(scope["state"]["correlation_id"])):
+            try:
+                await self._dispatch(scope, receive, send_with_id, headers, correlation_id)
+            except Exception:
+                log.exception("unhandled_error", method=scope["method"], path=scope["path"])
+                if not response["started"]:
+                    await internal_error()(scope, receive, send_with_id)
+            finally:
+                log.info("request", method=scope["method"], path=scope["path"], status=response["status"],
+                         duration_ms=round((time.perf_counter() - started) * 1000, 2))
+
+    def limit_for(self, path: str) -> int:
+        """Photo uploads may be as large as the domain allows (plus multipart framing); all else 1 MiB."""
+        if path == "/evidence":
+            return max(self.max_body_bytes, MAX_EVIDENCE_BYTES + 64 * 1024)
+        return self.max_body_bytes
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, headers: Headers,
+                        correlation_id: UUID | None) -> None:
+        if headers.get(CORRELATION_HEADER) is not None and correlation_id is None:
+            await error_response(400, "invalid_correlation_id", "X-Correlation-ID 必须是 UUID",
+                                 "X-Correlation-ID must be a UUID")(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        if declared_length(headers) > limit:
+            await too_large(limit)(scope, receive, send)
+            return
+        body = await read_body(receive, limit)
+        if body is None:
+            await too_large(limit)(scope, receive, send)
+            return
+        await self.app(scope, replay(body, receive), send)
+
+
+def feature_routers() -> list[APIRouter]:
+    """The `router` of every `infra/api/routes_*.py` module (problems, escalation, ...)."""
+    import infra.http
+
+    modules = sorted(i.name for i in pkgutil.iter_modules(infra.http.__path__) if i.name.startswith("routes_"))
+    return [importlib.import_module(f"infra.http.{name}").router for name in modules]
+
+
+def parse_uuid(value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+def declared_length(headers: Headers) -> int:
+    try:
+        return int(headers.get("content-length", "0"))
+    except ValueError:
+        return 0
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it exceeds `limit` bytes (chunked bodies too)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # client went away; let the app see an empty body
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the buffered body to the app once, then defers to the real one."""
+    delivered = False
+
+    async def receive_again() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return receive_again

@@ -1,0 +1,214 @@
+"""Queries over HTTP (GET): health, single entities from the event store, matrix and structure lists
+from the projections.
+
+Entities are folded from their own events, so they are never stale. Projection reads report
+`projection_position` (the log position their rows reflect) next to `log_head`, so a client sees
+how far behind the read model is. A campaign-bound token only sees its campaign.
+"""
+
+from __future__ import annotations
+
+import socket
+from datetime import datetime, tzinfo
+from typing import Any, Callable
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel
+
+from domain.kernel.base import NotFound, event_registry, fold
+from domain.kernel.calendar import CHINA_TZ
+from infra.http.auth import Grant, current_grant, ensure_campaign
+from infra.http.errors import ErrorBody
+from infra.store.event_store import Dudao
+from projections import matrix as mx
+from projections import structure as st
+
+# Kinds readable at /{plural}/{id}, with their Chinese names for the 404 message.
+ENTITY_KINDS = {
+    "campaign": ("campaigns", "创建活动"), "unit": ("units", "单位"), "place": ("places", "地点"),
+    "person": ("persons", "人员"), "indicator": ("indicators", "测评指标"), "task": ("tasks", "任务"),
+}
+SCOPE_KINDS = ("place", "indicator", "task")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorBody} for s in (401, 403, 404, 422, 503)
+}
+AsOf = Query(None, description="ISO-8601 instant; without an offset it is read in the campaign's time zone. "
+                               "Default: now.")
+
+
+def load_state(app: Dudao, kind: str, aggregate_id: UUID) -> tuple[Any, int] | None:
+    """An aggregate's folded state and version, or None when no aggregate of `kind` has this id."""
+    stored = list(app.events.get(aggregate_id))
+    if not stored or stored[0].event.kind != kind:
+        return None
+    return fold(kind, [s.event for s in stored]), stored[-1].originator_version
+
+
+def existing(app: Dudao, kind: str, aggregate_id: UUID) -> tuple[Any, int]:
+    found = load_state(app, kind, aggregate_id)
+    if found is None:
+        zh = ENTITY_KINDS.get(kind, (kind, kind))[1]
+        raise NotFound(f"{kind}_not_found", f"{zh}不存在", f"{kind} not found", id=str(aggregate_id))
+    return found
+
+
+def campaign_of(state: Any) -> UUID | None:
+    value = getattr(state, "campaign_id", None)
+    return value if isinstance(value, UUID) else None
+
+
+class DatabaseHealth(BaseModel):
+    ok: bool
+    log_head: int | None
+
+
+class BrokerHealth(BaseModel):
+    ok: bool | None
+    bootstrap: str | None
+
+
+class Health(BaseModel):
+    status: str
+    database: DatabaseHealth
+    broker: BrokerHealth
+
+
+def broker_reachable(bootstrap: str, timeout: float = 1.0) -> bool:
+    """True when a TCP connection to any of the bootstrap servers succeeds."""
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "localhost", int(port or 9092)), timeout=timeout):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def database_health(request: Request) -> DatabaseHealth:
+    try:
+        with request.app.state.read_pool.connection(timeout=2.0) as conn:
+            conn.execute("SELECT 1")
+        return DatabaseHealth(ok=True, log_head=request.app.state.system.app.recorder.max_notification_id() or 0)
+    except Exception:  # any failure here is reported, not raised: that is what /health is for
+        return DatabaseHealth(ok=False, log_head=None)
+
+
+router = APIRouter()
+
+
+@router.get("/health", response_model=Health, tags=["health"])
+def health(request: Request) -> Health:
+    """The state of the database and broker connections (always 200; `status` says ok or degraded)."""
+    database = database_health(request)
+    bootstrap = request.app.state.kafka_bootstrap
+    broker = BrokerHealth(ok=broker_reachable(bootstrap) if bootstrap else None, bootstrap=bootstrap)
+    ok = database.ok and broker.ok is not False
+    return Health(status="ok" if ok else "degraded", database=database, broker=broker)
+
+
+def entity_endpoint(kind: str) -> Callable[..., dict[str, Any]]:
+    def endpoint(entity_id: UUID, request: Request, grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+        state, version = existing(request.app.state.system.app, kind, entity_id)
+        if grant.campaign_id is not None:
+            ensure_campaign(grant, campaign_of(state))
+        return {**jsonable_encoder(state), "version": version}
+
+    endpoint.__name__ = f"get_{kind}"
+    endpoint.__doc__ = f"The {kind} ({ENTITY_KINDS[kind][1]}) folded from its events, with its version."
+    return endpoint
+
+
+def visible_campaign(request: Request, grant: Grant, campaign_id: UUID) -> Any:
+    """The campaign's state, after checking it exists (404) and the token may see it (403)."""
+    ensure_campaign(grant, campaign_id)
+    state, _ = existing(request.app.state.system.app, "campaign", campaign_id)
+    return state
+
+
+def instant(as_of: datetime | None, timezone: str, clock: Callable[[], datetime]) -> datetime:
+    """`as_of` made timezone-aware (naive → the campaign's zone); the clock's now when absent."""
+    if as_of is None:
+        return clock()
+    return as_of if as_of.tzinfo is not None else as_of.replace(tzinfo=zone(timezone))
+
+
+def zone(name: str) -> tzinfo:
+    """The campaign's time zone; China time when the stored name is not a known zone."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return CHINA_TZ
+
+
+def read_consistently(request: Request, projections: tuple[str, ...], read: Callable[[Any], Any]) -> dict[str, Any]:
+    """Rows and the projections' position from one snapshot (REPEATABLE READ), plus the log head."""
+    with request.app.state.read_pool.connection() as conn, conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        row = conn.execute("SELECT min(position) AS position FROM dudao_projection_positions WHERE name = ANY(%s)",
+                           (list(projections),)).fetchone()
+        rows = read(conn)
+    head = request.app.state.system.app.recorder.max_notification_id() or 0
+    return {"rows": jsonable_encoder(rows), "projection_position": int(row["position"] or 0), "log_head": head}
+
+
+@router.get("/campaigns/{campaign_id}/matrix", tags=["matrix"], responses=ERRORS)
+def campaign_matrix(campaign_id: UUID, request: Request, as_of: datetime | None = AsOf,
+                    grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+    """The responsibility matrix (责任矩阵): one row per (scope, party, role) in force at `as_of`."""
+    campaign = visible_campaign(request, grant, campaign_id)
+    at = instant(as_of, campaign.timezone, request.app.state.system.clock)
+    body = read_consistently(request, (mx.MatrixProjection.name, st.StructureProjection.name),
+                             lambda conn: mx.matrix(conn, campaign_id, at))
+    return {"campaign_id": str(campaign_id), "as_of": at.isoformat(), **body}
+
+
+def structure_endpoint(noun: str, list_rows: Callable[[Any, UUID], list[dict[str, Any]]]) -> Callable[..., Any]:
+    def endpoint(campaign_id: UUID, request: Request, grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+        visible_campaign(request, grant, campaign_id)
+        body = read_consistently(request, (st.StructureProjection.name,), lambda conn: list_rows(conn, campaign_id))
+        return {"campaign_id": str(campaign_id), **body}
+
+    endpoint.__name__ = f"list_{noun}"
+    endpoint.__doc__ = f"The campaign's {noun} as the structure projection has them."
+    return endpoint
+
+
+def responsible_endpoint(kind: str) -> Callable[..., Any]:
+    def endpoint(entity_id: UUID, request: Request, as_of: datetime | None = AsOf,
+                 grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+        state, _ = existing(request.app.state.system.app, kind, entity_id)
+        campaign_id = campaign_of(state)
+        ensure_campaign(grant, campaign_id)
+        campaign = visible_campaign(request, grant, campaign_id) if campaign_id else None
+        at = instant(as_of, campaign.timezone if campaign else "UTC", request.app.state.system.clock)
+        body = read_consistently(request, (mx.MatrixProjection.name, st.StructureProjection.name),
+                                 lambda conn: mx.responsible_for(conn, kind, entity_id, at))
+        return {"scope_kind": kind, "scope_id": str(entity_id), "as_of": at.isoformat(), **body}
+
+    endpoint.__name__ = f"responsible_for_{kind}"
+    endpoint.__doc__ = f"Who answers for this {kind} (谁负责) at `as_of`, lead (牵头) first."
+    return endpoint
+
+
+def query_router() -> APIRouter:
+    """Health (open) plus every authenticated GET route; entity routes only for kinds that exist."""
+    kinds = {cls.kind for cls in event_registry().values()}
+    api = APIRouter()
+    api.include_router(router)
+    for noun, list_rows in (("units", st.list_units), ("places", st.list_places), ("persons", st.list_persons)):
+        api.add_api_route(f"/campaigns/{{campaign_id}}/{noun}", structure_endpoint(noun, list_rows),
+                          methods=["GET"], tags=["structure"], responses=ERRORS)
+    for kind, (plural, _) in ENTITY_KINDS.items():
+        if kind not in kinds:
+            continue
+        api.add_api_route(f"/{plural}/{{entity_id}}", entity_endpoint(kind), methods=["GET"],
+                          tags=["entities"], responses=ERRORS)
+        if kind in SCOPE_KINDS:
+            api.add_api_route(f"/{plural}/{{entity_id}}/responsible", responsible_endpoint(kind),
+                              methods=["GET"], tags=["matrix"], responses=ERRORS)
+    return api

@@ -1,0 +1,149 @@
+"""Escalation queries over HTTP: the escalation list and HQ overview, the pre-filled bulletin draft, notices,
+summons and accountability cases, and single bulletins/notices/summons/cases/steps folded from their events.
+
+Lists read the projections in one REPEATABLE READ snapshot and report `projection_position` and
+`log_head`; working-time ages and next steps are computed at the clock's now on the campaign
+calendar. A campaign-bound token only sees its campaign.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Callable
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.encoders import jsonable_encoder
+
+from domain.kernel.base import DomainError, NotFound
+from domain.escalation.ladder import escalation_policy_id, ranking_policy_in_force
+from domain.consequences.ranking import draft_contents
+from infra.escalator import views as views
+from infra.http.auth import Grant, current_grant, ensure_campaign
+from infra.http.queries import ERRORS, campaign_of, load_state, visible_campaign, zone
+from infra.commands.escalation import calendar_for, ladders_of
+from infra.escalator.schedule import rules_for
+from infra.commands.service import StoreReader
+from projections import bulletins as bl
+from projections import escalation_lists as el
+
+router = APIRouter(tags=["escalation"])
+
+READ_MODELS = ("work_items", "bulletins", "structure", "matrix")
+
+
+def snapshot(request: Request, read: Callable[[Any], Any]) -> tuple[Any, dict[str, int]]:
+    """`read(conn)` in one REPEATABLE READ snapshot, with the read models' position and the log head."""
+    with request.app.state.read_pool.connection() as conn, conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        row = conn.execute("SELECT min(position) AS position FROM dudao_projection_positions WHERE name = ANY(%s)",
+                           (list(READ_MODELS),)).fetchone()
+        result = read(conn)
+    head = request.app.state.system.app.recorder.max_notification_id() or 0
+    return result, {"projection_position": int(row["position"] or 0) if row else 0, "log_head": head}
+
+
+@router.get("/campaigns/{campaign_id}/escalations", responses=ERRORS)
+def escalations(campaign_id: UUID, request: Request, level: int | None = Query(None, ge=0, le=4),
+                unit_id: UUID | None = None, grid_id: UUID | None = None, sub_command_id: UUID | None = None,
+                bao_bao_id: UUID | None = Query(None, description="包保责任人 (person or unit) of the place"),
+                limit: int = Query(200, ge=1, le=5000), offset: int = Query(0, ge=0),
+                grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+    """Open escalations (督办清单) by level and age, filtered per unit, grid, sub-command or 包保责任人, with the
+    HQ overview (总览) of the same selection: each row says what is overdue, since when, the next step and when."""
+    campaign = visible_campaign(request, grant, campaign_id)
+    now = request.app.state.system.clock()
+    reader = StoreReader(request.app.state.system.app)
+    rules = rules_for(ladders_of(reader, campaign_id), calendar_for(reader, campaign_id))
+    raw, positions = snapshot(request, lambda conn: el.open_escalations(
+        conn, campaign_id, level=level, unit_id=unit_id, grid_id=grid_id, sub_command_id=sub_command_id,
+        bao_bao_id=bao_bao_id, at=now))
+    rows = views.sort_rows([views.escalation_row(r, rules, now) for r in raw])
+    body = {"campaign_id": campaign_id, "as_of": now, "overview": views.overview(rows), "total": len(rows),
+            "rows": rows[offset:offset + limit], **positions}
+    return jsonable_encoder(views.in_zone(body, zone(campaign.timezone)))
+
+
+@router.get("/campaigns/{campaign_id}/bulletins/draft", responses=ERRORS)
+def bulletin_draft(campaign_id: UUID, request: Request, period_start: date, period_end: date,
+                   grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+    """A pre-filled bulletin (通报草稿) for the period: 红榜/黑榜 and 红黄旗 by 按期整改率, and the level-3 escalations
+    not yet listed in an issued bulletin. Post it back (edited) as DraftBulletin."""
+    campaign = visible_campaign(request, grant, campaign_id)
+    if period_end < period_start:
+        raise DomainError("period_invalid", "通报期间的结束日期早于开始日期", "the period ends before it starts")
+    start, end = views.period_bounds(period_start, period_end, zone(campaign.timezone))
+    now = request.app.state.system.clock()
+    policy_state = StoreReader(request.app.state.system.app).get("escalation_policy", escalation_policy_id(campaign_id))
+    policy = ranking_policy_in_force(policy_state.ranking_policies if policy_state else (), min(end, now))
+
+    def read(conn: Any) -> tuple[list[Any], list[Any], set[UUID]]:
+        return (el.unit_rates(conn, campaign_id, start, end, now), el.listing_steps(conn, campaign_id, end),
+                bl.listed_step_ids(conn, campaign_id))
+
+    (rates_rows, steps, listed), positions = snapshot(request, read)
+    rates = views.unit_rates(rates_rows)
+    contents = draft_contents(rates, views.listed_steps(steps, listed), policy, period_start=period_start,
+                              period_end=period_end)
+    return jsonable_encoder({"campaign_id": campaign_id, "period_start": period_start, "period_end": period_end,
+                             "draft": contents, "rankings": sorted(rates, key=lambda r: (-r.on_time_rate, r.name)),
+                             "ranking_policy": policy, **positions})
+
+
+@router.get("/campaigns/{campaign_id}/bulletins", responses=ERRORS)
+def bulletins(campaign_id: UUID, request: Request, grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+    """The campaign's bulletins (通报), drafts and issued, oldest first."""
+    visible_campaign(request, grant, campaign_id)
+    rows, positions = snapshot(request, lambda conn: bl.list_bulletins(conn, campaign_id))
+    return jsonable_encoder({"campaign_id": campaign_id, "rows": rows, **positions})
+
+
+@router.get("/campaigns/{campaign_id}/notices", responses=ERRORS)
+def notices(campaign_id: UUID, request: Request,
+            unit_id: UUID | None = Query(None, description="an addressee: a unit (or a person)"),
+            pending: bool | None = Query(None, description="true: only unacknowledged (待签收)"),
+            limit: int = Query(200, ge=1, le=5000), grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+    """Notices (通知: 交办单/提醒/催办单/督办单), newest first, per addressee, optionally only those awaiting 签收."""
+    visible_campaign(request, grant, campaign_id)
+    rows, positions = snapshot(request, lambda conn: el.notices_for(conn, campaign_id, unit_id, pending, limit))
+    return jsonable_encoder({"campaign_id": campaign_id, "rows": rows, **positions})
+
+
+def proposals_endpoint(kind: str, what: str) -> Callable[..., dict[str, Any]]:
+    def endpoint(campaign_id: UUID, request: Request, status: str | None = None,
+                 grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+        visible_campaign(request, grant, campaign_id)
+        rows, positions = snapshot(request, lambda conn: bl.list_proposals(conn, campaign_id, kind, status))
+        return jsonable_encoder({"campaign_id": campaign_id, "rows": rows, **positions})
+
+    endpoint.__name__ = f"list_{kind}"
+    endpoint.__doc__ = f"The campaign's {what} with status and basis, oldest first."
+    return endpoint
+
+
+router.add_api_route("/campaigns/{campaign_id}/summons", proposals_endpoint("summons", "summons (约谈)"),
+                     methods=["GET"], responses=ERRORS)
+router.add_api_route("/campaigns/{campaign_id}/accountability_cases",
+                     proposals_endpoint("accountability_case", "accountability cases (问责)"),
+                     methods=["GET"], responses=ERRORS)
+
+ENTITIES = {"bulletins": ("bulletin", "通报"), "notices": ("notice", "通知"), "summons": ("summons", "约谈"),
+            "accountability_cases": ("accountability_case", "问责案件"), "escalation_steps": ("escalation", "督办步骤")}
+
+
+def entity_endpoint(kind: str, zh: str) -> Callable[..., dict[str, Any]]:
+    def endpoint(entity_id: UUID, request: Request, grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+        found = load_state(request.app.state.system.app, kind, entity_id)
+        if found is None:
+            raise NotFound(f"{kind}_not_found", f"{zh}不存在", f"{kind} not found", id=str(entity_id))
+        state, version = found
+        ensure_campaign(grant, campaign_of(state))
+        return {**jsonable_encoder(state), "version": version}
+
+    endpoint.__name__ = f"get_{kind}"
+    endpoint.__doc__ = f"The {kind} ({zh}) folded from its events, with its version."
+    return endpoint
+
+
+for _plural, (_kind, _zh) in ENTITIES.items():
+    router.add_api_route(f"/{_plural}/{{entity_id}}", entity_endpoint(_kind, _zh), methods=["GET"], responses=ERRORS)

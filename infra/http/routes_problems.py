@@ -1,0 +1,171 @@
+"""HTTP routes of the problem loop: evidence photos, the rectification ledger (整改台账) and its exports,
+one problem with its timeline, and grid progress.
+
+Commands (report, 交办, 签收, 整改, 复查, 销号, visits, policies) go through the generic
+`POST /commands/{name}` routes; this router adds what is not a command. `now` on the ledger
+routes sets the instant the clock is read at (for simulated clocks and "as it looked then").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+from urllib.parse import quote
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from domain.kernel.base import NotFound
+from domain.kernel.calendar import WorkCalendar
+from domain.policy.campaign import CampaignPolicy, campaign_calendar, categories_at, policy_id_for
+from domain.problem.events import ProblemState
+from domain.problem.rules import is_overdue, problem_light, time_used_fraction, working_hours_used
+from infra.http.auth import Grant, current_grant, ensure_campaign, ensure_may_write
+from infra.http.errors import ErrorBody
+from infra.http.queries import campaign_of, existing, instant, load_state, read_consistently, visible_campaign, zone
+from infra.calendars import official_calendar
+from infra.http.exports import ledger_csv, ledger_xlsx
+from infra.settings import Settings
+from infra.store.uploads import EvidenceStore
+from projections import ledger as lg
+
+router = APIRouter()
+
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 422, 503)}
+UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 413, 415, 503)}
+LEDGER_PROJECTIONS = (lg.LedgerProjection.name, "structure")
+Now = Query(None, description="ISO-8601 instant to read the clock at (naive: campaign time zone). Default: now.")
+
+
+def evidence_store(request: Request) -> EvidenceStore:
+    """The app's photo store; `app.state.evidence_store` when the app was given one, else under DUDAO_VAR_DIR."""
+    store = getattr(request.app.state, "evidence_store", None)
+    if store is None:
+        store = EvidenceStore(Settings.from_env().var_dir / "uploads")
+        request.app.state.evidence_store = store
+    return store  # type: ignore[no-any-return]
+
+
+@router.post("/evidence", status_code=201, tags=["evidence"], responses=UPLOAD_ERRORS)
+def upload_evidence(file: UploadFile = File(..., description="照片 (JPEG/PNG/GIF/WebP)"),
+                    grant: Grant = Depends(current_grant),
+                    store: EvidenceStore = Depends(evidence_store)) -> JSONResponse:
+    """Store a photo content-addressed (上传证据照片); returns the evidence reference to put in commands."""
+    ensure_may_write(grant)
+    data = file.file.read(store.max_bytes + 1)
+    return JSONResponse(store.put(data), status_code=201)
+
+
+@router.get("/evidence/{sha256}", tags=["evidence"], response_class=FileResponse, responses=ERRORS)
+def get_evidence(sha256: str, grant: Grant = Depends(current_grant),
+                 store: EvidenceStore = Depends(evidence_store)) -> FileResponse:
+    """A stored photo by its SHA-256 (immutable: cacheable forever)."""
+    path, media_type = store.get(sha256)
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, max-age=31536000, immutable"})
+
+
+def campaign_clock(request: Request, campaign_id: UUID, now: datetime | None,
+                   timezone: str) -> tuple[datetime, WorkCalendar, CampaignPolicy | None]:
+    """The instant to read at, the campaign calendar in force then, and the campaign policy."""
+    at = instant(now, timezone, request.app.state.system.clock)
+    found = load_state(request.app.state.system.app, "campaign_policy", policy_id_for(campaign_id))
+    policy = found[0] if found else None
+    return at, campaign_calendar(official_calendar(), policy, at), policy
+
+
+@dataclass(frozen=True)
+class LedgerView:
+    """How one ledger request reads the clock: at which instant, on which calendar, in which zone, with which names."""
+
+    at: datetime
+    calendar: WorkCalendar
+    tz: tzinfo
+    category_names: dict[str, str]
+
+
+def ledger_view(request: Request, grant: Grant, campaign_id: UUID, now: datetime | None) -> LedgerView:
+    campaign = visible_campaign(request, grant, campaign_id)
+    at, calendar, policy = campaign_clock(request, campaign_id, now, campaign.timezone)
+    return LedgerView(at, calendar, zone(campaign.timezone), {c.code: c.name_zh for c in categories_at(policy, at)})
+
+
+def ledger_filters(unit_id: UUID | None = None, grid_id: UUID | None = None, sub_command_id: UUID | None = None,
+                   state: ProblemState | None = None) -> dict[str, Any]:
+    """Filters of the ledger: responsible unit, grid, sub-command (分指挥部), state."""
+    return {"unit_id": unit_id, "grid_id": grid_id, "sub_command_id": sub_command_id,
+            "state": state.value if state else None}
+
+
+@router.get("/campaigns/{campaign_id}/ledger", tags=["ledger"], responses=ERRORS)
+def campaign_ledger(campaign_id: UUID, request: Request, now: datetime | None = Now,
+                    filters: dict[str, Any] = Depends(ledger_filters),
+                    grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+    """整改台账: one row per problem with deadline, working time used and its light (green < 80 %, yellow ≤ 100 %, red)."""
+    view = ledger_view(request, grant, campaign_id, now)
+    body = read_consistently(request, LEDGER_PROJECTIONS,
+                             lambda conn: lg.ledger(conn, campaign_id, now=view.at, calendar=view.calendar, **filters))
+    for row in body["rows"]:
+        row["category_name"] = view.category_names.get(row["category"], row["category"])
+    return {"campaign_id": str(campaign_id), "now": view.at.isoformat(), **body}
+
+
+def export(request: Request, grant: Grant, campaign_id: UUID, now: datetime | None, filters: dict[str, Any],
+           write: Callable[..., bytes], media_type: str, suffix: str) -> Response:
+    """The filtered ledger written by `write` as a download named 整改台账-<date>.<suffix>."""
+    view = ledger_view(request, grant, campaign_id, now)
+    with request.app.state.read_pool.connection() as conn:
+        rows = lg.ledger(conn, campaign_id, now=view.at, calendar=view.calendar, **filters)
+    filename = f"整改台账-{view.at.astimezone(view.tz):%Y%m%d}.{suffix}"
+    disposition = f"attachment; filename=\"ledger.{suffix}\"; filename*=UTF-8''{quote(filename)}"
+    return Response(write(rows, view.category_names, view.tz), media_type=media_type,
+                    headers={"Content-Disposition": disposition})
+
+
+@router.get("/campaigns/{campaign_id}/ledger.csv", tags=["ledger"], responses=ERRORS, response_class=Response)
+def campaign_ledger_csv(campaign_id: UUID, request: Request, now: datetime | None = Now,
+                        filters: dict[str, Any] = Depends(ledger_filters),
+                        grant: Grant = Depends(current_grant)) -> Response:
+    """The ledger as CSV (UTF-8 with BOM, so Excel shows the Chinese correctly)."""
+    return export(request, grant, campaign_id, now, filters, ledger_csv, "text/csv; charset=utf-8", "csv")
+
+
+@router.get("/campaigns/{campaign_id}/ledger.xlsx", tags=["ledger"], responses=ERRORS, response_class=Response)
+def campaign_ledger_xlsx(campaign_id: UUID, request: Request, now: datetime | None = Now,
+                         filters: dict[str, Any] = Depends(ledger_filters),
+                         grant: Grant = Depends(current_grant)) -> Response:
+    """The ledger as an Excel workbook (XLSX)."""
+    return export(request, grant, campaign_id, now, filters, ledger_xlsx,
+                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx")
+
+
+@router.get("/campaigns/{campaign_id}/grids/progress", tags=["ledger"], responses=ERRORS)
+def grids_progress(campaign_id: UUID, request: Request, grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+    """Per grid (网格): problems, rectified (verified or closed), closed and open."""
+    visible_campaign(request, grant, campaign_id)
+    body = read_consistently(request, LEDGER_PROJECTIONS, lambda conn: lg.grid_counts(conn, campaign_id))
+    return {"campaign_id": str(campaign_id), **body}
+
+
+@router.get("/problems/{problem_id}", tags=["ledger"], responses=ERRORS)
+def get_problem(problem_id: UUID, request: Request, now: datetime | None = Now,
+                grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+    """One problem: its state folded from its events, its clock now, and its full timeline (履历)."""
+    found = load_state(request.app.state.system.app, "problem", problem_id)
+    if found is None:
+        raise NotFound("problem_not_found", "问题不存在", "problem not found", problem_id=str(problem_id))
+    problem, version = found
+    ensure_campaign(grant, campaign_of(problem))
+    campaign, _ = existing(request.app.state.system.app, "campaign", problem.campaign_id)
+    at, calendar, _ = campaign_clock(request, problem.campaign_id, now, campaign.timezone)
+    assigned = problem.assigned_at is not None
+    clock = {"hours_used": round(working_hours_used(problem, calendar, at), 2),
+             "time_used": round(time_used_fraction(problem, calendar, at), 4) if assigned else None,
+             "light": problem_light(problem, calendar, at) if assigned else None,
+             "overdue": is_overdue(problem, at)}
+    body = read_consistently(request, LEDGER_PROJECTIONS, lambda conn: lg.timeline(conn, problem_id))
+    return {"problem": {**jsonable_encoder(problem), "version": version}, "now": at.isoformat(), "clock": clock,
+            "timeline": body["rows"], "projection_position": body["projection_position"], "log_head": body["log_head"]}

@@ -1,0 +1,85 @@
+"""`dudao run`: the whole system on one machine, as `make run` starts it.
+
+Starts the embedded PostgreSQL (under <var>/pg) and the Tansu broker (on DUDAO_KAFKA_PORT) unless
+DUDAO_DATABASE_URL / DUDAO_KAFKA_BOOTSTRAP point elsewhere, creates the tables once, issues an
+admin token, then supervises the processes (API, projector, and the other workers registered in
+WORKERS). Ctrl-C stops every child and the servers it started.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+from infra.http.auth import create_token
+from infra.bootstrap import bootstrap
+from infra.runtime.embedded import EmbeddedKafka, EmbeddedPostgres, start_kafka, start_postgres
+from infra.settings import Settings
+from infra.runtime.supervisor import Supervisor
+
+# name → dudao sub-command argv; each runs as its own process (API workers are stateless).
+WORKERS: dict[str, list[str]] = {
+    "api": ["serve"],
+    "projector": ["project", "run"],
+    "relay": ["relay"],
+    "escalator": ["escalate", "--interval", "30"],
+    "projection-workers": ["consume", "projections"],
+    "notice-gateway": ["consume", "notices"],
+    "szcg-export": ["consume", "szcg"],
+}
+
+
+def run(settings: Settings, say: Callable[[str], None] = print) -> int:
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    pg: EmbeddedPostgres | None = None
+    kafka: EmbeddedKafka | None = None
+    try:
+        database_url = settings.database_url
+        if not database_url:
+            pg = start_postgres(settings.var_dir / "pg")
+            database_url = pg.uri
+        bootstrap_servers = settings.kafka_bootstrap
+        if not bootstrap_servers:
+            kafka = start_kafka(settings.var_dir / "kafka", settings.kafka_port)
+            bootstrap_servers = kafka.bootstrap
+        token = prepare(database_url)
+        return supervise(settings, database_url, bootstrap_servers, token, say)
+    finally:
+        if kafka is not None:
+            kafka.stop()
+        if pg is not None:
+            pg.stop()
+
+
+def prepare(database_url: str) -> str:
+    """Create every table once (workers then start with CREATE_TABLE off) and issue an admin token."""
+    system = bootstrap(database_url)
+    system.close()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return create_token(conn, role="admin", name="make run 管理员")
+
+
+def supervise(settings: Settings, database_url: str, bootstrap_servers: str, token: str, say: Callable[[str], None]) -> int:
+    env = {**os.environ, "DUDAO_DATABASE_URL": database_url, "DUDAO_KAFKA_BOOTSTRAP": bootstrap_servers,
+           "DUDAO_VAR_DIR": str(settings.var_dir), "DUDAO_CREATE_TABLES": "n"}
+    supervisor = Supervisor()
+    exe = str(Path(sys.executable).with_name("dudao"))
+    for name, argv in WORKERS.items():
+        supervisor.add(name, [exe, *argv], env)
+    base = f"http://{settings.http_host}:{settings.http_port}"
+    say("\n".join([
+        "dudao 督导 is running:",
+        f"  API          {base}",
+        f"  API docs     {base}/docs   (OpenAPI: {base}/openapi.json)",
+        f"  health       {base}/health",
+        f"  admin token  {token}",
+        f"  PostgreSQL   {database_url}",
+        f"  Kafka        {bootstrap_servers}",
+        "  load the 高安 demo:  .venv/bin/dudao demo",
+        "  Ctrl-C stops everything.",
+    ]))
+    return supervisor.run_until_stopped()

@@ -1,0 +1,319 @@
+"""Relay (转发器): publishes every stored event, in notification order, to Kafka, exactly once.
+
+One topic per aggregate kind (`<prefix>.<kind>`), key = aggregate id, value = the CloudEvents
+envelope of `infra.streams.cloudevents`. The position (`dudao_relay_position`) is the highest
+notification id known to be on the broker. Only one relay is active: it holds a PostgreSQL
+advisory lock on a dedicated connection (which also records the position); standbys poll for the
+lock, and PostgreSQL releases it the moment the active relay's connection dies.
+
+Why each event lands exactly once, without Kafka transactions (the broker used by `make run`,
+Tansu, does not hide aborted transactional records from read_committed consumers, so a scheme
+relying on that could not be verified here; this one holds on Tansu and on Apache Kafka alike):
+
+1. Partition order. Events are sent in notification order to an explicitly computed partition
+   (murmur2 of the key, as Kafka's default partitioner), one in-flight request, no producer
+   retries (`retries=0`: a failure surfaces instead of being resent blindly).
+2. A relay batch is atomic per partition. It is bounded in bytes so each partition's share fits
+   in ONE producer record batch (`batch_size` 1 MiB, no compression, `linger_ms` long so nothing
+   is drained before `flush()`); a record batch is appended whole or not at all. The next batch
+   is sent only after every future of this one succeeded. Hence each partition holds a gap-free
+   prefix of the events destined to it.
+3. The position is recorded only after the broker acknowledged the whole batch. A crash between
+   acknowledgement and recording leaves the position behind, never ahead.
+4. On start and after ANY producer error the relay drops the producer, backs off (exponential,
+   capped), reconnects and reads the tail (last message) of every partition. By (1)+(2) "the
+   tail's notification id ≥ n" ⇔ "event n (of that partition) is already published", so it
+   resumes at position + 1 and skips exactly the events already there.
+
+Assumptions, stated: a produce request that failed on the client is settled by the broker
+(appended or dropped) before the back-off ends and the tails are read (the first back-off is
+0.5 s); the partition count of a topic does not change under a running relay. If the broker
+lost its data (Tansu's memory storage after a restart) the tails are empty and everything after
+the position is published again: events up to the position are gone with the broker.
+Reading a tail trusts the fetch, not ListOffsets (Tansu answers the last record batch's base
+offset + 1 there): see `scan_partitions`.
+The idempotent producer is not used: kafka-python refuses it with `retries=0`, and the tail check
+already covers what it would (a resent request) for the request that failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import structlog
+from eventsourcing.persistence import Notification, PersistenceError
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from domain.kernel.base import event_registry
+from infra.streams.broker import CONNECT_TIMEOUT_MS, discard_producer, ensure_topics, partition_for, read_tails
+from infra.streams.cloudevents import DEFAULT_PREFIX, DEFAULT_SOURCE, KafkaRecord, to_kafka_record, topic_for
+from infra.store.event_store import Dudao
+
+log = structlog.get_logger("dudao.relay")
+
+POSITION_DDL = (
+    "CREATE TABLE IF NOT EXISTS dudao_relay_position ("
+    " name text PRIMARY KEY, position bigint NOT NULL DEFAULT 0,"
+    " updated_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+)
+PAGE_LIMIT = 1000  # notifications read per batch at most: memory stays bounded
+RECORD_BATCH_BYTES = 1 << 20  # producer batch_size; also Kafka's default max message (batch) size
+BATCH_BYTES = 900_000  # a relay batch stays below one record batch, whatever the partitioning
+LINGER_MS = 60_000  # only flush() sends: a relay batch never leaves half-appended
+BACKOFF_START_S = 0.5
+BACKOFF_CAP_S = 5.0
+
+
+class PublishFailed(Exception):
+    """The broker did not acknowledge every message of a relay batch."""
+
+
+def lock_key(name: str) -> int:
+    """The advisory-lock key of relay `name` (a stable signed 64-bit number)."""
+    return int.from_bytes(hashlib.sha256(f"dudao.relay.{name}".encode()).digest()[:8], "big", signed=True)
+
+
+@dataclass
+class Backoff:
+    start: float = BACKOFF_START_S
+    cap: float = BACKOFF_CAP_S
+    current: float = field(default=0.0, init=False)
+
+    def next(self) -> float:
+        self.current = min(self.cap, self.current * 2 if self.current else self.start)
+        return self.current
+
+    def reset(self) -> None:
+        self.current = 0.0
+
+
+@dataclass
+class Session:
+    """One connection to the broker: the producer, partition counts and the tails read at start."""
+
+    producer: KafkaProducer
+    partitions: dict[str, int]
+    tails: dict[tuple[str, int], int]
+
+    def partition(self, record: KafkaRecord) -> int:
+        return partition_for(record.key, self.partitions[record.topic])
+
+    def close(self) -> None:
+        discard_producer(self.producer)
+
+
+class Relay:
+    """Publishes the notification log to Kafka; see the module docstring for the argument."""
+
+    def __init__(self, app: Dudao, database_url: str, bootstrap: str, prefix: str = DEFAULT_PREFIX,
+                 partitions: int = 3, batch_size: int = 500, *, name: str = "kafka",
+                 source: str = DEFAULT_SOURCE, max_batch_bytes: int = BATCH_BYTES, poll_seconds: float = 0.2,
+                 standby_seconds: float = 1.0, timeout_s: float = 10.0) -> None:
+        self.app, self.database_url, self.bootstrap, self.prefix = app, database_url, bootstrap, prefix
+        self.partitions, self.name, self.source = partitions, name, source
+        self.batch_size = max(1, min(batch_size, PAGE_LIMIT))
+        self.max_batch_bytes = min(max_batch_bytes, BATCH_BYTES)
+        self.poll_seconds, self.standby_seconds, self.timeout_s = poll_seconds, standby_seconds, timeout_s
+        self.lock_key = lock_key(name)
+        self.log = log.bind(relay=name)
+        self._stop = threading.Event()
+
+    # ------------------------------------------------------------------ public
+
+    def run_forever(self) -> None:
+        """Stand by until active, then publish until stop(); survives broker and database outages."""
+        self._run(lambda position: False)
+
+    def run_until(self, head: int | None = None) -> None:
+        """Publish until the position reaches `head` (default: the log head now), then return."""
+        target = (self.app.recorder.max_notification_id() or 0) if head is None else head
+        self._run(lambda position: position >= target)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ------------------------------------------------------------------ leadership
+
+    def _run(self, done: Callable[[int], bool]) -> None:
+        while not self._stop.is_set():
+            lock = self._acquire()
+            if lock is None:
+                return
+            try:
+                if self._lead(lock, done):
+                    return
+            except (psycopg.Error, PersistenceError) as exc:
+                self.log.warning("relay_database_error", error=str(exc))
+                self._stop.wait(BACKOFF_START_S)
+            finally:
+                with suppress(psycopg.Error):
+                    lock.close()
+
+    def _acquire(self) -> psycopg.Connection[Any] | None:
+        """A connection holding the relay lock (None once stopped); stands by while another holds it."""
+        backoff, announced = Backoff(), False
+        conn: psycopg.Connection[Any] | None = None
+        while not self._stop.is_set():
+            try:
+                conn = conn or psycopg.connect(self.database_url, autocommit=True)
+                if self._try_lock(conn):
+                    self.log.info("relay_active")
+                    return conn
+            except psycopg.Error as exc:
+                self.log.warning("relay_database_unreachable", error=str(exc))
+                if conn is not None:
+                    with suppress(psycopg.Error):
+                        conn.close()
+                conn = None
+                self._stop.wait(backoff.next())
+                continue
+            if not announced:
+                self.log.info("relay_standby")
+                announced = True
+            self._stop.wait(self.standby_seconds)
+        if conn is not None:
+            conn.close()
+        return None
+
+    def _try_lock(self, conn: psycopg.Connection[Any]) -> bool:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.lock_key,)).fetchone()
+        if not (row and row[0]):
+            return False
+        conn.execute(POSITION_DDL)
+        conn.execute("INSERT INTO dudao_relay_position (name) VALUES (%s) ON CONFLICT DO NOTHING", (self.name,))
+        return True
+
+    def _lead(self, lock: psycopg.Connection[Any], done: Callable[[int], bool]) -> bool:
+        """Publish while active; True when `done`. Broker trouble: drop the session, back off, resume."""
+        backoff = Backoff()
+        while not self._stop.is_set():
+            session: Session | None = None
+            try:
+                session = self._open_session(self._position(lock))
+                backoff.reset()
+                while not self._stop.is_set():
+                    position = self._position(lock)
+                    if done(position):
+                        return True
+                    if not self._publish_batch(lock, session, position):
+                        self._stop.wait(self.poll_seconds)
+            except (KafkaError, OSError, PublishFailed) as exc:
+                delay = backoff.next()
+                self.log.warning("relay_broker_error", error=f"{type(exc).__name__}: {exc}", retry_in_s=delay)
+                if session is not None:
+                    session.close()
+                    session = None
+                self._stop.wait(delay)
+            finally:
+                if session is not None:
+                    session.close()
+        return False
+
+    def _position(self, lock: psycopg.Connection[Any]) -> int:
+        row = lock.execute("SELECT position FROM dudao_relay_position WHERE name = %s", (self.name,)).fetchone()
+        assert row is not None, "relay position row missing"
+        return int(row[0])
+
+    def _record_position(self, lock: psycopg.Connection[Any], position: int) -> None:
+        lock.execute("UPDATE dudao_relay_position SET position = GREATEST(position, %s), updated_at = clock_timestamp() "
+                     "WHERE name = %s", (position, self.name))
+
+    # ------------------------------------------------------------------ publishing
+
+    def _publish_batch(self, lock: psycopg.Connection[Any], session: Session, position: int) -> int:
+        """Publish the next batch after `position`, then record it; returns how many events it covered."""
+        started = time.perf_counter()
+        notifications = self.app.recorder.select_notifications(position + 1, limit=self.batch_size)
+        if not notifications:
+            return 0
+        records = self._records(notifications)
+        futures, skipped = [], 0
+        for r in records:
+            partition = session.partition(r)
+            if session.tails.get((r.topic, partition), 0) >= r.notification_id:
+                skipped += 1  # already on the broker (see the module docstring, point 4)
+                continue
+            futures.append(session.producer.send(r.topic, key=r.key, value=r.value, headers=r.headers,
+                                                 partition=partition))
+        session.producer.flush(timeout=self.timeout_s)
+        failures = [f.exception for f in futures if not f.is_done or f.failed()]
+        if failures:
+            raise PublishFailed(f"{len(failures)} of {len(futures)} messages not acknowledged: {failures[0]!r}")
+        last = records[-1].notification_id
+        self._record_position(lock, last)
+        self.log.info("relay_batch", count=len(futures), skipped=skipped, first=records[0].notification_id,
+                      last=last, duration_ms=round((time.perf_counter() - started) * 1000, 1))
+        return len(records)
+
+    def _records(self, notifications: Sequence[Notification]) -> list[KafkaRecord]:
+        """Envelopes of the leading notifications that fit in one relay batch (at least one)."""
+        records: list[KafkaRecord] = []
+        size = 0
+        for n in notifications:
+            record = to_kafka_record(self.app.mapper.to_domain_event(n), n.id, self.prefix, self.source)
+            size += record.size
+            if records and size > self.max_batch_bytes:
+                break
+            records.append(record)
+        return records
+
+    # ------------------------------------------------------------------ broker session
+
+    def _open_session(self, position: int) -> Session:
+        topics = sorted({topic_for(cls.kind, self.prefix) for cls in event_registry().values()
+                         if cls.__module__.startswith("domain.")})
+        ensure_topics(self.bootstrap, topics, self.partitions, self.timeout_s)
+        producer = KafkaProducer(
+            bootstrap_servers=self.bootstrap, client_id=f"dudao-relay-{self.name}", acks="all",
+            enable_idempotence=False, retries=0, max_in_flight_requests_per_connection=1,
+            batch_size=RECORD_BATCH_BYTES, linger_ms=LINGER_MS, compression_type=None,
+            request_timeout_ms=int(self.timeout_s * 1000), delivery_timeout_ms=LINGER_MS + 60_000,
+            max_block_ms=int(self.timeout_s * 1000), bootstrap_timeout_ms=CONNECT_TIMEOUT_MS,
+        )
+        try:
+            counts = {t: len(producer.partitions_for(t)) for t in topics}
+            tails = read_tails(self.bootstrap, counts, self.timeout_s)
+        except BaseException:
+            discard_producer(producer)
+            raise
+        self.log.info("relay_session", position=position, topics=len(topics),
+                      resume_skips_through=max(tails.values(), default=None))
+        return Session(producer, counts, tails)
+
+
+def main() -> None:
+    """`python -m infra.streams.relay`: one relay process configured from DUDAO_* variables."""
+    import os
+    import signal
+
+    from infra.bootstrap import database_url_from, load_handlers
+    from infra.logging import configure_logging
+    from infra.settings import Settings
+    from infra.store.event_store import open_store
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
+    load_handlers()
+    database_url = database_url_from(settings)
+    app = open_store(database_url, create_table=settings.create_tables, pool_size=2)
+    relay = Relay(app, database_url, settings.kafka_bootstrap or f"127.0.0.1:{settings.kafka_port}",
+                  settings.topic_prefix, int(os.environ.get("DUDAO_KAFKA_PARTITIONS", "3")),
+                  int(os.environ.get("DUDAO_RELAY_BATCH_SIZE", "500")),
+                  standby_seconds=float(os.environ.get("DUDAO_RELAY_STANDBY_SECONDS", "1.0")))
+    signal.signal(signal.SIGTERM, lambda *_: relay.stop())
+    try:
+        relay.run_forever()
+    finally:
+        app.close()
+
+
+if __name__ == "__main__":
+    main()
