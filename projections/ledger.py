@@ -120,7 +120,7 @@ def problem_event(curs: Cursor[Any], rec: RecordedEvent) -> None:
     assert isinstance(e, pe.ProblemEvent)
     row = curs.execute("SELECT state_json FROM ledger_problems WHERE problem_id = %s", (e.problem_id,)).fetchone()
     before = None if row is None else Problem.model_validate(row["state_json"] if isinstance(row, dict) else row[0])
-    cols = {"problem_id": e.problem_id, **_columns(fold("problem", [e], before)), "version": rec.originator_version}
+    cols = {"problem_id": e.problem_id, **_columns(fold("problem", [e], Problem, before)), "version": rec.originator_version}
     names = ", ".join(cols)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c != "problem_id")
     curs.execute(f"INSERT INTO ledger_problems ({names}) VALUES ({', '.join(['%s'] * len(cols))})"

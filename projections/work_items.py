@@ -144,7 +144,7 @@ def _extension(curs: Cursor[Any], p: Problem, version: int) -> None:
 def problem_changed(curs: Cursor[Any], rec: RecordedEvent) -> None:
     e = rec.event
     assert isinstance(e, pe.ProblemEvent)
-    state = fold("problem", [e], _problem(curs, e.problem_id))
+    state = fold("problem", [e], Problem, _problem(curs, e.problem_id))
     original = _problem(curs, state.relapse_of) if state.relapse_of else None
     _save_problem(curs, state, original, rec.notification_id)
     if isinstance(e, pe.RelapseRecorded):

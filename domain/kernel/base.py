@@ -9,7 +9,8 @@ events with `meta=ctx.meta`; the application service assigns aggregate versions.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -149,22 +150,33 @@ class Forbidden(DomainError):
     status = 403
 
 
-_EVOLVERS: dict[str, Any] = {}
+S = TypeVar("S")
+Evolve = Callable[[S | None, DomainEvent], S]
+
+_EVOLVERS: dict[str, Callable[[Any, DomainEvent], object]] = {}
 
 
-def evolver(kind: str) -> Any:
+def evolver(kind: str) -> Callable[[Evolve[S]], Evolve[S]]:
     """Register the fold function `(state | None, event) -> state` of an aggregate kind."""
 
-    def register(fn: Any) -> Any:
+    def register(fn: Evolve[S]) -> Evolve[S]:
         _EVOLVERS[kind] = fn
         return fn
 
     return register
 
 
-def fold(kind: str, events: list[DomainEvent], state: Any = None) -> Any:
-    """Rebuild an aggregate's state from its events (None when it has none)."""
+def fold(kind: str, events: Iterable[DomainEvent], state_type: type[S], state: S | None = None) -> S:
+    """Rebuild an aggregate's state (a `state_type`) from its events, on top of `state` if given.
+
+    There must be something to fold: at least one event, or a state to return unchanged.
+    """
     evolve = _EVOLVERS[kind]
+    folded: object = state
     for event in events:
-        state = evolve(state, event)
-    return state
+        folded = evolve(folded, event)
+    if folded is None:
+        raise ValueError(f"no {kind} to fold: no events and no state")
+    if not isinstance(folded, state_type):
+        raise TypeError(f"{kind} folds into {type(folded).__name__}, not {state_type.__name__}")
+    return folded

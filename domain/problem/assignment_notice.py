@@ -45,7 +45,7 @@ def with_assignment_notice(before: Problem | None, events: list[DomainEvent], ct
     """`events` plus a 交办单 to the unit the problem was handed to, if the decision handed it over."""
     if not handed_over(events):
         return events
-    after: Problem = fold("problem", [e for e in events if e.kind == "problem"], state=before)
+    after = fold("problem", [e for e in events if e.kind == "problem"], Problem, before)
     if after.unit_id is None or after.deadline is None:
         return events
     notice = build_notice(

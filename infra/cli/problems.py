@@ -66,7 +66,7 @@ def ledger_command(campaign_id: UUID = typer.Argument(...),
                    now: datetime = typer.Option(None, "--now", help="judge time used at this instant (default: now)")) -> None:
     """Export the rectification ledger (整改台账) of a campaign."""
     from domain.kernel.base import fold
-    from domain.policy.campaign import categories_at, policy_id_for
+    from domain.policy.campaign import CampaignPolicy, categories_at, policy_id_for
     from domain.policy.campaign import campaign_calendar
     from infra.bootstrap import bootstrap_from_settings
     from infra.calendars import official_calendar
@@ -77,7 +77,7 @@ def ledger_command(campaign_id: UUID = typer.Argument(...),
     try:
         at = now or system.clock()
         stored = [s.event for s in system.app.events.get(policy_id_for(campaign_id))]
-        policy = fold("campaign_policy", stored) if stored else None
+        policy = fold("campaign_policy", stored, CampaignPolicy) if stored else None
         calendar = campaign_calendar(official_calendar(), policy, at)
         names = {c.code: c.name_zh for c in categories_at(policy, at)}
         with psycopg.connect(system.database_url, row_factory=dict_row) as conn:

@@ -12,18 +12,19 @@ from uuid import UUID
 from domain.kernel.base import Actor, Command
 
 C = TypeVar("C", bound=Command)
+S = TypeVar("S")
 
 
 class Reader:
     """Read-only access for gathering what a decision needs (the service supplies it).
 
-    `get(kind, id)`: an aggregate's folded state (None if unknown or of another kind);
+    `get(kind, id, state_type)`: an aggregate's folded state (None if unknown or of another kind);
     `query(fn, *args)`: a read-model query `fn(conn, *args)`; `actor`: who issues the command.
     """
 
     actor: Actor | None = None
 
-    def get(self, kind: str, aggregate_id: UUID) -> Any:  # pragma: no cover - interface
+    def get(self, kind: str, aggregate_id: UUID, state_type: type[S]) -> S | None:  # pragma: no cover - interface
         raise NotImplementedError
 
     def query(self, fn: Callable[..., Any], *args: Any) -> Any:  # pragma: no cover - interface

@@ -14,7 +14,7 @@ from infra.commands.escalation import actor_unit_ids
 
 
 def gather_draft(cmd: bu.DraftBulletin, reader: Reader) -> bu.BulletinRefs:
-    return bu.BulletinRefs(corrected=reader.get(bu.KIND, cmd.corrects) if cmd.corrects else None)
+    return bu.BulletinRefs(corrected=reader.get(bu.KIND, cmd.corrects, bu.Bulletin) if cmd.corrects else None)
 
 
 def gather_ack(cmd: bu.AcknowledgeBulletin, reader: Reader) -> bu.BulletinRefs:

@@ -17,8 +17,11 @@ from uuid import UUID
 from domain.escalation import ladder as esc
 from domain.kernel.calendar import WorkCalendar
 from domain.escalation.step import STEP_ROLES, StepParties, StepRefs, TakeEscalationStep, take_escalation_step
-from domain.escalation.notice import NOTICE_NAMES_ZH, Party, format_time_zh, notice_work_item
-from domain.policy.campaign import HQ_ROLES, PolicyRefs, campaign_calendar, policy_id_for
+from domain.escalation.notice import NOTICE_NAMES_ZH, Notice, Party, format_time_zh, notice_work_item
+from domain.policy.campaign import HQ_ROLES, CampaignPolicy, PolicyRefs, campaign_calendar, policy_id_for
+from domain.problem import Problem
+from domain.structure.campaign import Campaign
+from domain.structure.person import Person
 from domain.escalation.work_item import WorkItem, extension_request_work_item, problem_work_item
 from infra.calendars import official_calendar
 from infra.commands import Handler, Reader, register
@@ -30,7 +33,7 @@ LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
 def calendar_for(reader: Reader, campaign_id: UUID) -> WorkCalendar:
     """The national calendar with the campaign's local days off and make-up working days (latest version)."""
-    return campaign_calendar(official_calendar(), reader.get("campaign_policy", policy_id_for(campaign_id)), LATEST)
+    return campaign_calendar(official_calendar(), reader.get("campaign_policy", policy_id_for(campaign_id), CampaignPolicy), LATEST)
 
 
 def actor_unit_ids(reader: Reader) -> frozenset[UUID]:
@@ -38,12 +41,12 @@ def actor_unit_ids(reader: Reader) -> frozenset[UUID]:
     actor = reader.actor
     if actor is None or actor.person_id is None:
         return frozenset()
-    person = reader.get("person", actor.person_id)
+    person = reader.get("person", actor.person_id, Person)
     return frozenset(person.memberships) if person is not None else frozenset()
 
 
 def ladders_of(reader: Reader, campaign_id: UUID) -> tuple[esc.Ladder, ...]:
-    policy = reader.get(esc.POLICY_KIND, esc.escalation_policy_id(campaign_id))
+    policy = reader.get(esc.POLICY_KIND, esc.escalation_policy_id(campaign_id), esc.EscalationPolicy)
     return policy.ladders if policy is not None else ()
 
 
@@ -76,16 +79,16 @@ def open_item(reader: Reader, kind: str, item_id: UUID, calendar: WorkCalendar) 
 
 @item_adapter("problem")
 def problem_item(reader: Reader, item_id: UUID, calendar: WorkCalendar) -> ItemView | None:
-    p = reader.get("problem", item_id)
+    p = reader.get("problem", item_id, Problem)
     if p is None:
         return None
-    original = reader.get("problem", p.relapse_of) if p.relapse_of else None
+    original = reader.get("problem", p.relapse_of, Problem) if p.relapse_of else None
     return ItemView(problem_work_item(p, original=original), {"subject": p.description})
 
 
 @item_adapter("notice")
 def notice_item(reader: Reader, item_id: UUID, calendar: WorkCalendar) -> ItemView | None:
-    n = reader.get("notice", item_id)
+    n = reader.get("notice", item_id, Notice)
     if n is None:
         return None
     # A notice about a notice never escalates, so its subject need not be read (no chains).
@@ -100,7 +103,7 @@ def notice_item(reader: Reader, item_id: UUID, calendar: WorkCalendar) -> ItemVi
 @item_adapter("extension_request")
 def extension_item(reader: Reader, item_id: UUID, calendar: WorkCalendar) -> ItemView | None:
     problem_id = reader.query(_parent_of, "extension_request", item_id)
-    p = reader.get("problem", problem_id) if problem_id else None
+    p = reader.get("problem", problem_id, Problem) if problem_id else None
     if p is None:
         return None
     hq = reader.query(hq_unit, p.campaign_id)
@@ -140,7 +143,7 @@ def gather_step(cmd: TakeEscalationStep, reader: Reader) -> StepRefs:
 
 
 def gather_policy(cmd: esc.SetEscalationLadder | esc.SetRankingPolicy, reader: Reader) -> PolicyRefs:
-    return PolicyRefs(campaign_exists=reader.get("campaign", cmd.campaign_id) is not None)
+    return PolicyRefs(campaign_exists=reader.get("campaign", cmd.campaign_id, Campaign) is not None)
 
 
 def _policy_id(cmd: esc.SetEscalationLadder | esc.SetRankingPolicy) -> UUID:

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
 from uuid import UUID
 
 from domain.structure import indicator as i
+from domain.structure.campaign import Campaign
 from domain.kernel.base import Conflict
 from infra.commands import Handler, Reader, register
 
 HQ = frozenset({"admin", "hq_office"})
+S = TypeVar("S")
 
 
-def get_of_kind(reader: Reader, kind: str, aggregate_id: UUID) -> Any:
+def get_of_kind(reader: Reader, kind: str, aggregate_id: UUID, state_type: type[S]) -> S | None:
     """The state of an aggregate of `kind`, or None when the id is unknown or belongs to another kind."""
     try:
-        return reader.get(kind, aggregate_id)
+        return reader.get(kind, aggregate_id, state_type)
     except Conflict as err:
         if err.code == "id_kind_mismatch":
             return None
@@ -23,13 +25,13 @@ def get_of_kind(reader: Reader, kind: str, aggregate_id: UUID) -> Any:
 
 
 def gather_indicator(cmd: i.DefineIndicator, reader: Reader) -> i.IndicatorRefs:
-    parent = get_of_kind(reader, "indicator", cmd.parent_id) if cmd.parent_id else None
-    return i.IndicatorRefs(campaign_exists=reader.get("campaign", cmd.campaign_id) is not None, parent=parent)
+    parent = get_of_kind(reader, "indicator", cmd.parent_id, i.Indicator) if cmd.parent_id else None
+    return i.IndicatorRefs(campaign_exists=reader.get("campaign", cmd.campaign_id, Campaign) is not None, parent=parent)
 
 
 def gather_task(cmd: i.DefineTask, reader: Reader) -> i.TaskRefs:
-    indicator = get_of_kind(reader, "indicator", cmd.indicator_id) if cmd.indicator_id else None
-    return i.TaskRefs(campaign_exists=reader.get("campaign", cmd.campaign_id) is not None, indicator=indicator)
+    indicator = get_of_kind(reader, "indicator", cmd.indicator_id, i.Indicator) if cmd.indicator_id else None
+    return i.TaskRefs(campaign_exists=reader.get("campaign", cmd.campaign_id, Campaign) is not None, indicator=indicator)
 
 
 register(

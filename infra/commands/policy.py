@@ -10,14 +10,16 @@ from uuid import UUID
 
 from domain.policy import commands as pc
 from domain.policy.campaign import HQ_ROLES, PolicyRefs, policy_id_for
+from domain.structure.campaign import Campaign
+from domain.structure.unit import Unit
 from infra.commands import Handler, Reader, register
 
 
 def gather_policy(cmd: pc.PolicyCommand, reader: Reader) -> PolicyRefs:
     named = {r.unit_id for r in cmd.routes} if isinstance(cmd, pc.SetCategoryRouting) else set()
     return PolicyRefs(
-        campaign_exists=reader.get("campaign", cmd.campaign_id) is not None,
-        known_unit_ids=frozenset(u for u in named if reader.get("unit", u) is not None),
+        campaign_exists=reader.get("campaign", cmd.campaign_id, Campaign) is not None,
+        known_unit_ids=frozenset(u for u in named if reader.get("unit", u, Unit) is not None),
     )
 
 

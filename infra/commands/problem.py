@@ -18,6 +18,9 @@ from domain.problem.assignment_notice import (AssignmentNames, assignment_notice
 from domain.kernel.base import CommandContext
 from domain.escalation.notice import Notice
 from domain.policy.campaign import CampaignPolicy, campaign_calendar, policy_id_for
+from domain.structure.person import Person
+from domain.structure.place import Place
+from domain.structure.unit import Unit
 from domain.problem.commands import REFS_NEEDED, ProblemCommand
 from infra.calendars import official_calendar
 from infra.commands import Handler, Reader, register
@@ -28,7 +31,7 @@ from projections.matrix import lead_unit_for_place
 def actor_unit_ids(reader: Reader) -> frozenset[UUID]:
     """The units the acting person belongs to now (none for a system actor or an unknown person)."""
     person_id = reader.actor.person_id if reader.actor is not None else None
-    person = reader.get("person", person_id) if person_id is not None else None
+    person = reader.get("person", person_id, Person) if person_id is not None else None
     return frozenset(person.memberships) if person is not None else frozenset()
 
 
@@ -39,12 +42,12 @@ def unit_member_ids(conn: Any, unit_id: UUID) -> frozenset[UUID]:
 
 
 def campaign_policy(reader: Reader, campaign_id: UUID) -> CampaignPolicy | None:
-    return reader.get("campaign_policy", policy_id_for(campaign_id))  # type: ignore[no-any-return]
+    return reader.get("campaign_policy", policy_id_for(campaign_id), CampaignPolicy)
 
 
 def place_in_campaign(reader: Reader, place_id: UUID, campaign_id: UUID) -> bool:
     """The place exists and belongs to the campaign (another campaign's place reads as unknown)."""
-    place = reader.get("place", place_id)
+    place = reader.get("place", place_id, Place)
     return place is not None and place.campaign_id == campaign_id
 
 
@@ -68,14 +71,14 @@ def named_unit(cmd: ProblemCommand) -> UUID | None:
 def unit_exists(reader: Reader, unit_id: UUID | None, campaign_id: UUID) -> bool:
     if unit_id is None:
         return True
-    unit = reader.get("unit", unit_id)
+    unit = reader.get("unit", unit_id, Unit)
     return unit is not None and unit.campaign_id == campaign_id
 
 
 def gather_problem(cmd: ProblemCommand, reader: Reader) -> pr.ProblemRefs:
     """Exactly the refs the command's decision reads (REFS_NEEDED), for the problem the command targets."""
     needed = REFS_NEEDED[type(cmd)]
-    problem: pr.Problem | None = reader.get("problem", cmd.problem_id)
+    problem = reader.get("problem", cmd.problem_id, pr.Problem)
     if problem is None:
         return pr.ProblemRefs(calendar=official_calendar())  # the decision answers problem_not_found
     refs: dict[str, Any] = {"calendar": official_calendar()}
@@ -90,7 +93,7 @@ def gather_problem(cmd: ProblemCommand, reader: Reader) -> pr.ProblemRefs:
     if "named_unit_exists" in needed:
         refs["named_unit_exists"] = unit_exists(reader, named_unit(cmd), problem.campaign_id)
     if "merge_target" in needed and isinstance(cmd, pr.MergeProblem):
-        refs["merge_target"] = reader.get("problem", cmd.into_problem_id)
+        refs["merge_target"] = reader.get("problem", cmd.into_problem_id, pr.Problem)
     return pr.ProblemRefs(**refs)
 
 
@@ -133,17 +136,19 @@ class WithNotice:
 
 def gather_with_notice(cmd: ProblemCommand, reader: Reader) -> WithNotice:
     refs = gather_problem(cmd, reader)
-    problem: pr.Problem | None = reader.get("problem", cmd.problem_id)
+    problem = reader.get("problem", cmd.problem_id, pr.Problem)
     if problem is None:
         return WithNotice(refs, AssignmentNames(), None)
     pending = problem.pending_transfer
     candidates = {problem.unit_id, named_unit(cmd), refs.matrix_unit_id,
                   pending.suggested_unit_id if pending else None} - {None}
-    units = {u: reader.get("unit", u) for u in candidates}
-    place = reader.get("place", problem.place_id)
+    units = {u: reader.get("unit", u, Unit) for u in candidates}
+    place = reader.get("place", problem.place_id, Place)
     open_notice = None
     if problem.unit_id is not None:
-        open_notice = reader.get("notice", assignment_notice_id(problem.problem_id, problem.unit_id, problem.transfer_count))
+        open_notice = reader.get(
+            "notice", assignment_notice_id(problem.problem_id, problem.unit_id, problem.transfer_count), Notice
+        )
     names = AssignmentNames(unit_names={u: unit.name for u, unit in units.items() if unit is not None},
                             place_name=place.name if place is not None else None)
     return WithNotice(refs, names, open_notice)

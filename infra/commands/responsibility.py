@@ -5,15 +5,24 @@ from __future__ import annotations
 from uuid import UUID
 
 from domain.structure import responsibility as r
+from domain.structure.indicator import Indicator, Task
+from domain.structure.person import Person
+from domain.structure.place import Place
+from domain.structure.unit import Unit
 from infra.commands import Handler, Reader, register
 from infra.commands.indicator import get_of_kind
 
 HQ = frozenset({"admin", "hq_office"})
 
+# What a scope (place, task, indicator) or a party (unit, person) of each kind folds into.
+SUBJECT_TYPES: dict[str, type[Place | Task | Indicator | Unit | Person]] = {
+    "place": Place, "task": Task, "indicator": Indicator, "unit": Unit, "person": Person,
+}
+
 
 def subject(reader: Reader, kind: str, aggregate_id: UUID) -> r.Subject | None:
     """A scope's or party's campaign and retired flag (None when no aggregate of that kind has the id)."""
-    state = get_of_kind(reader, kind, aggregate_id)
+    state = get_of_kind(reader, kind, aggregate_id, SUBJECT_TYPES[kind])
     # The reader caches by id alone, so make sure the state really is a `kind` with this id.
     if state is None or getattr(state, f"{kind}_id", None) != aggregate_id:
         return None

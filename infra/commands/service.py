@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 from uuid import UUID, uuid4
 
 import structlog
@@ -27,6 +27,7 @@ from infra.store.event_store import Dudao, Receipt, StoredDomainEvent, payload_d
 log = structlog.get_logger("dudao.commands")
 
 Clock = Callable[[], datetime]
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -58,17 +59,20 @@ class StoreReader(Reader):
         self.actor = actor
         self.versions: dict[UUID, int] = {}
         self.kinds: dict[UUID, str | None] = {}
-        self._states: dict[tuple[str, UUID], Any] = {}
+        self._states: dict[tuple[str, UUID], object] = {}
 
-    def get(self, kind: str, aggregate_id: UUID) -> Any:
+    def get(self, kind: str, aggregate_id: UUID, state_type: type[S]) -> S | None:
         key = (kind, aggregate_id)
         if key not in self._states:
             stored = list(self.app.events.get(aggregate_id))
             self.versions[aggregate_id] = stored[-1].originator_version if stored else 0
             self.kinds[aggregate_id] = stored[0].event.kind if stored else None
             same_kind = bool(stored) and stored[0].event.kind == kind
-            self._states[key] = fold(kind, [s.event for s in stored]) if same_kind else None
-        return self._states[key]
+            self._states[key] = fold(kind, [s.event for s in stored], object) if same_kind else None
+        state = self._states[key]
+        if state is None or isinstance(state, state_type):
+            return state
+        raise TypeError(f"{kind} {aggregate_id} is a {type(state).__name__}, not a {state_type.__name__}")
 
     def query(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a read-model query `fn(conn, *args)` (e.g. the matrix's lead unit of a place)."""
@@ -76,7 +80,7 @@ class StoreReader(Reader):
             return fn(conn, *args)
 
     def taken_by_other_kind(self, kind: str, aggregate_id: UUID) -> bool:
-        self.get(kind, aggregate_id)
+        self.get(kind, aggregate_id, object)
         return self.kinds[aggregate_id] not in (None, kind)
 
     def version(self, aggregate_id: UUID) -> int:
@@ -170,7 +174,7 @@ class CommandService:
     ) -> CommandResult:
         reader = StoreReader(self.app, actor)
         target = handler.target(command)
-        state = reader.get(handler.kind, target)
+        state = reader.get(handler.kind, target, object)
         if reader.taken_by_other_kind(handler.kind, target):
             raise Conflict("id_taken", "该编号已被其他类型的对象使用", "this id belongs to another kind of object", id=str(target))
         now = self.clock()

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.structure import person as pe
+from domain.structure.campaign import Campaign
 from domain.structure import place as pl
 from domain.structure import unit as un
 from domain.structure.tree import TreeRefs
@@ -20,48 +21,53 @@ HQ = frozenset({"admin", "hq_office"})
 # Far deeper than any real command structure; only guards the walk against corrupt history.
 MAX_DEPTH = 256
 
+# The two trees: a unit's parent is a unit, a place's parent a place.
+TreeNode = un.Unit | pl.Place
 
-def lineage(reader: Reader, kind: str, parent_id: UUID | None) -> tuple[UUID, ...]:
+
+def lineage(reader: Reader, kind: str, node_type: type[TreeNode], parent_id: UUID | None) -> tuple[UUID, ...]:
     """The parent's id and its ancestors' ids, nearest first (stops at the root, a loop or MAX_DEPTH)."""
     chain: list[UUID] = []
     node_id = parent_id
     while node_id is not None and node_id not in chain and len(chain) < MAX_DEPTH:
         chain.append(node_id)
-        node = reader.get(kind, node_id)
+        node = reader.get(kind, node_id, node_type)
         node_id = node.parent_id if node is not None else None
     return tuple(chain)
 
 
-def tree_refs(reader: Reader, kind: str, parent_id: UUID | None, campaign_id: UUID | None = None) -> TreeRefs:
+def tree_refs(
+    reader: Reader, kind: str, node_type: type[TreeNode], parent_id: UUID | None, campaign_id: UUID | None = None
+) -> TreeRefs:
     return TreeRefs(
-        campaign=reader.get("campaign", campaign_id) if campaign_id is not None else None,
-        parent=reader.get(kind, parent_id) if parent_id is not None else None,
-        lineage=lineage(reader, kind, parent_id),
+        campaign=reader.get("campaign", campaign_id, Campaign) if campaign_id is not None else None,
+        parent=reader.get(kind, parent_id, node_type) if parent_id is not None else None,
+        lineage=lineage(reader, kind, node_type, parent_id),
     )
 
 
 def gather_register_unit(cmd: un.RegisterUnit, reader: Reader) -> TreeRefs:
-    return tree_refs(reader, "unit", cmd.parent_id, cmd.campaign_id)
+    return tree_refs(reader, "unit", un.Unit, cmd.parent_id, cmd.campaign_id)
 
 
 def gather_move_unit(cmd: un.MoveUnit, reader: Reader) -> TreeRefs:
-    return tree_refs(reader, "unit", cmd.parent_id)
+    return tree_refs(reader, "unit", un.Unit, cmd.parent_id)
 
 
 def gather_register_place(cmd: pl.RegisterPlace, reader: Reader) -> TreeRefs:
-    return tree_refs(reader, "place", cmd.parent_id, cmd.campaign_id)
+    return tree_refs(reader, "place", pl.Place, cmd.parent_id, cmd.campaign_id)
 
 
 def gather_move_place(cmd: pl.MovePlace, reader: Reader) -> TreeRefs:
-    return tree_refs(reader, "place", cmd.parent_id)
+    return tree_refs(reader, "place", pl.Place, cmd.parent_id)
 
 
 def gather_register_person(cmd: pe.RegisterPerson, reader: Reader) -> pe.PersonRefs:
-    return pe.PersonRefs(campaign=reader.get("campaign", cmd.campaign_id))
+    return pe.PersonRefs(campaign=reader.get("campaign", cmd.campaign_id, Campaign))
 
 
 def gather_join_unit(cmd: pe.JoinUnit, reader: Reader) -> pe.PersonRefs:
-    return pe.PersonRefs(unit=reader.get("unit", cmd.unit_id))
+    return pe.PersonRefs(unit=reader.get("unit", cmd.unit_id, un.Unit))
 
 
 def _by(field: str) -> Any:

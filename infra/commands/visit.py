@@ -11,6 +11,7 @@ from uuid import UUID
 
 from domain import visit as vi
 from domain.kernel.base import Command
+from domain.problem import Problem
 from infra.commands import Handler, Reader, register
 from infra.commands.problem import campaign_policy, place_in_campaign
 from projections.ledger import matches_for
@@ -24,14 +25,14 @@ def findings_of(cmd: Command) -> tuple[vi.Finding, ...]:
 
 def id_taken(reader: Reader, problem_id: UUID) -> bool:
     """A problem with this id exists, or the id belongs to another kind of aggregate."""
-    if reader.get("problem", problem_id) is not None:
+    if reader.get("problem", problem_id, Problem) is not None:
         return True
     other_kind = getattr(reader, "taken_by_other_kind", None)  # the store's reader knows; a test double may not
     return bool(other_kind and other_kind("problem", problem_id))
 
 
 def gather_visit(cmd: vi.OpenVisit | vi.AddFinding, reader: Reader) -> vi.VisitRefs:
-    visit: vi.Visit | None = reader.get("visit", cmd.visit_id) if isinstance(cmd, vi.AddFinding) else None
+    visit = reader.get("visit", cmd.visit_id, vi.Visit) if isinstance(cmd, vi.AddFinding) else None
     campaign_id = visit.campaign_id if visit is not None else getattr(cmd, "campaign_id", None)
     if campaign_id is None:
         return vi.VisitRefs(known_place_ids=frozenset())  # the decision answers visit_not_found

@@ -23,9 +23,9 @@ from psycopg.rows import dict_row
 
 from domain import problem as pr
 from domain.kernel.base import derived_id
-from domain.consequences.bulletin import AcknowledgeBulletin, DraftBulletin, IssueBulletin
+from domain.consequences.bulletin import AcknowledgeBulletin, Bulletin, DraftBulletin, IssueBulletin
 from domain.kernel.calendar import CHINA_TZ
-from domain.escalation.ladder import escalation_policy_id, ranking_policy_in_force
+from domain.escalation.ladder import EscalationPolicy, escalation_policy_id, ranking_policy_in_force
 from domain.escalation.notice import AcknowledgeNotice, Party
 from domain.consequences.ranking import draft_contents
 from domain.consequences.summons import HoldSummons, ScheduleSummons
@@ -88,7 +88,7 @@ class January:
 
     def run(self) -> dict[str, Any]:
         self.escalator.catch_up("work_items", "bulletins")
-        if StoreReader(self.loader.service.app).get("problem", self.second_round[-1]) is not None:
+        if StoreReader(self.loader.service.app).get("problem", self.second_round[-1], pr.Problem) is not None:
             return self.summary()  # January already ran: a second run changes nothing (the clock cannot replay it)
         self.stubborn = [*self.choose_stubborn(), self.second_round[0]]  # the relapse at 第三网格 is left alone too
         day = self.loader.clock().astimezone(CHINA_TZ).date() + timedelta(days=1)
@@ -202,14 +202,14 @@ class January:
     def issue_bulletin(self) -> None:
         """The 通报 for 12-27 to 12-31, pre-filled as GET …/bulletins/draft fills it, issued as drafted."""
         reader = StoreReader(self.loader.service.app)
-        if reader.get("bulletin", self.bulletin_id) is not None:
+        if reader.get("bulletin", self.bulletin_id, Bulletin) is not None:
             return  # a second run of the demo: the bulletin was drafted from the history as it was then
         start, end = views.period_bounds(*BULLETIN_PERIOD, CHINA_TZ)
         campaign, now = self.loader.campaign_id, self.loader.clock()
         with self.conn() as conn:
             rates = views.unit_rates(el.unit_rates(conn, campaign, start, end, now))
             listed = views.listed_steps(el.listing_steps(conn, campaign, end), bl.listed_step_ids(conn, campaign))
-        policy_state = reader.get("escalation_policy", escalation_policy_id(campaign))
+        policy_state = reader.get("escalation_policy", escalation_policy_id(campaign), EscalationPolicy)
         policy = ranking_policy_in_force(policy_state.ranking_policies if policy_state else (), end)
         contents = draft_contents(rates, listed, policy, period_start=BULLETIN_PERIOD[0], period_end=BULLETIN_PERIOD[1])
         self.batch.send(self.batch.hq, "jan:bulletin:draft", DraftBulletin, bulletin_id=self.bulletin_id,

@@ -16,7 +16,7 @@ import psycopg
 
 from domain.consequences.accountability import BasisRef, ProposeAccountability, case_id_for
 from domain.kernel.base import Actor, DomainError
-from domain.escalation.ladder import escalation_policy_id, ranking_policy_in_force
+from domain.escalation.ladder import EscalationPolicy, escalation_policy_id, ranking_policy_in_force
 from domain.escalation.notice import Party
 from domain.consequences.ranking import CONSEQUENCE_NAMES_ZH, Consequence, ranking_consequences
 from domain.consequences.summons import ProposeSummons, summons_id_for
@@ -37,7 +37,7 @@ def propose_consequences(conn: psycopg.Connection[Any], service: CommandService,
     proposed = 0
     reader = StoreReader(service.app)
     for campaign_id, history in by_campaign.items():
-        policy = reader.get("escalation_policy", escalation_policy_id(campaign_id))
+        policy = reader.get("escalation_policy", escalation_policy_id(campaign_id), EscalationPolicy)
         versions = policy.ranking_policies if policy is not None else ()
         for i, b in enumerate(history):
             lists = [frozenset(UUID(e["unit_id"]) for e in h["black_list"]) for h in history[: i + 1]]

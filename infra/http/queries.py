@@ -45,7 +45,7 @@ def load_state(app: Dudao, kind: str, aggregate_id: UUID) -> tuple[Any, int] | N
     stored = list(app.events.get(aggregate_id))
     if not stored or stored[0].event.kind != kind:
         return None
-    return fold(kind, [s.event for s in stored]), stored[-1].originator_version
+    return fold(kind, [s.event for s in stored], object), stored[-1].originator_version
 
 
 def existing(app: Dudao, kind: str, aggregate_id: UUID) -> tuple[Any, int]:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.encoders import jsonable_encoder
 
 from domain.kernel.base import DomainError, NotFound
-from domain.escalation.ladder import escalation_policy_id, ranking_policy_in_force
+from domain.escalation.ladder import EscalationPolicy, escalation_policy_id, ranking_policy_in_force
 from domain.consequences.ranking import draft_contents
 from infra.escalator import views as views
 from infra.http.auth import Grant, current_grant, ensure_campaign
@@ -74,7 +74,9 @@ def bulletin_draft(campaign_id: UUID, request: Request, period_start: date, peri
         raise DomainError("period_invalid", "通报期间的结束日期早于开始日期", "the period ends before it starts")
     start, end = views.period_bounds(period_start, period_end, zone(campaign.timezone))
     now = request.app.state.system.clock()
-    policy_state = StoreReader(request.app.state.system.app).get("escalation_policy", escalation_policy_id(campaign_id))
+    policy_state = StoreReader(request.app.state.system.app).get(
+        "escalation_policy", escalation_policy_id(campaign_id), EscalationPolicy
+    )
     policy = ranking_policy_in_force(policy_state.ranking_policies if policy_state else (), min(end, now))
 
     def read(conn: Any) -> tuple[list[Any], list[Any], set[UUID]]:

@@ -29,7 +29,9 @@ def world(database_url: str, clock) -> Iterator[World]:
 
 
 def state(w: World, problem_id: UUID) -> pr.Problem:
-    return StoreReader(w.system.app).get("problem", problem_id)
+    problem = StoreReader(w.system.app).get("problem", problem_id, pr.Problem)
+    assert problem is not None
+    return problem
 
 
 def report(w: World, place: str = "s1", category: str = "sanitation") -> UUID:
@@ -104,7 +106,8 @@ def test_a_visit_uploaded_three_days_late_keeps_its_field_time_and_the_deadline_
     world.system.clock.advance(timedelta(days=3))  # Friday 2021-12-17 09:00 in 高安
     cmd = visit_cmd(world, visit_id, [pid], days_ago=3)
     world.system.service.handle(cmd, world.actors["supervisor"])
-    visit = StoreReader(world.system.app).get("visit", visit_id)
+    visit = StoreReader(world.system.app).get("visit", visit_id, vi.Visit)
+    assert visit is not None
     assert visit.occurred_at == cmd.occurred_at and visit.recorded_at == world.system.clock()
     assert state(world, pid).found_at == cmd.occurred_at
     world.send("hq", pr.AssignProblem, problem_id=pid)

@@ -84,13 +84,13 @@ class Life:
 
     @property
     def state(self) -> Problem:
-        return fold("problem", self.events)
+        return fold("problem", self.events, Problem)
 
     def run(self, decide: Callable[..., list[DomainEvent]], cmd: Any, actor: Actor,
             after: timedelta = timedelta(0), **overrides: Any) -> list[DomainEvent]:
         """Run one decision `after` the previous step; keep this problem's events."""
         self.now += after
-        state = fold("problem", self.events) if self.events else None
+        state = fold("problem", self.events, Problem) if self.events else None
         refs = refs_for(actor, state, policy=self.policy, **overrides)
         emitted = decide(state, cmd, ctx(actor, self.now), refs)
         self.events += [e for e in emitted if e.aggregate_id == self.problem_id]

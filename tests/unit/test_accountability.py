@@ -21,6 +21,8 @@ from domain.consequences.summons import (
     CancelSummons, HoldSummons, ProposeSummons, ScheduleSummons, SummonsHeld, cancel_summons, hold_summons,
     propose_summons, schedule_summons,
 )
+from domain.consequences.accountability import AccountabilityCase
+from domain.consequences.summons import Summons
 
 pytestmark = pytest.mark.unit
 
@@ -52,12 +54,12 @@ def test_a_summons_is_proposed_scheduled_and_held_with_minutes_and_commitments()
     events = proposed_summons()
     sid = events[0].aggregate_id
     convener = Party(party_kind="person", party_id=uuid4(), name="张副市长")
-    events += schedule_summons(fold("summons", events), ScheduleSummons(
+    events += schedule_summons(fold("summons", events, Summons), ScheduleSummons(
         command_id="s", summons_id=sid, at=NOW + timedelta(days=2), convened_by=convener), ctx("hq_office"))
-    events += hold_summons(fold("summons", events), HoldSummons(
+    events += hold_summons(fold("summons", events, Summons), HoldSummons(
         command_id="h", summons_id=sid, minutes_zh="约谈东门街道主要负责人", commitments=("一周内整改到位",)),
         ctx("hq_office"))
-    state = fold("summons", events)
+    state = fold("summons", events, Summons)
     assert isinstance(events[-1], SummonsHeld) and state.status == "held"
     assert state.commitments == ("一周内整改到位",) and state.basis == BASIS
 
@@ -67,11 +69,11 @@ def test_a_summons_is_held_only_once_scheduled_and_cancelled_only_while_open() -
     events = proposed_summons()
     sid = events[0].aggregate_id
     with pytest.raises(Conflict):
-        hold_summons(fold("summons", events), HoldSummons(command_id="h", summons_id=sid, minutes_zh="x"),
+        hold_summons(fold("summons", events, Summons), HoldSummons(command_id="h", summons_id=sid, minutes_zh="x"),
                      ctx("hq_office"))
-    cancelled = cancel_summons(fold("summons", events), CancelSummons(command_id="c", summons_id=sid, reason="已整改"),
+    cancelled = cancel_summons(fold("summons", events, Summons), CancelSummons(command_id="c", summons_id=sid, reason="已整改"),
                                ctx("hq_office"))
-    assert fold("summons", events + cancelled).status == "cancelled"
+    assert fold("summons", events + cancelled, Summons).status == "cancelled"
 
 
 def test_the_system_may_propose_a_summons_but_not_schedule_it() -> None:
@@ -80,7 +82,7 @@ def test_the_system_may_propose_a_summons_but_not_schedule_it() -> None:
     cmd = ScheduleSummons(command_id="s", summons_id=events[0].aggregate_id, at=NOW,
                           convened_by=Party(party_kind="person", party_id=uuid4()))
     with pytest.raises(Forbidden):
-        schedule_summons(fold("summons", events), cmd, ctx("system"))
+        schedule_summons(fold("summons", events, Summons), cmd, ctx("system"))
 
 
 def test_a_summons_needs_a_basis() -> None:
@@ -97,7 +99,7 @@ CASE = uuid4()
 
 
 def run(events: list[DomainEvent], decide: Decide, cmd: Any, role: str, person: UUID | None = None) -> list[DomainEvent]:
-    state = fold("accountability_case", events) if events else None
+    state = fold("accountability_case", events, AccountabilityCase) if events else None
     return events + decide(state, cmd, ctx(role, person))
 
 
@@ -122,14 +124,14 @@ def test_a_case_goes_from_proposal_to_decision_appeal_and_closure() -> None:
     """Proposed → opened → measures decided → appeal filed by the subject → appeal decided → closed."""
     events = decided()
     member = uuid4()
-    state = fold("accountability_case", events)
+    state = fold("accountability_case", events, AccountabilityCase)
     events += file_appeal(state, FileAppeal(command_id="a", case_id=CASE, reason="已按期整改，系数据延迟"),
                           ctx("unit_officer", member), CaseRefs(actor_unit_ids=frozenset({UNIT})))
     events = run(events, decide_appeal, DecideAppeal(command_id="ad", case_id=CASE, outcome="modified",
                                                      measures=("public_criticism",), reason_zh="部分采纳"), "hq_leader")
     events = run(events, close_case, CloseAccountabilityCase(command_id="c", case_id=CASE), "discipline")
     assert [type(e) for e in events[2:]] == [MeasureDecided, AppealFiled, AppealDecided, AccountabilityClosed]
-    state = fold("accountability_case", events)
+    state = fold("accountability_case", events, AccountabilityCase)
     assert state.status == "closed" and state.measures == ("public_criticism",) and state.appeal_by == member
 
 
@@ -147,7 +149,7 @@ def test_only_discipline_and_the_hq_leader_decide_measures(role: str) -> None:
 @pytest.mark.parametrize("role", ALL_ROLES)
 def test_only_discipline_and_the_hq_leader_decide_appeals(role: str) -> None:
     """An appeal decision is a decision too: 403 for every other role."""
-    state = fold("accountability_case", decided())
+    state = fold("accountability_case", decided(), AccountabilityCase)
     events = decided() + file_appeal(state, FileAppeal(command_id="a", case_id=CASE, reason="不服"),
                                      ctx("unit_officer"), CaseRefs(actor_unit_ids=frozenset({UNIT})))
     cmd = DecideAppeal(command_id="ad", case_id=CASE, outcome="upheld", reason_zh="维持")
@@ -162,7 +164,7 @@ def test_a_decider_must_be_a_person() -> None:
     """A discipline-role token without a person (a process) may not decide: 403 person_required."""
     cmd = DecideMeasures(command_id="d", case_id=CASE, measures=("admonishment",), reason_zh="x")
     with pytest.raises(Forbidden) as err:
-        decide_measures(fold("accountability_case", opened()), cmd, CommandContext(meta=Meta(
+        decide_measures(fold("accountability_case", opened(), AccountabilityCase), cmd, CommandContext(meta=Meta(
             actor=Actor(role="discipline"), occurred_at=NOW, recorded_at=NOW, correlation_id=uuid4(),
             command_id="d")))
     assert err.value.code == "person_required"
@@ -179,7 +181,7 @@ def test_hq_or_discipline_may_decline_a_proposal() -> None:
     """People decide: a proposal can be declined with a reason, and then nothing more happens."""
     events = run(proposed(), decline_proposal, DeclineAccountabilityProposal(command_id="x", case_id=CASE,
                                                                             reason="已整改，情节轻微"), "hq_office")
-    assert fold("accountability_case", events).status == "declined"
+    assert fold("accountability_case", events, AccountabilityCase).status == "declined"
     with pytest.raises(Conflict):
         run(events, open_case, OpenAccountabilityCase(command_id="o", case_id=CASE, campaign_id=CAMPAIGN), "hq_office")
 
@@ -189,7 +191,7 @@ def test_an_auditor_opens_a_case_directly_with_its_basis() -> None:
     cmd = OpenAccountabilityCase(command_id="o", case_id=uuid4(), campaign_id=CAMPAIGN, subject=SUBJECT,
                                  reason_zh="多次通报仍未整改", basis=BASIS)
     (event,) = open_case(None, cmd, ctx("auditor"))
-    assert isinstance(event, AccountabilityOpened) and fold("accountability_case", [event]).status == "open"
+    assert isinstance(event, AccountabilityOpened) and fold("accountability_case", [event], AccountabilityCase).status == "open"
     with pytest.raises(DomainError) as err:
         open_case(None, cmd.model_copy(update={"basis": ()}), ctx("auditor"))
     assert err.value.code == "case_basis_required"
@@ -204,20 +206,20 @@ def test_the_system_may_propose_but_not_open_a_case() -> None:
 
 def test_only_the_subject_appeals_and_only_once() -> None:
     """A member of another unit may not appeal (403); a second appeal is 409."""
-    state = fold("accountability_case", decided())
+    state = fold("accountability_case", decided(), AccountabilityCase)
     with pytest.raises(Forbidden):
         file_appeal(state, FileAppeal(command_id="a", case_id=CASE, reason="x"), ctx("unit_officer"),
                     CaseRefs(actor_unit_ids=frozenset({uuid4()})))
     events = decided() + file_appeal(state, FileAppeal(command_id="a", case_id=CASE, reason="x"),
                                      ctx("unit_officer"), CaseRefs(actor_unit_ids=frozenset({UNIT})))
     with pytest.raises(Conflict):
-        file_appeal(fold("accountability_case", events), FileAppeal(command_id="b", case_id=CASE, reason="y"),
+        file_appeal(fold("accountability_case", events, AccountabilityCase), FileAppeal(command_id="b", case_id=CASE, reason="y"),
                     ctx("unit_officer"), CaseRefs(actor_unit_ids=frozenset({UNIT})))
 
 
 def test_a_case_with_a_pending_appeal_cannot_be_closed() -> None:
     """Closing waits for the appeal decision (409)."""
-    state = fold("accountability_case", decided())
+    state = fold("accountability_case", decided(), AccountabilityCase)
     events = decided() + file_appeal(state, FileAppeal(command_id="a", case_id=CASE, reason="x"),
                                      ctx("unit_officer"), CaseRefs(actor_unit_ids=frozenset({UNIT})))
     with pytest.raises(Conflict):

@@ -15,6 +15,7 @@ from domain.consequences.bulletin import (
     draft_contents, edit_bulletin, issue_bulletin, ranking_consequences,
 )
 from domain.kernel.calendar import CHINA_TZ
+from domain.consequences.bulletin import Bulletin
 
 pytestmark = pytest.mark.unit
 
@@ -95,24 +96,24 @@ def drafted(corrects: UUID | None = None, refs: BulletinRefs = BulletinRefs()) -
 
 def issued() -> list[DomainEvent]:
     events = drafted()
-    state = fold("bulletin", events)
+    state = fold("bulletin", events, Bulletin)
     return events + issue_bulletin(state, IssueBulletin(command_id="i", bulletin_id=state.bulletin_id), ctx())
 
 
 def test_hq_edits_a_draft_and_the_edit_replaces_only_the_fields_given() -> None:
     """BulletinEdited carries the changed fields; the rest of the draft stays."""
     events = drafted()
-    state = fold("bulletin", events)
+    state = fold("bulletin", events, Bulletin)
     (edit,) = edit_bulletin(state, EditBulletin(command_id="e", bulletin_id=state.bulletin_id, title="第一期通报"), ctx())
     assert isinstance(edit, BulletinEdited) and edit.body_zh is None
-    after = fold("bulletin", [*events, edit])
+    after = fold("bulletin", [*events, edit], Bulletin)
     assert after.title == "第一期通报" and after.red_list == state.red_list
 
 
 def test_an_issued_bulletin_is_immutable() -> None:
     """Editing after issue is 422 bulletin_issued; issuing again writes nothing."""
     events = issued()
-    state = fold("bulletin", events)
+    state = fold("bulletin", events, Bulletin)
     assert isinstance(events[-1], BulletinIssued)
     with pytest.raises(DomainError) as err:
         edit_bulletin(state, EditBulletin(command_id="e", bulletin_id=state.bulletin_id, title="改"), ctx())
@@ -122,16 +123,16 @@ def test_an_issued_bulletin_is_immutable() -> None:
 
 def test_a_correction_is_a_new_bulletin_referencing_an_issued_one() -> None:
     """corrects must name an issued bulletin (404 otherwise); the old bulletin is untouched."""
-    old = fold("bulletin", issued())
+    old = fold("bulletin", issued(), Bulletin)
     (event,) = drafted(corrects=old.bulletin_id, refs=BulletinRefs(corrected=old))
-    assert fold("bulletin", [event]).corrects == old.bulletin_id
+    assert fold("bulletin", [event], Bulletin).corrects == old.bulletin_id
     with pytest.raises(NotFound):
         drafted(corrects=uuid4())
 
 
 def test_a_unit_cannot_be_on_both_lists() -> None:
     """An edit putting a 红榜 unit on the 黑榜 is rejected (422 unit_on_both_lists)."""
-    state = fold("bulletin", drafted())
+    state = fold("bulletin", drafted(), Bulletin)
     cmd = EditBulletin(command_id="e", bulletin_id=state.bulletin_id, black_list=state.red_list[:1])
     with pytest.raises(DomainError) as err:
         edit_bulletin(state, cmd, ctx())
@@ -139,7 +140,7 @@ def test_a_unit_cannot_be_on_both_lists() -> None:
 
 
 def acknowledge(events: list[DomainEvent], unit: UUID, member_of: frozenset[UUID]) -> list[DomainEvent]:
-    state = fold("bulletin", events)
+    state = fold("bulletin", events, Bulletin)
     cmd = AcknowledgeBulletin(command_id=str(uuid4()), bulletin_id=state.bulletin_id, unit_id=unit)
     return acknowledge_bulletin(state, cmd, ctx("unit_officer", uuid4()), BulletinRefs(actor_unit_ids=member_of))
 

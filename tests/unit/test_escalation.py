@@ -18,6 +18,7 @@ from domain.escalation.ladder import (
 )
 from domain.policy.campaign import PolicyRefs
 from domain.escalation.work_item import WorkItem, subtract_working_hours, threshold_at
+from domain.escalation.ladder import EscalationPolicy
 
 pytestmark = pytest.mark.unit
 
@@ -92,14 +93,14 @@ def test_setting_a_ladder_records_a_version_on_the_campaigns_policy_aggregate() 
     """HQ sets a ladder: one EscalationLadderSet under the derived policy id, folded into the history."""
     (event,) = set_escalation_ladder(None, ladder_cmd(at("2022-01-04")), ctx(), PolicyRefs())
     assert isinstance(event, EscalationLadderSet) and event.aggregate_id == escalation_policy_id(CAMPAIGN)
-    state = fold("escalation_policy", [event])
+    state = fold("escalation_policy", [event], EscalationPolicy)
     assert ladder_in_force(state.ladders, at("2022-01-03")) == DEFAULT_LADDER
     assert ladder_in_force(state.ladders, at("2022-01-04")).effective_from == at("2022-01-04")
 
 
 def test_a_ladder_version_may_not_take_effect_before_the_previous_one() -> None:
     """effective_from must not regress (422 policy_effective_from_regressed); an identical ladder is a no-op."""
-    state = fold("escalation_policy", set_escalation_ladder(None, ladder_cmd(at("2022-01-04")), ctx(), PolicyRefs()))
+    state = fold("escalation_policy", set_escalation_ladder(None, ladder_cmd(at("2022-01-04")), ctx(), PolicyRefs()), EscalationPolicy)
     with pytest.raises(DomainError) as err:
         set_escalation_ladder(state, ladder_cmd(at("2022-01-03")), ctx(), PolicyRefs())
     assert err.value.code == "policy_effective_from_regressed" and err.value.status == 422
@@ -109,7 +110,7 @@ def test_a_ladder_version_may_not_take_effect_before_the_previous_one() -> None:
 def test_the_ranking_policy_is_versioned_on_the_same_aggregate() -> None:
     """HQ sets a 黑榜 of five from Jan 4: before it the default three applies, from it five."""
     cmd = SetRankingPolicy(command_id="r", campaign_id=CAMPAIGN, effective_from=at("2022-01-04"), black_list_size=5)
-    state = fold("escalation_policy", set_ranking_policy(None, cmd, ctx(), PolicyRefs()))
+    state = fold("escalation_policy", set_ranking_policy(None, cmd, ctx(), PolicyRefs()), EscalationPolicy)
     assert ranking_policy_in_force(state.ranking_policies, at("2022-01-03")).black_list_size == 3
     assert ranking_policy_in_force(state.ranking_policies, at("2022-01-04")).black_list_size == 5
     assert state.ladders == ()

@@ -20,6 +20,9 @@ from domain.problem.state import PendingExtension, Problem
 from domain.consequences.summons import SummonsProposed
 from domain.kernel.taxonomy import Severity
 from domain.escalation.work_item import WorkItem, extension_request_work_item, problem_work_item
+from domain.consequences.accountability import AccountabilityCase
+from domain.escalation.step import EscalationStep
+from domain.consequences.summons import Summons
 
 pytestmark = pytest.mark.unit
 
@@ -78,7 +81,7 @@ def test_the_supervise_step_tells_the_grid_lead_and_the_liaison_leader_too() -> 
 
 def test_a_step_already_taken_is_refused() -> None:
     """The step's aggregate exists: a second take is 409 step_already_taken, whoever asks."""
-    state = fold("escalation", take("urge")[:1])
+    state = fold("escalation", take("urge")[:1], EscalationStep)
     with pytest.raises(Conflict) as err:
         take("urge", state=state)
     assert err.value.code == "step_already_taken" and err.value.status == 409
@@ -89,7 +92,7 @@ def test_two_escalators_produce_the_same_command_so_the_step_is_taken_once() -> 
     (first,) = [take_command(s) for s in due_steps(ITEM, (), CAL, DEADLINE) if s.step_name == "urge"]
     (second,) = [take_command(s) for s in due_steps(ITEM, (), CAL, DEADLINE) if s.step_name == "urge"]
     assert first == second and first.command_id == f"escalation-step:{first.step_id}"
-    state = fold("escalation", take("urge")[:1])
+    state = fold("escalation", take("urge")[:1], EscalationStep)
     with pytest.raises(Conflict):
         take("urge", state=state)
 
@@ -136,7 +139,7 @@ def test_level_three_proposes_a_summons_of_the_unit_with_references_as_its_basis
     assert isinstance(summons, SummonsProposed) and taken.summons_id == summons.summons_id
     assert summons.subject.party_id == UNIT and summons.source == "escalation"
     assert summons.basis == (BasisRef(kind="problem", id=ITEM.item_id), BasisRef(kind="escalation", id=taken.step_id))
-    assert fold("summons", [summons]).status == "proposed"
+    assert fold("summons", [summons], Summons).status == "proposed"
 
 
 def test_the_third_relapse_proposes_accountability_at_once() -> None:
@@ -145,7 +148,7 @@ def test_the_third_relapse_proposes_accountability_at_once() -> None:
     taken, case = take("accountability_proposed", work=relapsed, now=at("2021-12-20"))
     assert isinstance(taken, EscalationStepTaken) and taken.trigger == "relapse" and taken.level == 4
     assert isinstance(case, AccountabilityProposed) and "第3次反弹" in case.reason_zh
-    assert fold("accountability_case", [case]).status == "proposed"
+    assert fold("accountability_case", [case], AccountabilityCase).status == "proposed"
 
 
 def problem(**changes: object) -> Problem:

@@ -14,6 +14,7 @@ from domain.escalation.notice import (
     TEMPLATES, AckRefs, AcknowledgeNotice, IssueNotice, NoticeAcknowledged, NoticeIssued, NoticeRefs, Party,
     acknowledge_notice, issue_notice, notice_work_item, render,
 )
+from domain.escalation.notice import Notice
 
 pytestmark = pytest.mark.unit
 
@@ -44,7 +45,7 @@ def issue(notice_id: UUID | None = None, subject_kind: str = "problem", role: st
 
 
 def ack(events: list[DomainEvent], person: UUID | None, units: frozenset[UUID] = frozenset()) -> list[DomainEvent]:
-    state = fold("notice", events)
+    state = fold("notice", events, Notice)
     cmd = AcknowledgeNotice(command_id=str(uuid4()), notice_id=state.notice_id)
     return acknowledge_notice(state, cmd, ctx("unit_officer", person, at("2021-12-14", "15:00")), AckRefs(units))
 
@@ -84,7 +85,7 @@ def test_a_notice_is_issued_once_and_only_by_hq_or_the_system() -> None:
     cmd = IssueNotice(command_id="again", notice_id=event.notice_id, campaign_id=CAMPAIGN, notice_kind="reminder",
                       subject_kind="problem", subject_id=PROBLEM, recipients=RECIPIENTS, text_zh="请及时整改")
     with pytest.raises(Conflict):
-        issue_notice(fold("notice", [event]), cmd, ctx(), NoticeRefs(calendar=CAL))
+        issue_notice(fold("notice", [event], Notice), cmd, ctx(), NoticeRefs(calendar=CAL))
     with pytest.raises(Forbidden):
         issue(role="unit_officer")
 
@@ -94,7 +95,7 @@ def test_a_member_of_the_recipient_unit_acknowledges_for_the_unit() -> None:
     issued = issue()
     (event,) = ack([issued], uuid4(), frozenset({UNIT}))
     assert isinstance(event, NoticeAcknowledged) and event.by_unit_id == UNIT
-    assert fold("notice", [issued, event]).acknowledged_at == at("2021-12-14", "15:00")
+    assert fold("notice", [issued, event], Notice).acknowledged_at == at("2021-12-14", "15:00")
 
 
 def test_the_recipient_person_acknowledges_for_themself() -> None:
@@ -120,14 +121,14 @@ def test_acknowledging_twice_is_a_no_op() -> None:
 def test_an_unacknowledged_notice_escalates_and_an_acknowledged_one_does_not() -> None:
     """签收 overdue after 24 working hours: 催办 falls due at ack_due_at; once signed, nothing is due."""
     issued = issue()
-    item = notice_work_item(fold("notice", [issued]))
+    item = notice_work_item(fold("notice", [issued], Notice))
     steps = {s.step_name: s.due_at for s in due_steps(item, (), CAL, at("2021-12-17", "11:00"))}
     assert steps == {"reminder": at("2021-12-16"), "urge": at("2021-12-17")}
-    signed = fold("notice", [issued, *ack([issued], HEAD)])
+    signed = fold("notice", [issued, *ack([issued], HEAD)], Notice)
     assert due_steps(notice_work_item(signed), (), CAL, at("2022-01-31")) == []
 
 
 def test_a_notice_about_a_notice_does_not_escalate() -> None:
     """Escalation never chains: a 催办单 about an unsigned notice is not itself escalated."""
-    about_notice = fold("notice", [issue(subject_kind="notice")])
+    about_notice = fold("notice", [issue(subject_kind="notice")], Notice)
     assert notice_work_item(about_notice).closed

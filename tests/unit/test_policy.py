@@ -13,6 +13,7 @@ from domain.policy import commands as pc
 from domain.kernel.base import DomainError, DomainEvent, Forbidden, NotFound, event_class, fold
 from domain.kernel.calendar import WorkCalendar
 from domain.kernel.taxonomy import BALUAN, DEFAULT_CATEGORIES, Category, Severity, category_codes
+from domain.policy.campaign import CampaignPolicy
 from tests.unit.problem_kit import CAMPAIGN, HQ, SUPERVISOR, UNIT_A, UNIT_B, at, cid, ctx
 
 pytestmark = pytest.mark.unit
@@ -22,7 +23,7 @@ UNITS = frozenset({UNIT_A, UNIT_B})
 
 def decide(history: list[DomainEvent], cmd: Any, actor: Any = HQ, now: datetime = at("2025-09-01"),
            **refs: Any) -> list[DomainEvent]:
-    state = fold("campaign_policy", history) if history else None
+    state = fold("campaign_policy", history, CampaignPolicy) if history else None
     return pc.set_policy(state, cmd, ctx(actor, now), pc.PolicyRefs(**{"known_unit_ids": UNITS, **refs}))
 
 
@@ -45,14 +46,14 @@ def test_a_policy_version_is_recorded_on_the_campaigns_policy_aggregate() -> Non
     (event,) = decide([], deadlines())
     assert isinstance(event, po.DeadlinePolicySet)
     assert event.policy_id == po.policy_id_for(CAMPAIGN) and event.effective_from == at("2025-09-01")
-    assert fold("campaign_policy", [event]).deadlines[0].default.amount == 3
+    assert fold("campaign_policy", [event], CampaignPolicy).deadlines[0].default.amount == 3
 
 
 def test_the_policy_in_force_is_the_last_version_effective_by_then() -> None:
     """Before any version the product default applies; then each version from its effective_from."""
     history = decide([], deadlines(at("2025-09-01"), default=3))
     history += decide(history, deadlines(at("2025-10-01"), default=2), now=at("2025-09-15"))
-    versions = fold("campaign_policy", history).deadlines
+    versions = fold("campaign_policy", history, CampaignPolicy).deadlines
     assert po.policy_in_force(versions, at("2025-08-31")) == po.DEFAULT_DEADLINE_POLICY
     assert po.policy_in_force(versions, at("2025-09-30")).default.amount == 3
     assert po.policy_in_force(versions, at("2025-10-01")).default.amount == 2
@@ -65,7 +66,7 @@ def test_a_version_may_not_take_effect_before_the_previous_one() -> None:
         decide(history, deadlines(at("2025-09-30"), default=5))
     assert raised.value.code == "policy_effective_from_regressed"
     history += decide(history, deadlines(at("2025-10-01"), default=5))
-    assert po.policy_in_force(fold("campaign_policy", history).deadlines, at("2025-10-02")).default.amount == 5
+    assert po.policy_in_force(fold("campaign_policy", history, CampaignPolicy).deadlines, at("2025-10-02")).default.amount == 5
 
 
 def test_setting_the_policy_already_in_force_is_a_no_op() -> None:
@@ -122,7 +123,7 @@ def test_a_configured_taxonomy_admits_its_own_categories_in_later_policies() -> 
     routing = pc.SetCategoryRouting(command_id=cid(), campaign_id=CAMPAIGN, routes=(
         po.CategoryRoute(category="road_occupation", unit_id=UNIT_B),))
     history += decide(history, routing)
-    policy = fold("campaign_policy", history)
+    policy = fold("campaign_policy", history, CampaignPolicy)
     assert po.routing_at(policy, at("2025-09-02")).unit_for("road_occupation") == UNIT_B
     assert po.categories_at(policy, at("2025-09-02")) == (mine,)
     assert po.categories_at(policy, at("2025-08-01")) == DEFAULT_CATEGORIES
@@ -135,7 +136,7 @@ def test_local_calendar_days_apply_from_their_effective_date() -> None:
     national = WorkCalendar()
     cmd = pc.SetCalendarDays(command_id=cid(), campaign_id=CAMPAIGN, effective_from=at("2025-09-10"),
                              days_off=(date(2025, 9, 24),), make_up_workdays=(date(2025, 9, 27),))
-    policy = fold("campaign_policy", decide([], cmd))
+    policy = fold("campaign_policy", decide([], cmd), CampaignPolicy)
     now_cal = po.campaign_calendar(national, policy, at("2025-09-20"))
     assert not now_cal.is_workday(date(2025, 9, 24)) and now_cal.is_workday(date(2025, 9, 27))
     assert po.campaign_calendar(national, policy, at("2025-09-01")).is_workday(date(2025, 9, 24))
@@ -146,7 +147,7 @@ def test_local_calendar_days_apply_from_their_effective_date() -> None:
 def test_the_relapse_window_is_versioned_too() -> None:
     """The default 90-day window applies until the campaign's 30-day window takes effect."""
     cmd = pc.SetRelapseWindow(command_id=cid(), campaign_id=CAMPAIGN, effective_from=at("2025-10-01"), days=30)
-    policy = fold("campaign_policy", decide([], cmd))
+    policy = fold("campaign_policy", decide([], cmd), CampaignPolicy)
     assert po.relapse_window_at(policy, at("2025-09-30")).days == 90
     assert po.relapse_window_at(policy, at("2025-10-01")).days == 30
 

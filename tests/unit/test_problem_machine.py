@@ -172,7 +172,7 @@ class ProblemMachine(RuleBasedStateMachine):
     @invariant()
     def state_is_a_defined_state_and_the_fold_of_the_history(self) -> None:
         if len(self.steps) % 10 == 0:  # folding from scratch each step would be quadratic
-            assert fold("problem", self.life.events) == self.state
+            assert fold("problem", self.life.events, Problem) == self.state
         assert self.state.state in ProblemState
 
     @invariant()

@@ -14,6 +14,8 @@ from domain.policy import commands as pc
 from domain.kernel.base import Conflict, DomainError, Forbidden, NotFound, fold
 from domain.problem.events import ProblemState
 from domain.kernel.taxonomy import Category, Severity
+from domain.policy.campaign import CampaignPolicy
+from domain.problem.state import Problem
 from tests.unit.problem_kit import (
     CAMPAIGN, HQ, LEADER, OFFICER_A, PLACE, SUPERVISOR, SYSTEM, UNIT_A, UNIT_B, UNIT_C, Life, at, cid, ctx,
 )
@@ -25,10 +27,10 @@ def policy_with(*commands: pc.PolicyCommand, now: datetime = at("2025-09-01")) -
     """A campaign policy built by running the real policy decisions."""
     events: list[Any] = []
     for cmd in commands:
-        state = fold("campaign_policy", events) if events else None
+        state = fold("campaign_policy", events, CampaignPolicy) if events else None
         events += pc.set_policy(state, cmd, ctx(HQ, now), pc.PolicyRefs(known_unit_ids=frozenset({UNIT_A, UNIT_B,
                                                                                                    UNIT_C})))
-    return fold("campaign_policy", events)
+    return fold("campaign_policy", events, CampaignPolicy)
 
 
 def report(problem_id: UUID | None = None, found_at: datetime | None = None, now: datetime = at("2025-09-22"),
@@ -140,7 +142,7 @@ def test_an_old_assignment_is_judged_by_the_policy_in_force_then() -> None:
     assert before.state.deadline == at("2025-09-25") and after.state.deadline == at("2025-10-15")
     assert before.events[-1].policy_effective_from == at("2025-09-01")
     assert po.policy_in_force(policy.deadlines, at("2025-09-22")).default.amount == 3
-    assert fold("problem", before.events).deadline == at("2025-09-25")  # replay keeps the old deadline
+    assert fold("problem", before.events, Problem).deadline == at("2025-09-25")  # replay keeps the old deadline
 
 
 # --- reporting, duplicates, relapse ---------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import TypeVar
 from uuid import UUID, uuid4
 
 import pytest
@@ -15,11 +16,15 @@ from domain.structure.responsibility import (
     AssignRefs, AssignResponsibility, ResponsibilityAssigned, ResponsibilityEnded, ResponsibilityRevoked,
     RevokeResponsibility, Subject, assign_responsibility, new_assignment_id, responsibility_id, revoke_responsibility,
 )
+from domain.structure.indicator import Indicator
+from domain.structure.responsibility import Responsibility
+from domain.structure.indicator import Task
 from infra.commands import HANDLERS, Reader
 from infra.commands.responsibility import subject
 
 pytestmark = pytest.mark.unit
 
+S = TypeVar("S")
 T0 = datetime(2021, 12, 14, 1, 0, tzinfo=timezone.utc)
 CAMPAIGN = uuid4()
 PLACE = uuid4()
@@ -59,7 +64,7 @@ def history(*commands: AssignResponsibility | RevokeResponsibility) -> list[Doma
 
 def decide(events: list[DomainEvent], cmd: AssignResponsibility | RevokeResponsibility,
            refs: AssignRefs = OK, now: datetime = T0) -> list[DomainEvent]:
-    state = fold("responsibility", events) if events else None
+    state = fold("responsibility", events, Responsibility) if events else None
     if isinstance(cmd, AssignResponsibility):
         return assign_responsibility(state, cmd, ctx(now, cmd.command_id), refs)
     return revoke_responsibility(state, cmd, ctx(now, cmd.command_id))
@@ -92,7 +97,7 @@ def test_a_new_lead_ends_the_current_lead_at_its_own_start_in_one_decision() -> 
     assert [type(e) for e in events] == [ResponsibilityEnded, ResponsibilityAssigned]
     assert events[0].assignment_id == assigned_id(past, UNIT_A)
     assert events[0].effective_to == day(10) and events[0].reason == "superseded"
-    assert fold("responsibility", past + events).current_lead.party_id == UNIT_B
+    assert fold("responsibility", past + events, Responsibility).current_lead.party_id == UNIT_B
 
 
 def test_a_new_lead_may_not_start_before_the_current_lead() -> None:
@@ -125,7 +130,7 @@ def test_co_units_and_bao_bao_do_not_touch_the_lead() -> None:
     past = history(assign(UNIT_A), assign(UNIT_B, role="co"), assign(UNIT_C, role="co"))
     events = decide(past, assign(uuid4(), role="bao_bao", party_kind="person"))
     assert [type(e) for e in events] == [ResponsibilityAssigned]
-    assert all(a.in_force for a in fold("responsibility", past + events).assignments)
+    assert all(a.in_force for a in fold("responsibility", past + events, Responsibility).assignments)
 
 
 def test_the_same_party_in_the_same_role_in_force_is_a_conflict() -> None:
@@ -185,7 +190,7 @@ def test_revoking_an_assignment_in_force_records_reason_and_end() -> None:
     (event,) = decide(past, revoke(assigned_id(past, UNIT_A), reason="  职能调整 "), now=day(4))
     assert isinstance(event, ResponsibilityRevoked)
     assert event.effective_to == day(4) and event.reason == "职能调整"
-    assert fold("responsibility", past + [event]).current_lead is None
+    assert fold("responsibility", past + [event], Responsibility).current_lead is None
 
 
 def test_revoking_an_unknown_assignment_is_not_found() -> None:
@@ -236,8 +241,9 @@ class FakeReader(Reader):
     def __init__(self, states: dict[UUID, object]) -> None:
         self.states = states
 
-    def get(self, kind: str, aggregate_id: UUID) -> object:
-        return self.states.get(aggregate_id)
+    def get(self, kind: str, aggregate_id: UUID, state_type: type[S]) -> S | None:
+        state = self.states.get(aggregate_id)
+        return state if isinstance(state, state_type) else None
 
 
 def test_an_id_of_another_kind_is_not_a_party() -> None:
@@ -257,7 +263,7 @@ def test_lead_intervals_never_overlap(steps: list[tuple[str, int, int]]) -> None
     events: list[DomainEvent] = []
     parties = [UNIT_A, UNIT_B, UNIT_C, uuid4()]
     for action, at, who in steps:
-        state = fold("responsibility", events) if events else None
+        state = fold("responsibility", events, Responsibility) if events else None
         try:
             if action == "assign":
                 events += decide(events, assign(parties[who], start=day(at)))
@@ -268,7 +274,7 @@ def test_lead_intervals_never_overlap(steps: list[tuple[str, int, int]]) -> None
     if not events:
         return
     spans = sorted((a.effective_from, a.effective_to or datetime.max.replace(tzinfo=timezone.utc))
-                   for a in fold("responsibility", events).assignments)
+                   for a in fold("responsibility", events, Responsibility).assignments)
     assert all(end <= nxt_start for (_, end), (nxt_start, _) in zip(spans, spans[1:]))
 
 
@@ -283,7 +289,7 @@ def define_indicator(parent: UUID | None = None, indicator_id: UUID = IND) -> in
 def test_an_indicator_is_defined_once() -> None:
     """Defining an indicator records it; defining the same id again is 409 indicator_exists."""
     (event,) = ind.define_indicator(None, define_indicator(), ctx(), ind.IndicatorRefs(campaign_exists=True))
-    state = fold("indicator", [event])
+    state = fold("indicator", [event], Indicator)
     assert state.name == "背街小巷环境卫生" and state.campaign_id == CAMPAIGN
     with pytest.raises(Conflict):
         ind.define_indicator(state, define_indicator(), ctx(), ind.IndicatorRefs(campaign_exists=True))
@@ -306,11 +312,11 @@ def test_a_task_may_derive_from_an_indicator_of_its_campaign() -> None:
     parent = ind.Indicator(indicator_id=IND, campaign_id=CAMPAIGN, code="3", name="p", parent_id=None)
     cmd = ind.DefineTask(command_id="t", task_id=TASK, campaign_id=CAMPAIGN, indicator_id=IND, name="清理小广告")
     (event,) = ind.define_task(None, cmd, ctx(), ind.TaskRefs(campaign_exists=True, indicator=parent))
-    assert fold("task", [event]).indicator_id == IND
+    assert fold("task", [event], Task).indicator_id == IND
     with pytest.raises(NotFound):
         ind.define_task(None, cmd, ctx(), ind.TaskRefs(campaign_exists=True))
     with pytest.raises(Conflict):
-        ind.define_task(fold("task", [event]), cmd, ctx(), ind.TaskRefs(campaign_exists=True, indicator=parent))
+        ind.define_task(fold("task", [event], Task), cmd, ctx(), ind.TaskRefs(campaign_exists=True, indicator=parent))
 
 
 def test_loading_an_id_of_another_kind_is_a_conflict_not_a_crash() -> None:
@@ -318,5 +324,5 @@ def test_loading_an_id_of_another_kind_is_a_conflict_not_a_crash() -> None:
     cmd = ind.DefineTask(command_id="t", task_id=TASK, campaign_id=CAMPAIGN, name="清理小广告")
     events = ind.define_task(None, cmd, ctx(), ind.TaskRefs(campaign_exists=True))
     with pytest.raises(Conflict) as err:
-        fold("responsibility", events)
+        fold("responsibility", events, Responsibility)
     assert err.value.code == "id_kind_mismatch"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import TypeVar
 from uuid import UUID, uuid4
 
 import pytest
@@ -17,16 +17,17 @@ from pydantic import ValidationError
 from domain.kernel.base import Actor, Command, CommandContext, DomainError, DomainEvent, Meta, fold
 from domain.structure.campaign import CampaignStarted
 from domain.structure.person import JoinUnit, LeaveUnit, PersonJoinedUnit, PersonLeftUnit, PersonRegistered, PersonRenamed
-from domain.structure.person import PersonRetired, RegisterPerson, RenamePerson, RetirePerson
+from domain.structure.person import Person, PersonRetired, RegisterPerson, RenamePerson, RetirePerson
 from domain.structure.place import MovePlace, PlaceMoved, PlaceRegistered, PlaceRenamed, PlaceRetired, RegisterPlace, RenamePlace
-from domain.structure.place import RetirePlace
+from domain.structure.place import Place, RetirePlace
 from domain.structure.unit import MoveUnit, RegisterUnit, RenameUnit, RetireUnit, UnitMoved, UnitRegistered, UnitRenamed
-from domain.structure.unit import UnitRetired
+from domain.structure.unit import Unit, UnitRetired
 from infra.commands import HANDLERS, Reader
 from infra.commands.structure import lineage
 
 pytestmark = pytest.mark.unit
 
+S = TypeVar("S")
 NOW = datetime(2021, 12, 14, 1, 0, tzinfo=timezone.utc)
 META = Meta(actor=Actor(role="hq_office"), occurred_at=NOW, recorded_at=NOW, correlation_id=uuid4(), command_id="c0")
 
@@ -42,14 +43,18 @@ class World(Reader):
             self.streams[e.aggregate_id].append(e)
         return self
 
-    def get(self, kind: str, aggregate_id: UUID) -> Any:
+    def get(self, kind: str, aggregate_id: UUID, state_type: type[S]) -> S | None:
         stream = self.streams.get(aggregate_id)
-        return fold(kind, stream) if stream else None
+        return fold(kind, stream, state_type) if stream else None
+
+    def state(self, kind: str, aggregate_id: UUID, state_type: type[S]) -> S:
+        """The folded state of an aggregate the test knows exists."""
+        return fold(kind, self.streams[aggregate_id], state_type)
 
     def when(self, cmd: Command) -> list[DomainEvent]:
         h = HANDLERS[type(cmd)]
         ctx = CommandContext(meta=META.model_copy(update={"campaign_id": h.campaign(cmd), "command_id": cmd.command_id}))
-        state = self.get(h.kind, h.target(cmd))
+        state = self.get(h.kind, h.target(cmd), object)
         if h.gather is None:
             return h.decide(state, cmd, ctx)
         return h.decide(state, cmd, ctx, h.gather(cmd, self))
@@ -116,7 +121,7 @@ def test_a_unit_under_its_parent_folds_into_state_with_its_name_history(world: W
     uid = uuid4()
     world.then(RegisterUnit(command_id=cid(), unit_id=uid, campaign_id=c1, name="第一分指挥部",
                             unit_kind="sub_command", parent_id=hq.unit_id, invented=True))
-    state = world.get("unit", uid)
+    state = world.state("unit", uid, Unit)
     assert (state.parent_id, state.names, state.retired, state.invented) == (hq.unit_id, ("第一分指挥部",), False, True)
 
 
@@ -173,7 +178,7 @@ def test_a_rename_keeps_the_old_name_in_the_event_and_in_history(world: World, c
     world.given(hq)
     (event,) = world.then(RenameUnit(command_id=cid(), unit_id=hq.unit_id, name="三城同创总指挥部"))
     assert isinstance(event, UnitRenamed) and event.previous_name == "创建指挥部"
-    assert world.get("unit", hq.unit_id).names == ("创建指挥部", "三城同创总指挥部")
+    assert world.state("unit", hq.unit_id, Unit).names == ("创建指挥部", "三城同创总指挥部")
 
 
 def test_renaming_to_the_same_name_changes_nothing(world: World, c1: UUID) -> None:
@@ -191,7 +196,7 @@ def test_a_move_records_the_previous_parent(world: World, c1: UUID) -> None:
     world.given(hq, a, b, g)
     (event,) = world.then(MoveUnit(command_id=cid(), unit_id=g.unit_id, parent_id=b.unit_id))
     assert isinstance(event, UnitMoved) and (event.parent_id, event.previous_parent_id) == (b.unit_id, a.unit_id)
-    assert world.get("unit", g.unit_id).parent_id == b.unit_id
+    assert world.state("unit", g.unit_id, Unit).parent_id == b.unit_id
 
 
 def test_moving_a_unit_under_its_own_descendant_is_a_cycle(world: World, c1: UUID) -> None:
@@ -228,7 +233,7 @@ def test_a_retired_unit_accepts_no_rename_or_move_and_retiring_again_is_a_no_op(
     d = unit(c1, "department", hq.unit_id, "市城管局")
     world.given(hq, d)
     world.then(RetireUnit(command_id=cid(), unit_id=d.unit_id, reason="机构改革"))
-    assert world.get("unit", d.unit_id).retired
+    assert world.state("unit", d.unit_id, Unit).retired
     world.rejects(RenameUnit(command_id=cid(), unit_id=d.unit_id, name="新名"), "retired", 422)
     world.rejects(MoveUnit(command_id=cid(), unit_id=d.unit_id, parent_id=hq.unit_id), "retired", 422)
     assert world.when(RetireUnit(command_id=cid(), unit_id=d.unit_id, reason="再次")) == []
@@ -253,7 +258,7 @@ def test_places_stand_at_the_top_or_nest_and_keep_their_grid_number(world: World
     world.then(RegisterPlace(command_id=cid(), place_id=street, campaign_id=c1, name="瑞州街道", place_kind="street"))
     world.then(RegisterPlace(command_id=cid(), place_id=grid, campaign_id=c1, name="第7网格", place_kind="grid",
                              parent_id=street, number=7))
-    state = world.get("place", grid)
+    state = world.state("place", grid, Place)
     assert (state.parent_id, state.number, state.names) == (street, 7, ("第7网格",))
 
 
@@ -302,7 +307,7 @@ def test_a_place_rename_keeps_history_and_a_retired_place_accepts_no_change(worl
     world.given(alley)
     (event,) = world.then(RenamePlace(command_id=cid(), place_id=alley.place_id, name="文明后街"))
     assert isinstance(event, PlaceRenamed) and event.previous_name == "后街"
-    assert world.get("place", alley.place_id).names == ("后街", "文明后街")
+    assert world.state("place", alley.place_id, Place).names == ("后街", "文明后街")
     world.then(RetirePlace(command_id=cid(), place_id=alley.place_id, reason="拆迁"))
     world.rejects(RenamePlace(command_id=cid(), place_id=alley.place_id, name="x"), "retired", 422)
     world.rejects(MovePlace(command_id=cid(), place_id=alley.place_id, parent_id=None), "retired", 422)
@@ -339,7 +344,7 @@ def test_a_person_joins_a_unit_with_roles_and_rejoining_replaces_them(world: Wor
     assert world.when(JoinUnit(command_id=cid(), person_id=p.person_id, unit_id=hq.unit_id,
                                roles=("liaison", "hq_office"))) == []
     world.then(JoinUnit(command_id=cid(), person_id=p.person_id, unit_id=hq.unit_id, roles=("unit_head",)))
-    assert world.get("person", p.person_id).memberships == {hq.unit_id: ("unit_head",)}
+    assert world.state("person", p.person_id, Person).memberships == {hq.unit_id: ("unit_head",)}
 
 
 @pytest.mark.parametrize("setup, code, status", [
@@ -368,7 +373,7 @@ def test_leaving_needs_a_membership(world: World, c1: UUID) -> None:
     world.given(hq, p, PersonJoinedUnit(meta=META, person_id=p.person_id, unit_id=hq.unit_id, roles=("leader",)))
     world.rejects(LeaveUnit(command_id=cid(), person_id=p.person_id, unit_id=uuid4(), reason="调动"), "not_member", 422)
     world.then(LeaveUnit(command_id=cid(), person_id=p.person_id, unit_id=hq.unit_id, reason="调动"))
-    assert world.get("person", p.person_id).memberships == {}
+    assert world.state("person", p.person_id, Person).memberships == {}
 
 
 def test_retiring_a_person_leaves_every_unit_first_and_blocks_later_changes(world: World, c1: UUID) -> None:
@@ -380,7 +385,7 @@ def test_retiring_a_person_leaves_every_unit_first_and_blocks_later_changes(worl
                 PersonJoinedUnit(meta=META, person_id=p.person_id, unit_id=office.unit_id, roles=("unit_head",)))
     events = world.then(RetirePerson(command_id=cid(), person_id=p.person_id, reason="退休"))
     assert [type(e) for e in events] == [PersonLeftUnit, PersonLeftUnit, PersonRetired]
-    state = world.get("person", p.person_id)
+    state = world.state("person", p.person_id, Person)
     assert state.retired and state.memberships == {}
     world.rejects(RenamePerson(command_id=cid(), person_id=p.person_id, name="x"), "retired", 422)
     assert world.when(RetirePerson(command_id=cid(), person_id=p.person_id, reason="x")) == []
@@ -392,7 +397,7 @@ def test_a_person_rename_keeps_history(world: World, c1: UUID) -> None:
     world.given(p)
     (event,) = world.then(RenamePerson(command_id=cid(), person_id=p.person_id, name="张叁"))
     assert isinstance(event, PersonRenamed) and event.previous_name == "张三"
-    assert world.get("person", p.person_id).names == ("张三", "张叁")
+    assert world.state("person", p.person_id, Person).names == ("张三", "张叁")
 
 
 @pytest.mark.parametrize("make", [
@@ -429,12 +434,12 @@ def test_the_ancestor_walk_stops_on_a_loop_in_corrupt_history(c1: UUID) -> None:
     a, b = unit(c1, "department", uuid4(), "甲"), unit(c1, "department", uuid4(), "乙")
     world = World().given(a, b, UnitMoved(meta=META, unit_id=a.unit_id, parent_id=b.unit_id, previous_parent_id=None),
                           UnitMoved(meta=META, unit_id=b.unit_id, parent_id=a.unit_id, previous_parent_id=None))
-    assert lineage(world, "unit", a.unit_id) == (a.unit_id, b.unit_id)
+    assert lineage(world, "unit", Unit, a.unit_id) == (a.unit_id, b.unit_id)
 
 
 def test_loading_a_person_id_as_a_unit_is_a_kind_mismatch(c1: UUID) -> None:
     """Folding another kind's history as a unit raises a typed 409 instead of returning a wrong state."""
     p = person(c1)
     with pytest.raises(DomainError) as err:
-        World().given(p).get("unit", p.person_id)
+        World().given(p).state("unit", p.person_id, Unit)
     assert err.value.code == "id_kind_mismatch"

@@ -12,6 +12,7 @@ from domain import problem as pr
 from domain import visit as vi
 from domain.kernel.base import Conflict, DomainError, DomainEvent, Forbidden, NotFound, event_class, fold
 from domain.problem.events import ProblemState
+from domain.visit import Visit
 from tests.unit.problem_kit import (
     CAL, CAMPAIGN, LEADER, OFFICER_A, PHOTO, PLACE, SUPERVISOR, Life, at, cid, ctx,
 )
@@ -62,7 +63,7 @@ def test_a_visit_logged_in_one_upload_reports_each_finding_as_a_problem() -> Non
 def test_an_offline_visit_uploaded_twice_is_one_visit() -> None:
     """The retried upload of the same visit (new command id, same content) emits nothing."""
     cmd = log((finding(),))
-    state = fold("visit", of(logged(cmd), vi.VisitLogged))
+    state = fold("visit", of(logged(cmd), vi.VisitLogged), Visit)
     retry = cmd.model_copy(update={"command_id": cid()})
     assert logged(retry, state, now=UPLOAD + timedelta(minutes=5)) == []
 
@@ -70,7 +71,7 @@ def test_an_offline_visit_uploaded_twice_is_one_visit() -> None:
 def test_the_same_visit_id_with_other_content_is_a_conflict() -> None:
     """Another upload under a used visit id with different findings is refused with visit_exists."""
     cmd = log((finding(),))
-    state = fold("visit", of(logged(cmd), vi.VisitLogged))
+    state = fold("visit", of(logged(cmd), vi.VisitLogged), Visit)
     with pytest.raises(Conflict) as raised:
         logged(cmd.model_copy(update={"findings": (finding(),)}), state)
     assert raised.value.code == "visit_exists"
@@ -80,7 +81,7 @@ def test_a_visit_uploaded_three_days_late_keeps_its_field_time_and_the_deadline_
     """Field time Fri 15:30 is kept as occurred_at; 交办 on Monday at 16:00 gets a deadline 3 working days later."""
     cmd = log((finding(),))
     events = logged(cmd)
-    visit = fold("visit", of(events, vi.VisitLogged))
+    visit = fold("visit", of(events, vi.VisitLogged), Visit)
     assert (visit.occurred_at, visit.recorded_at) == (FIELD_TIME, UPLOAD)
     problem_id = cmd.findings[0].problem_id
     life = Life(problem_id=problem_id, now=UPLOAD + timedelta(minutes=30))
@@ -146,20 +147,20 @@ def test_the_open_add_close_flow_builds_the_same_visit() -> None:
                                               occurred_at=FIELD_TIME), ctx(SUPERVISOR, FIELD_TIME), refs())
     history: list[DomainEvent] = list(opened)
     add = vi.AddFinding(command_id=cid(), visit_id=visit_id, finding=f)
-    emitted = vi.add_finding(fold("visit", history), add, ctx(SUPERVISOR, FIELD_TIME), refs())
+    emitted = vi.add_finding(fold("visit", history, Visit), add, ctx(SUPERVISOR, FIELD_TIME), refs())
     assert [type(e).__name__ for e in emitted] == ["FindingAdded", "ProblemReported"]
     history += of(emitted, vi.FindingAdded)
-    assert vi.add_finding(fold("visit", history), add, ctx(SUPERVISOR, FIELD_TIME), refs()) == []
+    assert vi.add_finding(fold("visit", history, Visit), add, ctx(SUPERVISOR, FIELD_TIME), refs()) == []
     close = vi.CloseVisit(command_id=cid(), visit_id=visit_id, checklist=(vi.ChecklistResult(item="绿化", result="pass"),))
-    history += vi.close_visit(fold("visit", history), close, ctx(SUPERVISOR, FIELD_TIME + timedelta(hours=1)))
-    visit = fold("visit", history)
+    history += vi.close_visit(fold("visit", history, Visit), close, ctx(SUPERVISOR, FIELD_TIME + timedelta(hours=1)))
+    visit = fold("visit", history, Visit)
     assert (visit.status, len(visit.findings), visit.checklist[0].item) == ("closed", 1, "绿化")
 
 
 def test_a_closed_or_unknown_visit_takes_no_findings() -> None:
     """Adding to a closed visit is visit_closed; closing twice too; an unknown visit is not found."""
     cmd = log()
-    state = fold("visit", logged(cmd))
+    state = fold("visit", logged(cmd), Visit)
     with pytest.raises(Conflict, match="closed"):
         vi.add_finding(state, vi.AddFinding(command_id=cid(), visit_id=cmd.visit_id, finding=finding()),
                        ctx(SUPERVISOR, UPLOAD), refs())
@@ -175,12 +176,12 @@ def test_a_finding_added_with_another_content_under_its_id_is_a_conflict() -> No
     cmd = vi.OpenVisit(command_id=cid(), visit_id=uuid4(), campaign_id=CAMPAIGN, place_id=PLACE,
                        participants=(SUPERVISOR.person_id,), occurred_at=FIELD_TIME)
     history = vi.open_visit(None, cmd, ctx(SUPERVISOR, FIELD_TIME), refs())
-    history += of(vi.add_finding(fold("visit", history), vi.AddFinding(command_id=cid(), visit_id=cmd.visit_id,
+    history += of(vi.add_finding(fold("visit", history, Visit), vi.AddFinding(command_id=cid(), visit_id=cmd.visit_id,
                                                                        finding=f), ctx(SUPERVISOR, FIELD_TIME),
                                  refs()), vi.FindingAdded)
     changed = vi.AddFinding(command_id=cid(), visit_id=cmd.visit_id, finding=f.model_copy(update={"description": "别的"}))
     with pytest.raises(Conflict):
-        vi.add_finding(fold("visit", history), changed, ctx(SUPERVISOR, FIELD_TIME), refs())
+        vi.add_finding(fold("visit", history, Visit), changed, ctx(SUPERVISOR, FIELD_TIME), refs())
 
 
 def test_visit_and_problem_events_survive_a_json_round_trip() -> None:
