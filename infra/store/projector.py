@@ -3,22 +3,30 @@ together with the projection's position (exactly once), and rebuilds a projectio
 
 Positions live in `dudao_projection_positions`; the row is locked (FOR UPDATE) for the batch, so
 two runners of one projection never apply the same event twice.
+
+An event a projection cannot apply never stops the projector (DESIGN §12). The batch is rolled
+back, re-applied up to that event, and the event becomes a dead letter (死信,
+projections/dead_letters.py) in the same transaction that leaves the position just before it: that
+projection waits there, retried with a growing pause, while every other projection goes on. A
+failure of the database itself (connection lost, deadlock, timeout) is no dead letter: the batch is
+simply tried again. An operator retries the event after fixing the cause, or skips it with a reason
+(`dudao project retry|skip NAME POSITION`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import psycopg
 import structlog
 from psycopg.rows import dict_row
 
-from eventsourcing.persistence import InterfaceError as EsInterfaceError
-from eventsourcing.persistence import OperationalError as EsOperationalError
-
-from infra.store.event_store import Dudao
+from infra.store.event_store import Dudao, event_id
+from projections import dead_letters as dl
 from projections.base import Projection, RecordedEvent
 
 log = structlog.get_logger("dudao.projector")
@@ -28,19 +36,44 @@ POSITIONS_DDL = (
     " name text PRIMARY KEY, position bigint NOT NULL DEFAULT 0,"
     " updated_at timestamptz NOT NULL DEFAULT clock_timestamp())"
 )
+SCHEMA = "public"
+TRANSIENT_PAUSE_S = 1.0
 
 Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Who closes a dead letter that applies on a later attempt, and why."""
+
+    by: str
+    reason: str
+
+
+AUTOMATIC = Resolution(by="projector", reason="applied on a later attempt (自动重试成功)")
+
+
+class Unapplied(Exception):
+    """A projection could not apply one event (not a database outage): the event goes to a dead letter."""
+
+    def __init__(self, failure: dl.Failure) -> None:
+        super().__init__(f"{failure.event_type} at {failure.position}: {failure.error_class}: {failure.error_message}")
+        self.failure = failure
 
 
 class Projector:
     """Keeps a set of projections up to date with the event store."""
 
-    def __init__(self, app: Dudao, database_url: str, projections: Iterable[Projection], batch_size: int = 500) -> None:
+    def __init__(self, app: Dudao, database_url: str, projections: Iterable[Projection], batch_size: int = 500, *,
+                 first_backoff_s: float = 1.0, max_backoff_s: float = 60.0) -> None:
         self.app = app
         self.database_url = database_url
         self.projections = list(projections)
         self.batch_size = batch_size
+        self.first_backoff_s = first_backoff_s
+        self.max_backoff_s = max_backoff_s
         self._stop = threading.Event()
+        self._waiting: dict[str, dl.Waiting] = {}  # projection name → the dead letter it waits before
 
     def connect(self) -> psycopg.Connection[dict[str, Any]]:
         return psycopg.connect(self.database_url, row_factory=dict_row)
@@ -49,11 +82,19 @@ class Projector:
         with self.connect() as conn, conn.transaction(), conn.cursor() as curs:
             curs.execute("SELECT pg_advisory_xact_lock(hashtext('dudao_projection_ddl'))")
             curs.execute(POSITIONS_DDL)
+            for statement in dl.ddl(SCHEMA):
+                curs.execute(statement)
             for p in self.projections:
                 p.create(curs)
                 curs.execute(
                     "INSERT INTO dudao_projection_positions (name) VALUES (%s) ON CONFLICT DO NOTHING", (p.name,)
                 )
+
+    def projection(self, name: str) -> Projection:
+        for p in self.projections:
+            if p.name == name:
+                return p
+        raise KeyError(f"unknown projection {name!r}; one of: {', '.join(p.name for p in self.projections)}")
 
     def position(self, projection: Projection) -> int:
         with self.connect() as conn:
@@ -63,32 +104,137 @@ class Projector:
     def head(self) -> int:
         return self.app.recorder.max_notification_id() or 0
 
-    def run_once(self, projection: Projection, head: int | None = None) -> int:
-        """Apply at most one batch up to `head`; returns how many notifications it moved past."""
+    # --- one batch -------------------------------------------------------------------------------
+
+    def run_once(self, projection: Projection, head: int | None = None, *,
+                 resolution: Resolution = AUTOMATIC) -> int:
+        """Apply at most one batch up to `head`; returns how many notifications it moved past.
+
+        A projection waiting before a dead letter is left alone until its pause is over (0 moved).
+        """
         head = self.head() if head is None else head
-        with self.connect() as conn, conn.transaction(), conn.cursor() as curs:
-            row = curs.execute(
-                "SELECT position FROM dudao_projection_positions WHERE name = %s FOR UPDATE", (projection.name,)
-            ).fetchone()
-            assert row is not None, f"projection {projection.name} has no position row (create_tables first)"
-            start = int(row["position"])
-            if start >= head:
-                return 0
-            stop = min(head, start + self.batch_size)
-            notifications = self.app.recorder.select_notifications(
-                start + 1, limit=self.batch_size, stop=stop, topics=projection.topics
-            )
-            for n in notifications:
-                stored = self.app.mapper.to_domain_event(n)
+        try:
+            with self.connect() as conn, conn.transaction(), conn.cursor() as curs:
+                start = self._lock(curs, projection)
+                if start >= head or self._still_waiting(projection, start):
+                    return 0
+                stop = min(head, start + self.batch_size)
+                self._apply(curs, projection, start, stop)
+                self._advance(curs, projection, start, stop, resolution)
+        except Unapplied as unapplied:
+            return self._set_aside(projection, start, unapplied.failure, resolution)
+        self._waiting.pop(projection.name, None)
+        return stop - start
+
+    def _lock(self, curs: psycopg.Cursor[Any], projection: Projection) -> int:
+        row = curs.execute(
+            "SELECT position FROM dudao_projection_positions WHERE name = %s FOR UPDATE", (projection.name,)
+        ).fetchone()
+        assert row is not None, f"projection {projection.name} has no position row (create_tables first)"
+        return int(row["position"])
+
+    def _still_waiting(self, projection: Projection, start: int) -> bool:
+        """Whether the projection's pause before a dead letter is not over (an operator moving it ends the pause)."""
+        waiting = self._waiting.get(projection.name)
+        if waiting is None or waiting.position != start:
+            self._waiting.pop(projection.name, None)
+            return False
+        return not waiting.due()
+
+    def _apply(self, curs: psycopg.Cursor[Any], projection: Projection, start: int, stop: int) -> None:
+        """Apply the projection's events in (start, stop]; raises Unapplied for an event it cannot apply."""
+        for n in self.app.recorder.select_notifications(start + 1, limit=self.batch_size, stop=stop,
+                                                        topics=projection.topics):
+            try:
+                stored = self.app.decode(n)
                 projection.apply(curs, RecordedEvent(n.id, stored.originator_id, stored.originator_version, stored.event))
-            curs.execute(
-                "UPDATE dudao_projection_positions SET position = %s, updated_at = clock_timestamp() WHERE name = %s",
-                (stop, projection.name),
-            )
+            except Exception as exc:
+                if dl.is_transient(exc):
+                    raise
+                failure = dl.Failure(position=n.id, error=exc, event_id=event_id(UUID(str(n.originator_id)), n.originator_version),
+                                     event_type=n.topic, notification_id=n.id)
+                raise Unapplied(failure) from exc
+
+    def _advance(self, curs: psycopg.Cursor[Any], projection: Projection, start: int, stop: int,
+                 resolution: Resolution) -> None:
+        """Store the new position; dead letters it moved past applied this time, so they are closed as retried."""
+        curs.execute("UPDATE dudao_projection_positions SET position = %s, updated_at = clock_timestamp() WHERE name = %s",
+                     (stop, projection.name))
+        for position in dl.resolve_applied(curs, SCHEMA, "projection", projection.name, start, stop,
+                                           reason=resolution.reason, by=resolution.by):
+            log.info("dead_letter_retried", projection=projection.name, position=position, by=resolution.by)
+
+    def _set_aside(self, projection: Projection, start: int, failure: dl.Failure, resolution: Resolution) -> int:
+        """Apply the events before the failed one and record it as a dead letter, or pass it if it was skipped."""
+        try:
+            with self.connect() as conn, conn.transaction(), conn.cursor() as curs:
+                if self._lock(curs, projection) != start:
+                    return 0  # another runner moved the projection meanwhile: look again next time
+                self._apply(curs, projection, start, failure.position - 1)
+                skipped = dl.find(curs, SCHEMA, "projection", projection.name, failure.position, state="skipped")
+                stop = failure.position if skipped else failure.position - 1
+                attempts = 0 if skipped else dl.record(curs, SCHEMA, "projection", projection.name, failure)
+                self._advance(curs, projection, start, stop, resolution)
+        except Unapplied as again:  # an event before it failed this time: not deterministic, so just wait
+            log.warning("projection_batch_unsteady", projection=projection.name, error=str(again))
+            self._waiting[projection.name] = dl.wait_again(None, start, self.first_backoff_s, self.max_backoff_s)
+            return 0
+        fields = {"reader_kind": "projection", "reader": projection.name, "position": failure.position,
+                  "event_id": failure.event_id, "event_type": failure.event_type, "error_class": failure.error_class,
+                  "error": failure.error_message}
+        if skipped:
+            log.info("dead_letter_skip_honoured", **fields)
+            self._waiting.pop(projection.name, None)
             return stop - start
+        if attempts == 1:
+            log.error("dead_letter", attempts=attempts, **fields)
+        else:
+            log.warning("dead_letter_still_failing", attempts=attempts, **fields)
+        self._waiting[projection.name] = dl.wait_again(self._waiting.get(projection.name), stop,
+                                                       self.first_backoff_s, self.max_backoff_s)
+        return stop - start
+
+    # --- operator actions ------------------------------------------------------------------------
+
+    def retry(self, name: str, position: int, *, reason: str, by: str) -> bool:
+        """Apply the dead letter at `position` now (after its cause was fixed); True when it applied."""
+        projection = self.projection(name)
+        with self.connect() as conn, conn.transaction(), conn.cursor() as curs:
+            self._waiting_at(curs, projection, position)
+        self._waiting.pop(name, None)
+        self.run_once(projection, max(self.head(), position), resolution=Resolution(by=by, reason=reason))
+        with self.connect() as conn, conn.cursor() as curs:
+            applied = dl.find(curs, SCHEMA, "projection", name, position, state="open") is None
+        log.info("dead_letter_retry", projection=name, position=position, by=by, reason=reason, applied=applied)
+        return applied
+
+    def skip(self, name: str, position: int, *, reason: str, by: str) -> None:
+        """Record the dead letter at `position` as skipped (who, why) and move the projection past it, at once."""
+        projection = self.projection(name)
+        with self.connect() as conn, conn.transaction(), conn.cursor() as curs:
+            letter = self._waiting_at(curs, projection, position)
+            dl.resolve(curs, SCHEMA, letter["id"], "skipped", reason=reason, by=by, attempted=False)
+            curs.execute("UPDATE dudao_projection_positions SET position = %s, updated_at = clock_timestamp()"
+                         " WHERE name = %s", (position, name))
+        self._waiting.pop(name, None)
+        log.warning("dead_letter_skipped", projection=name, position=position, event_id=letter["event_id"],
+                    event_type=letter["event_type"], by=by, reason=reason)
+
+    def _waiting_at(self, curs: psycopg.Cursor[Any], projection: Projection, position: int) -> dict[str, Any]:
+        """The open dead letter at `position`, locked with the projection's position; NotWaiting if it waits elsewhere."""
+        at = self._lock(curs, projection)
+        letter = dl.find(curs, SCHEMA, "projection", projection.name, position, state="open")
+        if letter is None:
+            raise dl.NotWaiting(f"projection {projection.name} has no open dead letter at {position}")
+        if at != position - 1:
+            raise dl.NotWaiting(f"projection {projection.name} is at {at}, not waiting before {position}"
+                                " (it will reach the event by itself)")
+        return letter
+
+    # --- whole runs --------------------------------------------------------------------------------
 
     def catch_up(self, progress: Progress | None = None) -> None:
-        """Bring every projection up to the log head as it is now."""
+        """Bring every projection up to the log head as it is now (or to the dead letter it waits before)."""
         head = self.head()
         for p in self.projections:
             while self.run_once(p, head):
@@ -96,19 +242,24 @@ class Projector:
                     progress(self.position(p), head)
 
     def rebuild(self, projection: Projection, progress: Progress | None = None) -> int:
-        """Truncate the projection's tables, reset its position and replay the whole log."""
+        """Truncate the projection's tables, reset its position and replay the whole log (up to a dead letter)."""
         with self.connect() as conn, conn.transaction(), conn.cursor() as curs:
             curs.execute("SELECT position FROM dudao_projection_positions WHERE name = %s FOR UPDATE", (projection.name,))
             for table in projection.tables:
                 curs.execute(f"TRUNCATE {table}")
             curs.execute("UPDATE dudao_projection_positions SET position = 0 WHERE name = %s", (projection.name,))
+        self._waiting.pop(projection.name, None)
         head = self.head()
         done = 0
         while moved := self.run_once(projection, head):
             done += moved
             if progress:
                 progress(done, head)
-        log.info("projection_rebuilt", projection=projection.name, head=head)
+        position = self.position(projection)
+        if position < head:
+            log.warning("projection_rebuild_waits", projection=projection.name, head=head, position=position)
+        else:
+            log.info("projection_rebuilt", projection=projection.name, head=head)
         return head
 
     def run_forever(self, poll_seconds: float = 0.2) -> None:
@@ -118,10 +269,10 @@ class Projector:
                 head = self.head()
                 for p in self.projections:
                     busy = bool(self.run_once(p, head)) or busy
-            except (psycopg.OperationalError, EsOperationalError, EsInterfaceError) as exc:
+            except dl.TRANSIENT_ERRORS as exc:
                 # The database is briefly gone: nothing was committed for the failed batch; retry.
                 log.warning("projection_batch_failed", error=str(exc))
-                self._stop.wait(1.0)
+                self._stop.wait(TRANSIENT_PAUSE_S)
                 continue
             if not busy:
                 self._stop.wait(poll_seconds)
