@@ -174,6 +174,20 @@ class Dudao(Application[UUID]):
         assert isinstance(self.recorder, DudaoRecorder)
         return self.recorder
 
+    def history(self, aggregate_id: UUID) -> list[StoredDomainEvent]:
+        """An aggregate's stored events, oldest first (empty for an unknown id)."""
+        return [stored_domain_event(e) for e in self.events.get(aggregate_id)]
+
+    def decode(self, stored: StoredEvent) -> StoredDomainEvent:
+        """A stored row (e.g. a notification) as the domain event our mapper makes of it."""
+        return stored_domain_event(self.mapper.to_domain_event(stored))
+
+
+def stored_domain_event(event: object) -> StoredDomainEvent:
+    """What the library hands back, as the type `DudaoMapper` always makes (its API says only 'an event')."""
+    assert isinstance(event, StoredDomainEvent), type(event)
+    return event
+
 
 def postgres_env(database_url: str, *, create_table: bool = True, pool_size: int = 5) -> dict[str, str]:
     """Translate a libpq DSN (URL or key=value; unix-socket host allowed) into the library's settings."""
