@@ -18,7 +18,8 @@ from uuid import UUID
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from domain.kernel.base import Command, CommandContext, Conflict, DomainError, DomainEvent, Frozen, NotFound, evolver
-from domain.policy.campaign import INSPECTOR_ROLES, CampaignPolicy, ensure_role
+from domain.kernel.roles import INSPECTOR_ROLES, ensure_role
+from domain.policy.campaign import CampaignPolicy
 from domain.problem import NewProblem, ProblemMatches, new_problem_events
 from domain.problem.events import Evidence, Text
 from domain.problem.rules import campaign_meta

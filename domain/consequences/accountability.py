@@ -2,9 +2,10 @@
 
 Both rest on a basis: references (kind + id) to the problems, notices, bulletins and escalation
 steps that led there — references, not copies. The system (escalation level 3/4, rankings) may
-only propose. HQ, auditors (督查室) and discipline bodies (纪委) open cases; measures and appeal
-decisions are taken only by `discipline` (纪委监委) or `hq_leader` (总指挥长) — `admin` is a
-technical operator and decides nothing.
+only propose. HQ office and discipline bodies (纪委) open cases; measures and appeal decisions are
+taken only by `discipline` (纪委监委) or `hq_leader` (总指挥长) — `admin` is a technical operator
+and decides nothing, and auditors (督查室/审计) read every case but write none. The role groups
+are in `domain.kernel.roles`.
 
 Case: proposed → open → decided → [appealed → appeal_decided] → closed; proposed → declined.
 """
@@ -21,14 +22,12 @@ from domain.kernel.base import (
     Actor, Command, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Frozen, NotFound, derived_id, evolver,
 )
 from domain.escalation.notice import Party
-from domain.policy.campaign import ensure_role
+from domain.kernel.roles import (
+    CASE_CLOSER_ROLES, CASE_DECIDER_ROLES, CASE_OPENER_ROLES, PROPOSER_ROLES, ensure_may_write, ensure_role,
+)
 from domain.escalation.work_item import ITEM_KIND_PATTERN
 
 CASE = "accountability_case"
-PROPOSER_ROLES = frozenset({"system", "admin", "hq_office", "auditor", "discipline"})
-OPENER_ROLES = frozenset({"hq_office", "auditor", "discipline"})
-DECIDER_ROLES = frozenset({"discipline", "hq_leader"})
-CLOSER_ROLES = DECIDER_ROLES | {"hq_office"}
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 Source = Literal["escalation", "ranking", "manual"]
@@ -231,7 +230,7 @@ def propose_accountability(state: AccountabilityCase | None, cmd: ProposeAccount
 
 
 def open_case(state: AccountabilityCase | None, cmd: OpenAccountabilityCase, ctx: CommandContext) -> list[DomainEvent]:
-    _person_in(ctx.actor, OPENER_ROLES)
+    _person_in(ctx.actor, CASE_OPENER_ROLES)
     if state is None:
         if cmd.subject is None or cmd.reason_zh is None or not cmd.basis:
             raise DomainError("case_basis_required", "直接立案须写明问责对象、事由和依据",
@@ -247,13 +246,13 @@ def open_case(state: AccountabilityCase | None, cmd: OpenAccountabilityCase, ctx
 
 def decline_proposal(state: AccountabilityCase | None, cmd: DeclineAccountabilityProposal,
                      ctx: CommandContext) -> list[DomainEvent]:
-    _person_in(ctx.actor, OPENER_ROLES)
+    _person_in(ctx.actor, CASE_OPENER_ROLES)
     s = _case_in(_exists(state, cmd.case_id), {"proposed"})
     return [AccountabilityProposalDeclined(meta=ctx.meta, case_id=s.case_id, reason=cmd.reason)]
 
 
 def decide_measures(state: AccountabilityCase | None, cmd: DecideMeasures, ctx: CommandContext) -> list[DomainEvent]:
-    _person_in(ctx.actor, DECIDER_ROLES)
+    _person_in(ctx.actor, CASE_DECIDER_ROLES)
     s = _case_in(_exists(state, cmd.case_id), {"open"})
     return [MeasureDecided(meta=ctx.meta, case_id=s.case_id, measures=tuple(dict.fromkeys(cmd.measures)),
                            reason_zh=cmd.reason_zh)]
@@ -261,6 +260,7 @@ def decide_measures(state: AccountabilityCase | None, cmd: DecideMeasures, ctx: 
 
 def file_appeal(state: AccountabilityCase | None, cmd: FileAppeal, ctx: CommandContext,
                 refs: CaseRefs) -> list[DomainEvent]:
+    ensure_may_write(ctx.actor)
     s = _exists(state, cmd.case_id)
     if not is_case_subject(s, ctx.actor, refs.actor_unit_ids) or ctx.actor.person_id is None:
         raise Forbidden("not_case_subject", "只有被问责对象可以申诉", "only the subject of the case may appeal",
@@ -272,7 +272,7 @@ def file_appeal(state: AccountabilityCase | None, cmd: FileAppeal, ctx: CommandC
 
 
 def decide_appeal(state: AccountabilityCase | None, cmd: DecideAppeal, ctx: CommandContext) -> list[DomainEvent]:
-    _person_in(ctx.actor, DECIDER_ROLES)
+    _person_in(ctx.actor, CASE_DECIDER_ROLES)
     s = _case_in(_exists(state, cmd.case_id), {"appealed"})
     if (cmd.outcome == "modified") != bool(cmd.measures):
         raise DomainError("appeal_measures_invalid", "仅“变更”决定须列明新的问责措施",
@@ -282,7 +282,7 @@ def decide_appeal(state: AccountabilityCase | None, cmd: DecideAppeal, ctx: Comm
 
 
 def close_case(state: AccountabilityCase | None, cmd: CloseAccountabilityCase, ctx: CommandContext) -> list[DomainEvent]:
-    _person_in(ctx.actor, CLOSER_ROLES)
+    _person_in(ctx.actor, CASE_CLOSER_ROLES)
     s = _case_in(_exists(state, cmd.case_id), {"decided", "appeal_decided"})
     return [AccountabilityClosed(meta=ctx.meta, case_id=s.case_id, note=cmd.note)]
 

@@ -18,7 +18,7 @@ from uuid import UUID
 from pydantic import Field
 
 from domain.kernel.base import Command, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Frozen, NotFound, evolver
-from domain.policy.campaign import HQ_ROLES, ensure_role
+from domain.kernel.roles import HQ_ROLES, ensure_may_write, ensure_role
 from domain.consequences.ranking import (
     DEFAULT_RANKING_POLICY, DraftContents, FlagAward, ListedStep, RankEntry, RankingPolicy, UnitRate, draft_contents,
     ranking_consequences,
@@ -197,7 +197,8 @@ def issue_bulletin(state: Bulletin | None, cmd: IssueBulletin, ctx: CommandConte
 
 def acknowledge_bulletin(state: Bulletin | None, cmd: AcknowledgeBulletin, ctx: CommandContext,
                          refs: BulletinRefs) -> list[DomainEvent]:
-    """签收: only units named in an issued bulletin, by one of their members; a repeat is a no-op."""
+    """签收: only units named in an issued bulletin, by a member who may write; a repeat is a no-op."""
+    ensure_may_write(ctx.actor)
     b = _exists(state, cmd.bulletin_id)
     if b.issued_at is None:
         raise DomainError("bulletin_not_issued", "通报尚未印发", "the bulletin is not issued yet")

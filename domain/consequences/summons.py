@@ -1,6 +1,6 @@
 """Summons (约谈): a formal talk with a unit's head or a person, proposed with its basis.
 
-Proposed by the system (escalation level 3, rankings) or by HQ/auditors/discipline; scheduled
+Proposed by the system (escalation level 3, rankings), HQ or discipline; scheduled
 (rescheduling allowed), held (minutes, commitments) or cancelled — by people only (`admin`,
 `hq_office`, `discipline`); the system may only propose.
 
@@ -15,13 +15,12 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, Field
 
-from domain.consequences.accountability import PROPOSER_ROLES, Basis, BasisRef, Source, Text
+from domain.consequences.accountability import Basis, BasisRef, Source, Text
 from domain.kernel.base import Actor, Command, CommandContext, Conflict, DomainEvent, Frozen, NotFound, derived_id, evolver
 from domain.escalation.notice import Party
-from domain.policy.campaign import ensure_role
+from domain.kernel.roles import PROPOSER_ROLES, SUMMONS_ROLES, ensure_role
 
 SUMMONS = "summons"
-SUMMONS_ROLES = frozenset({"admin", "hq_office", "discipline"})  # schedule, hold, cancel: people only
 Convener = Literal["city_leader", "organisation_department", "hq", "discipline"]
 
 

@@ -32,7 +32,8 @@ from domain.kernel.base import Command, CommandContext, DomainError, DomainEvent
 from domain.consequences.ranking import DEFAULT_RANKING_POLICY, RankingPolicy
 from domain.kernel.calendar import WorkCalendar
 from domain.escalation.notice import NoticeKind
-from domain.policy.campaign import HQ_ROLES, PolicyRefs, ensure_role, in_force
+from domain.kernel.roles import HQ_ROLES, ensure_role
+from domain.policy.campaign import PolicyRefs, in_force
 from domain.escalation.work_item import WorkItem, threshold_at
 
 POLICY_KIND = "escalation_policy"

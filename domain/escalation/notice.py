@@ -22,7 +22,7 @@ from domain.kernel.base import (
     Command, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Frozen, Meta, NotFound, derived_id, evolver,
 )
 from domain.kernel.calendar import CHINA_TZ, WorkCalendar
-from domain.policy.campaign import ensure_role
+from domain.kernel.roles import NOTICE_ISSUER_ROLES, ensure_may_write, ensure_role
 from domain.escalation.work_item import ITEM_KIND_PATTERN, WorkItem
 
 KIND = "notice"
@@ -30,7 +30,6 @@ NoticeKind = Literal["assignment", "reminder", "urge", "supervision_order"]
 PartyKind = Literal["unit", "person"]
 DEFAULT_CHANNELS: tuple[str, ...] = ("sms", "wechat")
 DEFAULT_ACK_WORKING_HOURS = 24.0
-ISSUER_ROLES = frozenset({"admin", "hq_office", "system"})
 
 NOTICE_NAMES_ZH: dict[str, str] = {
     "assignment": "交办单", "reminder": "提醒", "urge": "催办单", "supervision_order": "督办单",
@@ -249,7 +248,7 @@ class AckRefs:
 
 
 def issue_notice(state: Notice | None, cmd: IssueNotice, ctx: CommandContext, refs: NoticeRefs) -> list[DomainEvent]:
-    ensure_role(ctx.actor, ISSUER_ROLES)
+    ensure_role(ctx.actor, NOTICE_ISSUER_ROLES)
     if state is not None:
         raise Conflict("notice_exists", "通知已发出", "notice already issued", notice_id=str(cmd.notice_id))
     return [build_notice(ctx.meta, refs.calendar, notice_id=cmd.notice_id, campaign_id=cmd.campaign_id,
@@ -260,7 +259,8 @@ def issue_notice(state: Notice | None, cmd: IssueNotice, ctx: CommandContext, re
 
 def acknowledge_notice(state: Notice | None, cmd: AcknowledgeNotice, ctx: CommandContext,
                        refs: AckRefs) -> list[DomainEvent]:
-    """签收: the first matching addressee not yet on record; a repeat is a no-op; a stranger gets 403."""
+    """签收: the first matching addressee not yet on record; a repeat is a no-op; a stranger or a reader gets 403."""
+    ensure_may_write(ctx.actor)
     if state is None:
         raise NotFound("notice_not_found", "通知不存在", "notice not found", notice_id=str(cmd.notice_id))
     mine = recipients_for_actor(state, ctx.actor.person_id, refs.actor_unit_ids)

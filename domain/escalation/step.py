@@ -28,11 +28,9 @@ from domain.escalation.ladder import (
     STEP_KIND, DueStep, Ladder, StepName, Told, ladder_in_force, pending_steps, step_id_for,
 )
 from domain.escalation.notice import Party, build_notice, notice_id_for_step
-from domain.policy.campaign import ensure_role
+from domain.kernel.roles import STEP_ROLES, SYSTEM_ROLES, ensure_role
 from domain.consequences.summons import SummonsProposed, summons_id_for
 from domain.escalation.work_item import ITEM_KIND_PATTERN, WorkItem
-
-STEP_ROLES = frozenset({"system", "hq_office"})
 
 
 class EscalationStepTaken(DomainEvent):
@@ -163,7 +161,7 @@ def _judge(item: WorkItem, cmd: TakeEscalationStep, ctx: CommandContext, refs: S
     fresh = item.model_copy(update={"steps_done": frozenset()})
     step = next((s for s in pending_steps(fresh, refs.ladders, refs.calendar, ctx.now)
                  if s.step_name == cmd.step_name), None)
-    manual = ctx.actor.role != "system"
+    manual = ctx.actor.role not in SYSTEM_ROLES
     if step is not None and step.due_at <= ctx.now:
         return step
     if step is not None and manual:

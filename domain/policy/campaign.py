@@ -5,8 +5,8 @@ independently versioned policies: deadlines (整改时限) per category × sever
 window (反弹期), category routing (分类派遣: category → department), the taxonomy (问题分类) and
 local calendar days (本地节假日/调休). Each version has an `effective_from`; a new version may not
 take effect before the previous one of its kind. `*_at(policy, at)` returns what was in force at
-`at`, falling back to the product defaults. Who may act (role sets) and what every policy
-decision reads (`PolicyRefs`) are also stated here; the commands are in `policy_commands`.
+`at`, falling back to the product defaults. What every policy decision reads (`PolicyRefs`) is
+also stated here; the commands are in `domain.policy.commands`, who may issue them in `domain.kernel.roles`.
 """
 
 from __future__ import annotations
@@ -18,23 +18,12 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, Field
 
-from domain.kernel.base import Actor, DomainEvent, Forbidden, Frozen, derived_id, evolver
+from domain.kernel.base import DomainEvent, Frozen, derived_id, evolver
 from domain.kernel.calendar import WorkCalendar
 from domain.kernel.taxonomy import DEFAULT_CATEGORIES, Category, CategoryCode, Severity
 
 KIND = "campaign_policy"
-HQ_ROLES = frozenset({"admin", "hq_office"})
-UNIT_ROLES = frozenset({"unit_officer", "unit_head"})
-INSPECTOR_ROLES = frozenset({"supervisor", "leader", "hq_office"})
-SYSTEM_ROLES = frozenset({"system"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def ensure_role(actor: Actor, roles: frozenset[str]) -> None:
-    """Raise 403 unless the actor acts in one of `roles`."""
-    if actor.role not in roles:
-        raise Forbidden("role_not_allowed", "当前角色无权执行此操作", "this role may not issue this command",
-                        role=actor.role, allowed=sorted(roles))
 
 
 class PolicyRefs(Frozen):

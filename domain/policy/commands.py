@@ -15,10 +15,11 @@ from pydantic import AwareDatetime, Field
 
 from domain.kernel.base import Command, CommandContext, DomainError, DomainEvent, NotFound
 from domain.policy.campaign import (
-    VERSIONS, HQ_ROLES, CalendarDaysSet, CampaignPolicy, CategoriesConfigured, CategoryRoute, CategoryRoutingSet,
+    VERSIONS, CalendarDaysSet, CampaignPolicy, CategoriesConfigured, CategoryRoute, CategoryRoutingSet,
     DeadlineLimit, DeadlinePolicySet, PolicyEvent, PolicyRefs, RelapseWindowSet, TimeLimit, categories_at,
-    ensure_role, policy_id_for,
+    policy_id_for,
 )
+from domain.kernel.roles import HQ_ROLES, ensure_role
 from domain.kernel.taxonomy import Category, category_codes, duplicate_codes
 
 

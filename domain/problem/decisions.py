@@ -11,9 +11,9 @@ from datetime import datetime
 from uuid import UUID
 
 from domain.kernel.base import CommandContext, Conflict, DomainError, DomainEvent, Forbidden, NotFound
+from domain.kernel.roles import HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_ROLES, ensure_role
 from domain.policy.campaign import (
-    HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_ROLES, CampaignPolicy, campaign_calendar, categories_at,
-    deadline_policy_at, ensure_role, relapse_window_at, routing_at,
+    CampaignPolicy, campaign_calendar, categories_at, deadline_policy_at, relapse_window_at, routing_at,
 )
 from domain.problem.commands import (
     AcknowledgeProblem, AssignProblem, ClosedMatch, CloseProblem, NewProblem, ProblemMatches, ProblemRefs,

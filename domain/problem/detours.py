@@ -10,7 +10,8 @@ from __future__ import annotations
 from uuid import UUID
 
 from domain.kernel.base import CommandContext, Conflict, DomainError, DomainEvent, NotFound
-from domain.policy.campaign import HQ_ROLES, SYSTEM_ROLES, UNIT_ROLES, campaign_calendar
+from domain.kernel.roles import HQ_ROLES, SYSTEM_ROLES, UNIT_ROLES
+from domain.policy.campaign import campaign_calendar
 from domain.problem.commands import (
     ApproveExtension, ApproveTransfer, DismissDuplicateFlag, MergeProblem, ParkProblem, ProblemRefs,
     RejectExtension, RejectTransfer, RequestCoordination, RequestExtension, RequestTransfer,

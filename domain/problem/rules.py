@@ -14,7 +14,8 @@ from uuid import UUID
 
 from domain.kernel.base import Actor, CommandContext, Conflict, DomainError, Forbidden, Meta, NotFound
 from domain.kernel.calendar import Pause, WorkCalendar
-from domain.policy.campaign import deadline_for, ensure_role
+from domain.kernel.roles import ensure_role
+from domain.policy.campaign import deadline_for
 from domain.problem.events import OWED, TERMINAL, ProblemState
 from domain.problem.state import Problem
 

@@ -18,7 +18,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from infra.http.auth import ROLES, create_token, ensure_tokens_table, revoke_token
+from domain.kernel.roles import ROLES
+from infra.http.auth import create_token, ensure_tokens_table, revoke_token
 from infra.bootstrap import System, bootstrap, bootstrap_from_settings, database_url_from
 from infra.logging import configure_logging
 from infra.settings import Settings
@@ -33,7 +34,7 @@ app.add_typer(tokens_app, name="tokens")
 
 console = Console(stderr=True)
 
-Role = StrEnum("Role", {r: r for r in ROLES})  # type: ignore[misc]  # functional API: the choices come from auth
+Role = StrEnum("Role", {r: r for r in ROLES})  # type: ignore[misc]  # functional API: the choices come from domain.kernel.roles
 
 
 def settings() -> Settings:

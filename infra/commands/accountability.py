@@ -1,9 +1,10 @@
 """Handlers for summons (约谈) and accountability cases (问责).
 
 The system and HQ propose; people decide: scheduling, holding and cancelling a summons is for
-admin, hq_office and discipline; opening a case for hq_office, auditors and discipline; measures
-and appeal decisions only for discipline (纪委监委) and hq_leader (总指挥长). The role lists are
-checked here (403 before anything is read) and again by the decisions themselves.
+admin, hq_office and discipline; opening a case for hq_office and discipline; measures and appeal
+decisions only for discipline (纪委监委) and hq_leader (总指挥长); auditors only read. The role
+groups (`domain.kernel.roles`) are checked here (403 before anything is read) and again by the
+decisions themselves.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from typing import Any
 
 from domain.consequences import accountability as ac
 from domain.consequences import summons as su
+from domain.kernel.roles import (
+    CASE_CLOSER_ROLES, CASE_DECIDER_ROLES, CASE_OPENER_ROLES, PROPOSER_ROLES, SUMMONS_ROLES,
+)
 from infra.commands import Handler, Reader, register
 from infra.commands.escalation import actor_unit_ids
 
@@ -29,15 +33,15 @@ def _summons(cmd: Any) -> Any:
 
 
 register(
-    Handler(su.ProposeSummons, su.SUMMONS, _summons, su.propose_summons, roles=ac.PROPOSER_ROLES),
-    Handler(su.ScheduleSummons, su.SUMMONS, _summons, su.schedule_summons, roles=su.SUMMONS_ROLES),
-    Handler(su.HoldSummons, su.SUMMONS, _summons, su.hold_summons, roles=su.SUMMONS_ROLES),
-    Handler(su.CancelSummons, su.SUMMONS, _summons, su.cancel_summons, roles=su.SUMMONS_ROLES),
-    Handler(ac.ProposeAccountability, ac.CASE, _case, ac.propose_accountability, roles=ac.PROPOSER_ROLES),
-    Handler(ac.OpenAccountabilityCase, ac.CASE, _case, ac.open_case, roles=ac.OPENER_ROLES),
-    Handler(ac.DeclineAccountabilityProposal, ac.CASE, _case, ac.decline_proposal, roles=ac.OPENER_ROLES),
-    Handler(ac.DecideMeasures, ac.CASE, _case, ac.decide_measures, roles=ac.DECIDER_ROLES),
+    Handler(su.ProposeSummons, su.SUMMONS, _summons, su.propose_summons, roles=PROPOSER_ROLES),
+    Handler(su.ScheduleSummons, su.SUMMONS, _summons, su.schedule_summons, roles=SUMMONS_ROLES),
+    Handler(su.HoldSummons, su.SUMMONS, _summons, su.hold_summons, roles=SUMMONS_ROLES),
+    Handler(su.CancelSummons, su.SUMMONS, _summons, su.cancel_summons, roles=SUMMONS_ROLES),
+    Handler(ac.ProposeAccountability, ac.CASE, _case, ac.propose_accountability, roles=PROPOSER_ROLES),
+    Handler(ac.OpenAccountabilityCase, ac.CASE, _case, ac.open_case, roles=CASE_OPENER_ROLES),
+    Handler(ac.DeclineAccountabilityProposal, ac.CASE, _case, ac.decline_proposal, roles=CASE_OPENER_ROLES),
+    Handler(ac.DecideMeasures, ac.CASE, _case, ac.decide_measures, roles=CASE_DECIDER_ROLES),
     Handler(ac.FileAppeal, ac.CASE, _case, ac.file_appeal, gather_appeal),
-    Handler(ac.DecideAppeal, ac.CASE, _case, ac.decide_appeal, roles=ac.DECIDER_ROLES),
-    Handler(ac.CloseAccountabilityCase, ac.CASE, _case, ac.close_case, roles=ac.CLOSER_ROLES),
+    Handler(ac.DecideAppeal, ac.CASE, _case, ac.decide_appeal, roles=CASE_DECIDER_ROLES),
+    Handler(ac.CloseAccountabilityCase, ac.CASE, _case, ac.close_case, roles=CASE_CLOSER_ROLES),
 )

@@ -8,7 +8,7 @@ pre-filled draft (红黑榜 from the rankings, level-3 escalations) is a query: 
 from __future__ import annotations
 
 from domain.consequences import bulletin as bu
-from domain.policy.campaign import HQ_ROLES
+from domain.kernel.roles import HQ_ROLES
 from infra.commands import Handler, Reader, register
 from infra.commands.escalation import actor_unit_ids
 

@@ -16,9 +16,10 @@ from uuid import UUID
 
 from domain.escalation import ladder as esc
 from domain.kernel.calendar import WorkCalendar
-from domain.escalation.step import STEP_ROLES, StepParties, StepRefs, TakeEscalationStep, take_escalation_step
+from domain.escalation.step import StepParties, StepRefs, TakeEscalationStep, take_escalation_step
 from domain.escalation.notice import NOTICE_NAMES_ZH, Notice, Party, format_time_zh, notice_work_item
-from domain.policy.campaign import HQ_ROLES, CampaignPolicy, PolicyRefs, campaign_calendar, policy_id_for
+from domain.kernel.roles import HQ_ROLES, STEP_ROLES
+from domain.policy.campaign import CampaignPolicy, PolicyRefs, campaign_calendar, policy_id_for
 from domain.problem import Problem
 from domain.structure.campaign import Campaign
 from domain.structure.person import Person

@@ -8,9 +8,9 @@ from uuid import UUID
 from domain.structure import indicator as i
 from domain.structure.campaign import Campaign
 from domain.kernel.base import Conflict
+from domain.kernel.roles import HQ_ROLES
 from infra.commands import Handler, Reader, register
 
-HQ = frozenset({"admin", "hq_office"})
 S = TypeVar("S")
 
 
@@ -35,6 +35,7 @@ def gather_task(cmd: i.DefineTask, reader: Reader) -> i.TaskRefs:
 
 
 register(
-    Handler(i.DefineIndicator, "indicator", lambda cmd: cmd.indicator_id, i.define_indicator, gather_indicator, HQ),
-    Handler(i.DefineTask, "task", lambda cmd: cmd.task_id, i.define_task, gather_task, HQ),
+    Handler(i.DefineIndicator, "indicator", lambda cmd: cmd.indicator_id, i.define_indicator, gather_indicator,
+            HQ_ROLES),
+    Handler(i.DefineTask, "task", lambda cmd: cmd.task_id, i.define_task, gather_task, HQ_ROLES),
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from domain.escalation import notice as no
 from domain.escalation.ladder import ladder_in_force
+from domain.kernel.roles import NOTICE_ISSUER_ROLES
 from infra.commands import Handler, Reader, register
 from infra.commands.escalation import LATEST, actor_unit_ids, calendar_for, ladders_of
 
@@ -23,6 +24,6 @@ def gather_ack(cmd: no.AcknowledgeNotice, reader: Reader) -> no.AckRefs:
 
 
 register(
-    Handler(no.IssueNotice, no.KIND, lambda cmd: cmd.notice_id, no.issue_notice, gather_issue, roles=no.ISSUER_ROLES),
+    Handler(no.IssueNotice, no.KIND, lambda cmd: cmd.notice_id, no.issue_notice, gather_issue, roles=NOTICE_ISSUER_ROLES),
     Handler(no.AcknowledgeNotice, no.KIND, lambda cmd: cmd.notice_id, no.acknowledge_notice, gather_ack),
 )

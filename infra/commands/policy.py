@@ -9,7 +9,8 @@ from __future__ import annotations
 from uuid import UUID
 
 from domain.policy import commands as pc
-from domain.policy.campaign import HQ_ROLES, PolicyRefs, policy_id_for
+from domain.kernel.roles import HQ_ROLES
+from domain.policy.campaign import PolicyRefs, policy_id_for
 from domain.structure.campaign import Campaign
 from domain.structure.unit import Unit
 from infra.commands import Handler, Reader, register

@@ -9,10 +9,9 @@ from domain.structure.indicator import Indicator, Task
 from domain.structure.person import Person
 from domain.structure.place import Place
 from domain.structure.unit import Unit
+from domain.kernel.roles import HQ_ROLES
 from infra.commands import Handler, Reader, register
 from infra.commands.indicator import get_of_kind
-
-HQ = frozenset({"admin", "hq_office"})
 
 # What a scope (place, task, indicator) or a party (unit, person) of each kind folds into.
 SUBJECT_TYPES: dict[str, type[Place | Task | Indicator | Unit | Person]] = {
@@ -39,6 +38,6 @@ def target(cmd: r.AssignResponsibility | r.RevokeResponsibility) -> UUID:
 
 
 register(
-    Handler(r.AssignResponsibility, "responsibility", target, r.assign_responsibility, gather_assign, HQ),
-    Handler(r.RevokeResponsibility, "responsibility", target, r.revoke_responsibility, roles=HQ),
+    Handler(r.AssignResponsibility, "responsibility", target, r.assign_responsibility, gather_assign, HQ_ROLES),
+    Handler(r.RevokeResponsibility, "responsibility", target, r.revoke_responsibility, roles=HQ_ROLES),
 )

@@ -14,9 +14,8 @@ from domain.structure.campaign import Campaign
 from domain.structure import place as pl
 from domain.structure import unit as un
 from domain.structure.tree import TreeRefs
+from domain.kernel.roles import HQ_ROLES
 from infra.commands import Handler, Reader, register
-
-HQ = frozenset({"admin", "hq_office"})
 
 # Far deeper than any real command structure; only guards the walk against corrupt history.
 MAX_DEPTH = 256
@@ -75,17 +74,19 @@ def _by(field: str) -> Any:
 
 
 register(
-    Handler(un.RegisterUnit, "unit", _by("unit_id"), un.register_unit, gather_register_unit, roles=HQ),
-    Handler(un.RenameUnit, "unit", _by("unit_id"), un.rename_unit, roles=HQ),
-    Handler(un.MoveUnit, "unit", _by("unit_id"), un.move_unit, gather_move_unit, roles=HQ, serialize="tree:unit"),
-    Handler(un.RetireUnit, "unit", _by("unit_id"), un.retire_unit, roles=HQ),
-    Handler(pl.RegisterPlace, "place", _by("place_id"), pl.register_place, gather_register_place, roles=HQ),
-    Handler(pl.RenamePlace, "place", _by("place_id"), pl.rename_place, roles=HQ),
-    Handler(pl.MovePlace, "place", _by("place_id"), pl.move_place, gather_move_place, roles=HQ, serialize="tree:place"),
-    Handler(pl.RetirePlace, "place", _by("place_id"), pl.retire_place, roles=HQ),
-    Handler(pe.RegisterPerson, "person", _by("person_id"), pe.register_person, gather_register_person, roles=HQ),
-    Handler(pe.RenamePerson, "person", _by("person_id"), pe.rename_person, roles=HQ),
-    Handler(pe.JoinUnit, "person", _by("person_id"), pe.join_unit, gather_join_unit, roles=HQ),
-    Handler(pe.LeaveUnit, "person", _by("person_id"), pe.leave_unit, roles=HQ),
-    Handler(pe.RetirePerson, "person", _by("person_id"), pe.retire_person, roles=HQ),
+    Handler(un.RegisterUnit, "unit", _by("unit_id"), un.register_unit, gather_register_unit, roles=HQ_ROLES),
+    Handler(un.RenameUnit, "unit", _by("unit_id"), un.rename_unit, roles=HQ_ROLES),
+    Handler(un.MoveUnit, "unit", _by("unit_id"), un.move_unit, gather_move_unit, roles=HQ_ROLES,
+            serialize="tree:unit"),
+    Handler(un.RetireUnit, "unit", _by("unit_id"), un.retire_unit, roles=HQ_ROLES),
+    Handler(pl.RegisterPlace, "place", _by("place_id"), pl.register_place, gather_register_place, roles=HQ_ROLES),
+    Handler(pl.RenamePlace, "place", _by("place_id"), pl.rename_place, roles=HQ_ROLES),
+    Handler(pl.MovePlace, "place", _by("place_id"), pl.move_place, gather_move_place, roles=HQ_ROLES,
+            serialize="tree:place"),
+    Handler(pl.RetirePlace, "place", _by("place_id"), pl.retire_place, roles=HQ_ROLES),
+    Handler(pe.RegisterPerson, "person", _by("person_id"), pe.register_person, gather_register_person, roles=HQ_ROLES),
+    Handler(pe.RenamePerson, "person", _by("person_id"), pe.rename_person, roles=HQ_ROLES),
+    Handler(pe.JoinUnit, "person", _by("person_id"), pe.join_unit, gather_join_unit, roles=HQ_ROLES),
+    Handler(pe.LeaveUnit, "person", _by("person_id"), pe.leave_unit, roles=HQ_ROLES),
+    Handler(pe.RetirePerson, "person", _by("person_id"), pe.retire_person, roles=HQ_ROLES),
 )

@@ -19,6 +19,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from domain.kernel.base import Actor, Forbidden
+from domain.kernel import roles
+from domain.kernel.roles import ROLES
 from infra.http.errors import Unauthenticated
 
 TOKENS_DDL = (
@@ -27,10 +29,6 @@ TOKENS_DDL = (
     " campaign_id uuid NULL, created_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
     " revoked_at timestamptz NULL)"
 )
-
-ROLES = ("admin", "hq_office", "hq_leader", "supervisor", "leader", "unit_head", "unit_officer", "auditor", "discipline",
-         "consumer", "system")
-READ_ONLY_ROLES = frozenset({"auditor", "consumer"})
 
 Conn = psycopg.Connection[Any]
 
@@ -123,6 +121,5 @@ def ensure_campaign(grant: Grant, campaign_id: UUID | None) -> None:
 
 
 def ensure_may_write(grant: Grant) -> None:
-    if grant.actor.role in READ_ONLY_ROLES:
-        raise Forbidden("read_only_role", "该角色只能查询，不能提交指令", "this role may only read",
-                        role=grant.actor.role)
+    """403 read_only_role before anything is read when the token's role may write nothing (`domain.kernel.roles`)."""
+    roles.ensure_may_write(grant.actor)

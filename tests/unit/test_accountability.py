@@ -16,6 +16,7 @@ from domain.consequences.accountability import (
 )
 from domain.kernel.base import Actor, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Meta, fold
 from domain.kernel.calendar import CHINA_TZ
+from domain.kernel.roles import ROLES
 from domain.escalation.notice import Party
 from domain.consequences.summons import (
     CancelSummons, HoldSummons, ProposeSummons, ScheduleSummons, SummonsHeld, cancel_summons, hold_summons,
@@ -30,8 +31,7 @@ NOW = datetime(2022, 1, 10, 10, tzinfo=CHINA_TZ)
 CAMPAIGN, UNIT, PROBLEM, STEP = uuid4(), uuid4(), uuid4(), uuid4()
 SUBJECT = Party(party_kind="unit", party_id=UNIT, name="东门街道")
 BASIS = (BasisRef(kind="problem", id=PROBLEM), BasisRef(kind="escalation", id=STEP))
-ALL_ROLES = ["admin", "hq_office", "supervisor", "leader", "unit_officer", "auditor", "consumer", "system",
-             "discipline", "hq_leader"]
+ALL_ROLES = list(ROLES)
 
 
 def ctx(role: str, person: UUID | None = None) -> CommandContext:
@@ -186,14 +186,14 @@ def test_hq_or_discipline_may_decline_a_proposal() -> None:
         run(events, open_case, OpenAccountabilityCase(command_id="o", case_id=CASE, campaign_id=CAMPAIGN), "hq_office")
 
 
-def test_an_auditor_opens_a_case_directly_with_its_basis() -> None:
-    """Without a proposal the opener gives subject, reason and references; without them it is 422."""
+def test_discipline_opens_a_case_directly_with_its_basis() -> None:
+    """Without a proposal the opener (纪委) gives subject, reason and references; without them it is 422."""
     cmd = OpenAccountabilityCase(command_id="o", case_id=uuid4(), campaign_id=CAMPAIGN, subject=SUBJECT,
                                  reason_zh="多次通报仍未整改", basis=BASIS)
-    (event,) = open_case(None, cmd, ctx("auditor"))
+    (event,) = open_case(None, cmd, ctx("discipline"))
     assert isinstance(event, AccountabilityOpened) and fold("accountability_case", [event], AccountabilityCase).status == "open"
     with pytest.raises(DomainError) as err:
-        open_case(None, cmd.model_copy(update={"basis": ()}), ctx("auditor"))
+        open_case(None, cmd.model_copy(update={"basis": ()}), ctx("discipline"))
     assert err.value.code == "case_basis_required"
 
 

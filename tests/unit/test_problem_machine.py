@@ -18,7 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from domain import problem as pr
 from domain.kernel.base import Actor, DomainError, DomainEvent, fold
-from domain.policy.campaign import HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_ROLES
+from domain.kernel.roles import HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_ROLES
 from domain.problem.events import OWED, ProblemState
 from domain.problem.rules import is_overdue, is_terminal, problem_light, time_used_fraction
 from domain.problem.state import Problem, evolve
