@@ -265,7 +265,7 @@ class TrackedConsumer:
             self.log.info("partitions_revoked", partitions=_names(tps))
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python ships no type hints
+class _Listener(ConsumerRebalanceListener):
     def __init__(self, owner: TrackedConsumer, consumer: KafkaConsumer) -> None:
         self.owner = owner
         self.consumer = consumer

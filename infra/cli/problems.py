@@ -76,7 +76,7 @@ def ledger_command(campaign_id: UUID = typer.Argument(...),
     system = bootstrap_from_settings(Settings.from_env())
     try:
         at = now or system.clock()
-        stored = [s.event for s in system.app.events.get(policy_id_for(campaign_id))]
+        stored = [s.event for s in system.app.history(policy_id_for(campaign_id))]
         policy = fold("campaign_policy", stored, CampaignPolicy) if stored else None
         calendar = campaign_calendar(official_calendar(), policy, at)
         names = {c.code: c.name_zh for c in categories_at(policy, at)}
@@ -94,6 +94,7 @@ def ledger_command(campaign_id: UUID = typer.Argument(...),
 
 def problem_command(problem_id: UUID = typer.Argument(...)) -> None:
     """Print one problem's timeline (every event, who, when) / 问题全过程."""
+    from domain.kernel.timefmt import format_local
     from infra.bootstrap import database_url_from
     from projections.ledger import timeline
 
@@ -103,7 +104,8 @@ def problem_command(problem_id: UUID = typer.Argument(...)) -> None:
         typer.echo("未找到该问题 problem not found", err=True)
         raise typer.Exit(1)
     for r in rows:
-        typer.echo(f"v{r['version']:>3}  {r['occurred_at']:%Y-%m-%d %H:%M}  {r['actor_name'] or r['actor_role']:<10}  {r['summary_zh']}")
+        who = r["actor_name"] or r["actor_role"]
+        typer.echo(f"v{r['version']:>3}  {format_local(r['occurred_at'])}  {who:<10}  {r['summary_zh']}")
 
 
 def register(app: typer.Typer) -> None:

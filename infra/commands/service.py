@@ -64,7 +64,7 @@ class StoreReader(Reader):
     def get(self, kind: str, aggregate_id: UUID, state_type: type[S]) -> S | None:
         key = (kind, aggregate_id)
         if key not in self._states:
-            stored = list(self.app.events.get(aggregate_id))
+            stored = self.app.history(aggregate_id)
             self.versions[aggregate_id] = stored[-1].originator_version if stored else 0
             self.kinds[aggregate_id] = stored[0].event.kind if stored else None
             same_kind = bool(stored) and stored[0].event.kind == kind
@@ -76,7 +76,7 @@ class StoreReader(Reader):
 
     def query(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a read-model query `fn(conn, *args)` (e.g. the matrix's lead unit of a place)."""
-        with self.app.recorder.datastore.get_connection() as conn:
+        with self.app.store.datastore.get_connection() as conn:
             return fn(conn, *args)
 
     def taken_by_other_kind(self, kind: str, aggregate_id: UUID) -> bool:
@@ -150,7 +150,7 @@ class CommandService:
         if lock is None:
             yield
             return
-        with self.app.recorder.datastore.get_connection() as conn:
+        with self.app.store.datastore.get_connection() as conn:
             conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (lock,))
             try:
                 yield

@@ -57,7 +57,8 @@ OWED = sorted(state.value for state in pr.OWED)
 
 def database_url_of(loader: DemoLoader) -> str:
     """The DSN of the store behind the loader's command service (its connection pool's settings)."""
-    kwargs = loader.service.app.recorder.datastore.pool.kwargs  # type: ignore[attr-defined]
+    pool_kwargs = loader.service.app.store.datastore.pool.kwargs
+    kwargs = (pool_kwargs() if callable(pool_kwargs) else pool_kwargs) or {}
     return make_conninfo(**{k: v for k, v in kwargs.items() if k != "row_factory" and v})
 
 
@@ -226,6 +227,7 @@ class January:
             return
         when = official_calendar().add_working_days(datetime.combine(day, time(10), CHINA_TZ), 1)
         hq = self.batch.hq
+        assert hq.person_id is not None  # the demo's HQ officer is a registered person, not a process
         if first["status"] == "proposed":
             self.batch.send(hq, f"jan:summons:{first['id']}:schedule", ScheduleSummons, summons_id=first["id"], at=when,
                             convened_by=Party(party_kind="person", party_id=hq.person_id, name=hq.name),
@@ -241,15 +243,15 @@ class January:
         self.escalator.close()
         campaign = self.loader.campaign_id
         with self.conn() as conn:
-            steps = conn.execute("SELECT count(*) AS n FROM escalation_steps WHERE campaign_id = %s",
-                                 (campaign,)).fetchone()["n"]
+            (steps,) = conn.execute("SELECT count(*) AS n FROM escalation_steps WHERE campaign_id = %s",
+                                    (campaign,)).fetchall()
             summons = bl.list_proposals(conn, campaign, "summons")
             cases = bl.list_proposals(conn, campaign, "accountability_case")
             bulletin = next((b for b in bl.list_bulletins(conn, campaign) if b["bulletin_id"] == self.bulletin_id), None)
             levels = conn.execute("SELECT level, count(*) AS n FROM work_items WHERE campaign_id = %s AND NOT closed"
                                   " AND level >= 0 GROUP BY level ORDER BY level", (campaign,)).fetchall()
         return {
-            "through": END.date().isoformat(), "escalator_ticks": self.ticks, "escalation_steps": steps,
+            "through": END.date().isoformat(), "escalator_ticks": self.ticks, "escalation_steps": steps["n"],
             "open_escalations_by_level": {r["level"]: r["n"] for r in levels},
             "bulletin": None if bulletin is None else {
                 "title": bulletin["title"], "issued_at": bulletin["issued_at"].isoformat() if bulletin["issued_at"] else None,

@@ -19,11 +19,13 @@ from domain.kernel.base import Actor, DomainError
 from domain.escalation.ladder import EscalationPolicy, escalation_policy_id, ranking_policy_in_force
 from domain.escalation.notice import Party
 from domain.consequences.ranking import CONSEQUENCE_NAMES_ZH, Consequence, ranking_consequences
-from domain.consequences.summons import ProposeSummons, summons_id_for
+from domain.consequences.summons import Convener, ProposeSummons, summons_id_for
 from infra.commands.service import CommandService, StoreReader
 from projections.bulletins import issued_black_lists
 
-CONVENERS = {"summons_by_city_leader": "city_leader", "summons_by_organisation_department": "organisation_department"}
+CONVENERS: dict[Consequence, Convener] = {
+    "summons_by_city_leader": "city_leader", "summons_by_organisation_department": "organisation_department",
+}
 
 
 def propose_consequences(conn: psycopg.Connection[Any], service: CommandService, actor: Actor) -> int:

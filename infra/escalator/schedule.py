@@ -21,7 +21,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, Literal
 from uuid import UUID
 
 import psycopg
@@ -131,8 +132,8 @@ def judge(rows: Sequence[dict[str, Any]], rules: dict[UUID, Rules],
         deadline = r.calendar.add_working_hours(row["opened_at"], hours) if row["deadline"] is None and hours else None
         item = work_item(row, deadline)
         bound = earliest_possible(item, r)
-        if bound is not _JUDGE and (bound is None or bound > now):
-            checks.append((item.item_kind, item.item_id, bound))  # type: ignore[arg-type]  # a datetime or None
+        if bound is not _Bound.JUDGE and (bound is None or bound > now):
+            checks.append((item.item_kind, item.item_id, bound))
             continue
         pending = pending_steps(item, r.ladders, r.calendar, now)
         if due := [s for s in pending if s.due_at <= now]:
@@ -141,13 +142,14 @@ def judge(rows: Sequence[dict[str, Any]], rules: dict[UUID, Rules],
     return plans, checks
 
 
-_JUDGE = object()  # the bound cannot be known without judging in full
+class _Bound(Enum):
+    JUDGE = "judge"  # the bound cannot be known without judging in full
 
 
-def earliest_possible(item: WorkItem, r: Rules) -> datetime | None | object:
+def earliest_possible(item: WorkItem, r: Rules) -> datetime | None | Literal[_Bound.JUDGE]:
     """A lower bound of the item's next due instant; None if nothing can fall due until it changes."""
     if item.relapse_count > 0:
-        return _JUDGE
+        return _Bound.JUDGE
     offsets = [s.offset_working_hours for ladder in (DEFAULT_LADDER, *r.ladders) for s in ladder.steps
                if s.name not in item.steps_done]
     return threshold_at(item, r.calendar, min(offsets)) if offsets else None

@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.escalation.ladder import STEP_NAMES_ZH, next_step
-from domain.escalation.notice import format_time_zh
+from domain.kernel.timefmt import format_zh, to_local
 from domain.consequences.ranking import ListedStep, UnitRate
 from domain.escalation.work_item import threshold_at
 from infra.escalator.schedule import Rules
@@ -32,7 +32,7 @@ def escalation_row(row: Row, rules: Rules, now: datetime) -> Row:
     deadline = rules.calendar.add_working_hours(row["opened_at"], hours) if row["deadline"] is None and hours else None
     item = work_item(row, deadline)
     due = threshold_at(item, rules.calendar, 0)  # the deadline as the item's clock has it (parking shifts it)
-    overdue = due is not None and due <= now
+    overdue_since = due if due is not None and due <= now else None
     paused = [(row["parked_since"], None)] if row["parked_since"] is not None else []
     nxt = next_step(item, rules.ladders, rules.calendar, now)
     return {
@@ -43,8 +43,9 @@ def escalation_row(row: Row, rules: Rules, now: datetime) -> Row:
         "sub_command": _ref(row["sub_command_id"], row["sub_command_name"]), "bao_bao": row["bao_bao"],
         "level": row["level"], "level_zh": LEVEL_NAMES_ZH.get(row["level"], ""), "steps_done": sorted(row["steps_done"]),
         "last_step_at": row["last_step_at"], "deadline": due or item.deadline, "parked": bool(paused),
-        "overdue": overdue, "overdue_since": due if overdue else None,
-        "overdue_working_hours": round(rules.calendar.working_hours_between(due, now, paused), 2) if overdue else 0.0,
+        "overdue": overdue_since is not None, "overdue_since": overdue_since,
+        "overdue_working_hours": (round(rules.calendar.working_hours_between(overdue_since, now, paused), 2)
+                                  if overdue_since is not None else 0.0),
         "relapse_count": row["relapse_count"],
         "next_step": None if nxt is None else {
             "step_name": nxt.step_name, "step_name_zh": STEP_NAMES_ZH[nxt.step_name], "level": nxt.level,
@@ -55,7 +56,7 @@ def escalation_row(row: Row, rules: Rules, now: datetime) -> Row:
 def in_zone(value: Any, tz: tzinfo) -> Any:
     """Every datetime inside `value` (dicts, lists) shown in the campaign's time zone."""
     if isinstance(value, datetime):
-        return value.astimezone(tz)
+        return to_local(value, tz)
     if isinstance(value, dict):
         return {k: in_zone(v, tz) for k, v in value.items()}
     if isinstance(value, list):
@@ -107,7 +108,7 @@ def listed_steps(rows: list[Row], already_listed: set[UUID]) -> list[ListedStep]
         if r["step_id"] in already_listed:
             continue
         where = f"{r['place_name']}：" if r["place_name"] else ""
-        deadline = f"（期限{format_time_zh(r['deadline'])}）" if r["deadline"] else ""
+        deadline = f"（期限{format_zh(r['deadline'])}）" if r["deadline"] else ""
         kind = KIND_NAMES_ZH.get(r["item_kind"], "事项")
         out.append(ListedStep(step_id=r["step_id"], unit_id=r["unit_id"], unit_name=r["unit_name"],
                               summary_zh=f"{where}{kind}“{_short(r['summary'])}”逾期未办结{deadline}"))

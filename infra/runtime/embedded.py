@@ -103,8 +103,9 @@ def _release_handle(server: Any) -> None:
         return
     atexit.unregister(server._cleanup)
     server.global_process_id_list.get_and_remove(os.getpid())
-    if PostgresServer._instances.get(server.pgdata) is server:
-        del PostgresServer._instances[server.pgdata]
+    pgdata = server.pgdata
+    if PostgresServer._instances.get(pgdata) is server:
+        del PostgresServer._instances[pgdata]
 
 
 def _alive(proc: psutil.Process) -> bool:

@@ -258,7 +258,7 @@ class Relay:
         records: list[KafkaRecord] = []
         size = 0
         for n in notifications:
-            record = to_kafka_record(self.app.mapper.to_domain_event(n), n.id, self.prefix, self.source)
+            record = to_kafka_record(self.app.decode(n), n.id, self.prefix, self.source)
             size += record.size
             if records and size > self.max_batch_bytes:
                 break
