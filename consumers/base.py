@@ -8,7 +8,23 @@ id is recorded in the same transaction: an event the relay published twice is sk
 offset still advances). On assignment a member seeks to the stored offsets; the Kafka commit
 that follows each transaction is only a hint for lag tools.
 
-A subclass sets `ddl` (its tables), may narrow `wants(type)`, and implements `handle(curs, delivery)`.
+A record whose effect fails for a reason retrying will not cure (bad data, a bug) never stops the
+member (DESIGN §12): the batch is rolled back and done again with that record set aside as a dead
+letter (死信, projections/dead_letters.py) in the same transaction as the offsets. What happens next
+is the subclass's `dead_letter_policy`:
+- `wait` (the default): the partition's stored offset stays on the record and the partition is
+  paused, retried with a growing pause until it applies or an operator skips it (`dudao consume
+  retry|skip`). Use it when the order of one aggregate's events matters. It holds up the other
+  aggregates of that partition too (a partition carries many), which is the price of not applying
+  an aggregate's later events on top of a missing one; the open dead letter alerts.
+- `skip`: the offset moves past the record and the partition goes on; the letter stays open until
+  an operator retries it (applied out of order) or closes it as skipped. Only for effects that do
+  not depend on one another.
+A failure of the database itself (connection lost, deadlock, timeout) is never a dead letter: the
+batch is read again once the database answers.
+
+A subclass sets `ddl` (its tables), may narrow `wants(type)`, implements `handle(curs, delivery)`,
+and may set `dead_letter_policy`.
 """
 
 from __future__ import annotations
@@ -17,7 +33,7 @@ import threading
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import psycopg
 import structlog
@@ -30,12 +46,15 @@ from psycopg.rows import dict_row
 from consumers import offsets
 from consumers.envelope import BadEnvelope, Delivery, decode
 from consumers.registry import load_events
+from projections import dead_letters as dl
 
 log = structlog.get_logger("dudao.consumer")
 
 Batch = dict[TopicPartition, list[ConsumerRecord]]
 Conn = psycopg.Connection[dict[str, Any]]
 RETRY_PAUSE_S = 1.0
+DeadLetterPolicy = Literal["wait", "skip"]
+AUTOMATIC_REASON = "applied on a later attempt (自动重试成功)"
 
 
 @dataclass(frozen=True)
@@ -62,15 +81,29 @@ class KafkaOptions:
         )
 
 
+class Unapplied(Exception):
+    """One record's effect failed (not a database outage): the record goes to a dead letter."""
+
+    def __init__(self, tp: TopicPartition, failure: dl.Failure) -> None:
+        super().__init__(f"{failure.event_type} at {tp.topic}:{tp.partition}:{failure.position}: "
+                         f"{failure.error_class}: {failure.error_message}")
+        self.tp = tp
+        self.failure = failure
+
+
 class TrackedConsumer:
     """A consumer-group member that applies each event once, tracking offsets in PostgreSQL.
 
     `schema` (optional) is the search_path of the effect tables (e.g. `scaleout`); the bookkeeping
-    tables always live in `bookkeeping_schema`, so `dudao status` finds every group's offsets.
-    `stats` counts committed work: handled, duplicates, stale, unwanted, undecodable, batches.
+    tables (offsets, seen event ids, dead letters) always live in `bookkeeping_schema`, so `dudao
+    status` finds every group's. `stats` counts committed work: handled, duplicates, stale, unwanted,
+    undecodable, dead_letters, batches.
     """
 
     ddl: ClassVar[tuple[str, ...]] = ()
+    dead_letter_policy: ClassVar[DeadLetterPolicy] = "wait"
+    first_backoff_s: ClassVar[float] = 1.0
+    max_backoff_s: ClassVar[float] = 60.0
 
     def __init__(self, database_url: str, kafka: KafkaOptions, group_id: str, topics: Iterable[str], *,
                  schema: str | None = None, bookkeeping_schema: str = "public") -> None:
@@ -84,6 +117,7 @@ class TrackedConsumer:
         self.stats: Counter[str] = Counter()
         self.assigned: set[TopicPartition] = set()
         self.known: dict[TopicPartition, int] = {}  # stored next offsets as last read or written
+        self.waiting: dict[TopicPartition, dl.Waiting] = {}  # partitions paused before a dead letter
         self._stop = threading.Event()
         self._conn: Conn | None = None
         self.log = log.bind(group=group_id)
@@ -114,19 +148,20 @@ class TrackedConsumer:
         """Create the bookkeeping tables, the effect schema and the subclass's tables (idempotent)."""
         with self.connect() as conn, conn.transaction(), conn.cursor() as curs:
             curs.execute("SELECT pg_advisory_xact_lock(hashtext('dudao_consumer_ddl'))")
-            for statement in offsets.ddl(self.bookkeeping):
+            for statement in [*offsets.ddl(self.bookkeeping), *dl.ddl(self.bookkeeping)]:
                 curs.execute(statement)
             if self.schema:
                 curs.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
             self.create(curs)
 
     def run(self) -> None:
-        """Consume until `stop()`; a handler's error rolls its batch back and ends the run (crash)."""
+        """Consume until `stop()`; a record it cannot apply becomes a dead letter, a database outage a retry."""
         consumer = self.kafka.consumer(self.group_id)
         consumer.subscribe(list(self.topics), listener=_Listener(self, consumer))
         self.log.info("consumer_started", topics=list(self.topics))
         try:
             while not self._stop.is_set():
+                self.resume_due(consumer)
                 batch = consumer.poll(timeout_ms=self.kafka.poll_timeout_ms)
                 if batch:
                     self.run_batch(consumer, batch)
@@ -159,7 +194,7 @@ class TrackedConsumer:
     def run_batch(self, consumer: KafkaConsumer, batch: Batch) -> None:
         try:
             stored = self.process(batch)
-        except psycopg.OperationalError as exc:
+        except dl.TRANSIENT_ERRORS as exc:
             # The database went away or a lock deadlocked: nothing was committed, so read the
             # batch again from its first record once the database answers.
             self.log.warning("consumer_batch_failed", error=str(exc))
@@ -169,33 +204,101 @@ class TrackedConsumer:
                     consumer.seek(tp, records[0].offset)
             self._stop.wait(RETRY_PAUSE_S)
             return
-        for tp, records in batch.items():  # jump over records another member already applied
-            if tp in consumer.assignment() and stored[tp] > records[-1].offset + 1:
+        for tp, records in batch.items():
+            if tp not in consumer.assignment():
+                continue
+            if self._waits(tp, stored[tp]):  # fetching went past the dead letter: back to it, and pause
+                consumer.seek(tp, stored[tp])
+                consumer.pause(tp)
+            elif stored[tp] > records[-1].offset + 1:  # jump over records another member already applied
                 consumer.seek(tp, stored[tp])
         self.commit_hint(consumer, stored)
 
     def process(self, batch: Batch) -> dict[TopicPartition, int]:
-        """Apply a poll batch in one transaction; returns each partition's stored next offset."""
+        """Apply a poll batch in one transaction; returns each partition's stored next offset.
+
+        A record that cannot be applied rolls the batch back; the batch is then done again with that
+        record set aside as a dead letter (each pass sets aside one more, so this ends).
+        """
+        aside: dict[tuple[TopicPartition, int], dl.Failure] = {}
+        while True:
+            try:
+                stored, letters = self._process(batch, aside)
+                break
+            except Unapplied as unapplied:
+                aside[(unapplied.tp, unapplied.failure.position)] = unapplied.failure
+        for tp, failure, attempts in letters:
+            self._report(tp, failure, attempts)
+        for tp in [tp for tp, w in self.waiting.items() if stored.get(tp, w.position) > w.position]:
+            del self.waiting[tp]  # it applied (or an operator moved the offset): the partition goes on
+        return stored
+
+    def _process(self, batch: Batch, aside: dict[tuple[TopicPartition, int], dl.Failure]
+                 ) -> tuple[dict[TopicPartition, int], list[tuple[TopicPartition, dl.Failure, int]]]:
         conn, counts = self.connection(), Counter(batches=1)
+        letters: list[tuple[TopicPartition, dl.Failure, int]] = []
         with conn.transaction(), conn.cursor() as curs:
             stored = offsets.lock(curs, self.bookkeeping, self.group_id, batch.keys())
+            start = dict(stored)
             for tp, records in batch.items():
                 for record in records:
                     if record.offset < stored[tp]:
                         counts["stale"] += 1  # another member (or our past self) already did it
                         continue
-                    counts[self._consume(curs, tp, record)] += 1
+                    failure = aside.get((tp, record.offset))
+                    if failure is None:
+                        counts[self._consume(curs, tp, record.offset, record.value)] += 1
+                        stored[tp] = record.offset + 1
+                        continue
+                    attempts = dl.record(curs, self.bookkeeping, "consumer", self.group_id, failure)
+                    letters.append((tp, failure, attempts))
+                    counts["dead_letters"] += 1
+                    if self.dead_letter_policy == "wait":
+                        break  # the stored offset stays on this record: the partition waits before it
                     stored[tp] = record.offset + 1
+            if self.dead_letter_policy == "wait":
+                self._close_applied(curs, start, stored)
             offsets.save(curs, self.bookkeeping, self.group_id, stored)
         self.stats.update(counts)  # counted once committed: never includes a rolled-back batch
         self.known.update(stored)
-        return stored
+        return stored, letters
 
-    def _consume(self, curs: Cursor[Any], tp: TopicPartition, record: ConsumerRecord) -> str:
-        """Apply one record unless it is junk, unwanted or a duplicate; returns which it was."""
-        with structlog.contextvars.bound_contextvars(topic=tp.topic, partition=tp.partition, offset=record.offset):
+    def _close_applied(self, curs: Cursor[Any], start: dict[TopicPartition, int],
+                       stored: dict[TopicPartition, int]) -> None:
+        """Open dead letters among the records this batch applied did apply this time: close them as retried."""
+        for tp, upto in stored.items():
+            if upto > start[tp]:
+                for position in dl.resolve_applied(curs, self.bookkeeping, "consumer", self.group_id, start[tp] - 1,
+                                                   upto - 1, reason=AUTOMATIC_REASON, by=f"consumer {self.group_id}",
+                                                   topic=tp.topic, partition=tp.partition):
+                    self.log.info("dead_letter_retried", topic=tp.topic, partition=tp.partition, offset=position)
+
+    def _report(self, tp: TopicPartition, failure: dl.Failure, attempts: int) -> None:
+        """Log the dead letter (one error line when it is new) and, under `wait`, when to try it again."""
+        fields = {"reader_kind": "consumer", "reader": self.group_id, "topic": tp.topic, "partition": tp.partition,
+                  "offset": failure.position, "event_id": failure.event_id, "event_type": failure.event_type,
+                  "error_class": failure.error_class, "error": failure.error_message, "attempts": attempts,
+                  "policy": self.dead_letter_policy}
+        if attempts == 1:
+            self.log.error("dead_letter", **fields)
+        else:
+            self.log.warning("dead_letter_still_failing", **fields)
+        if self.dead_letter_policy == "wait":
+            self.waiting[tp] = dl.wait_again(self.waiting.get(tp), failure.position, self.first_backoff_s,
+                                             self.max_backoff_s)
+
+    def _waits(self, tp: TopicPartition, stored: int) -> bool:
+        waiting = self.waiting.get(tp)
+        return waiting is not None and waiting.position == stored
+
+    def _consume(self, curs: Cursor[Any], tp: TopicPartition, offset: int, value: bytes) -> str:
+        """Apply one record unless it is junk, unwanted or a duplicate; returns which it was.
+
+        Raises Unapplied when the effect fails for a reason other than a database outage.
+        """
+        with structlog.contextvars.bound_contextvars(topic=tp.topic, partition=tp.partition, offset=offset):
             try:
-                delivery = decode(record.value)
+                delivery = decode(value)
             except BadEnvelope as exc:
                 self.log.error("message_undecodable", error=str(exc))
                 return "undecodable"
@@ -206,8 +309,84 @@ class TrackedConsumer:
                 if not offsets.first_sighting(curs, self.bookkeeping, self.group_id, delivery.event_id):
                     self.log.debug("event_duplicate_skipped", event_type=delivery.type)
                     return "duplicates"
-                self.handle(curs, delivery)
+                try:
+                    self.handle(curs, delivery)
+                except Exception as exc:
+                    if dl.is_transient(exc):
+                        raise
+                    raise Unapplied(tp, dl.Failure(
+                        position=offset, error=exc, event_id=delivery.event_id, event_type=delivery.type,
+                        notification_id=delivery.notification_id, topic=tp.topic, partition=tp.partition,
+                        message=bytes(value))) from exc
                 return "handled"
+
+    def resume_due(self, consumer: KafkaConsumer) -> None:
+        """Resume paused partitions whose pause is over, or whose stored offset an operator moved (retry, skip)."""
+        if not self.waiting:
+            return
+        try:
+            moved = offsets.stored(self.connection(), self.bookkeeping, self.group_id).get(self.group_id, {})
+        except dl.TRANSIENT_ERRORS as exc:  # the pause goes on; the next loop asks again
+            self.log.warning("consumer_offsets_unreadable", error=str(exc))
+            self.close_connection()
+            return
+        paused = consumer.paused()
+        for tp, waiting in list(self.waiting.items()):
+            if tp not in consumer.assignment():
+                del self.waiting[tp]
+                continue
+            at = moved.get((tp.topic, tp.partition), waiting.position)
+            if tp in paused and (waiting.due() or at != waiting.position):
+                consumer.seek(tp, at)
+                consumer.resume(tp)
+
+    # --- operator actions on a dead letter --------------------------------------------------------
+
+    def retry_dead_letter(self, topic: str, partition: int, offset: int, *, reason: str, by: str) -> bool:
+        """Apply the dead letter's stored record now (after its cause was fixed); True when it applied.
+
+        Under `wait` the partition's offset moves past it in the same transaction; a running member
+        notices on its next loop and goes on from there.
+        """
+        tp, conn = TopicPartition(topic, partition), self.connection()
+        try:
+            with conn.transaction(), conn.cursor() as curs:
+                letter = self._waiting_at(curs, tp, offset)
+                self._consume(curs, tp, offset, bytes(letter["message"]))
+                if self.dead_letter_policy == "wait":
+                    offsets.save(curs, self.bookkeeping, self.group_id, {tp: offset + 1})
+                dl.resolve(curs, self.bookkeeping, letter["id"], "retried", reason=reason, by=by, attempted=True)
+        except Unapplied as unapplied:
+            with conn.transaction(), conn.cursor() as curs:
+                attempts = dl.record(curs, self.bookkeeping, "consumer", self.group_id, unapplied.failure)
+            self._report(tp, unapplied.failure, attempts)
+            return False
+        self.log.info("dead_letter_retry", topic=topic, partition=partition, offset=offset, by=by, reason=reason,
+                      applied=True)
+        return True
+
+    def skip_dead_letter(self, topic: str, partition: int, offset: int, *, reason: str, by: str) -> None:
+        """Record the dead letter as skipped (who, why); under `wait`, move the partition past it at once."""
+        tp, conn = TopicPartition(topic, partition), self.connection()
+        with conn.transaction(), conn.cursor() as curs:
+            letter = self._waiting_at(curs, tp, offset)
+            dl.resolve(curs, self.bookkeeping, letter["id"], "skipped", reason=reason, by=by, attempted=False)
+            if self.dead_letter_policy == "wait":
+                offsets.save(curs, self.bookkeeping, self.group_id, {tp: offset + 1})
+        self.log.warning("dead_letter_skipped", topic=topic, partition=partition, offset=offset,
+                         event_id=letter["event_id"], event_type=letter["event_type"], by=by, reason=reason)
+
+    def _waiting_at(self, curs: Cursor[Any], tp: TopicPartition, offset: int) -> dict[str, Any]:
+        """The open dead letter at that offset, locked with the partition's offset row; NotWaiting otherwise."""
+        stored = offsets.lock(curs, self.bookkeeping, self.group_id, [tp])[tp]
+        letter = dl.find(curs, self.bookkeeping, "consumer", self.group_id, offset, topic=tp.topic,
+                         partition=tp.partition)
+        where = f"{tp.topic}:{tp.partition}:{offset}"
+        if letter is None or letter["message"] is None:
+            raise dl.NotWaiting(f"consumer group {self.group_id} has no open dead letter at {where}")
+        if self.dead_letter_policy == "wait" and stored != offset:
+            raise dl.NotWaiting(f"consumer group {self.group_id} is at offset {stored}, not waiting before {where}")
+        return letter
 
     def advance_idle(self, consumer: KafkaConsumer) -> None:
         """Store positions that moved without records: past transaction markers and aborted records,
@@ -261,6 +440,7 @@ class TrackedConsumer:
         self.assigned -= set(tps)
         for tp in tps:
             self.known.pop(tp, None)
+            self.waiting.pop(tp, None)  # the next owner meets the dead letter again and waits likewise
         if tps:
             self.log.info("partitions_revoked", partitions=_names(tps))
 

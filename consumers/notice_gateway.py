@@ -6,17 +6,21 @@ recipient and the channel, so a redelivered event can never queue a message twic
 
 It reads the fields it needs from the envelope's `data` and matches the event type by its
 `NoticeIssued` suffix, so it needs no notice event class and keeps working when that module changes.
+
+Its dead-letter policy is `skip`: each issued notice makes its own messages and reads nothing
+another event wrote, so one notice it cannot queue must not hold up every other unit's notices in
+that partition; the letter stays open (and alerts) until an operator retries or closes it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
-from consumers.base import KafkaOptions, TrackedConsumer
+from consumers.base import DeadLetterPolicy, KafkaOptions, TrackedConsumer
 from consumers.envelope import Delivery
 from domain.kernel.base import derived_id
 
@@ -67,6 +71,7 @@ class NoticeGateway(TrackedConsumer):
     """Queues one outbound message per recipient and channel of every issued notice."""
 
     ddl = DDL
+    dead_letter_policy: ClassVar[DeadLetterPolicy] = "skip"
 
     def __init__(self, database_url: str, kafka: KafkaOptions, *, group_id: str = DEFAULT_GROUP,
                  prefix: str = "dudao") -> None:

@@ -7,7 +7,8 @@ That is sound only for projections whose handlers touch nothing but the rows of 
 aggregate (an aggregate's events stay in one partition, in order; joins happen at query time):
 `SCALE_OUT_SAFE` names them. `work_items` is not one: a notice's row reads its subject problem's
 row and a problem's closure updates its notices', so the outcome would depend on how partitions
-interleave.
+interleave. An event a worker cannot apply holds its partition (dead-letter policy `wait`), as the
+projector does: an aggregate's later events must not land on rows missing an earlier one.
 """
 
 from __future__ import annotations
