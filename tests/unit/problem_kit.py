@@ -37,15 +37,21 @@ def person(role: str) -> Actor:
     return Actor(person_id=uuid4(), role=role)
 
 
+def id_of(actor: Actor) -> UUID:
+    """The person id of a cast member who is a person (all but SYSTEM)."""
+    assert actor.person_id is not None
+    return actor.person_id
+
+
 HQ, ADMIN, SYSTEM = person("hq_office"), person("admin"), Actor(role="system")
 SUPERVISOR, LEADER, AUDITOR = person("supervisor"), person("leader"), person("auditor")
 OFFICER_A, HEAD_A = person("unit_officer"), person("unit_head")
 OFFICER_B, OFFICER_C = person("unit_officer"), person("unit_officer")
 SUPERVISOR_IN_A = person("supervisor")  # a supervisor who also belongs to unit A
 MEMBERS: dict[UUID, frozenset[UUID]] = {
-    UNIT_A: frozenset({OFFICER_A.person_id, HEAD_A.person_id, SUPERVISOR_IN_A.person_id}),  # type: ignore[arg-type]
-    UNIT_B: frozenset({OFFICER_B.person_id}),  # type: ignore[arg-type]
-    UNIT_C: frozenset({OFFICER_C.person_id}),  # type: ignore[arg-type]
+    UNIT_A: frozenset({id_of(OFFICER_A), id_of(HEAD_A), id_of(SUPERVISOR_IN_A)}),
+    UNIT_B: frozenset({id_of(OFFICER_B)}),
+    UNIT_C: frozenset({id_of(OFFICER_C)}),
 }
 PHOTO = pr.EvidenceRef(sha256="ab" * 32, media_type="image/jpeg", size=245_000)
 AFTER = pr.EvidenceRef(sha256="cd" * 32, media_type="image/png", size=310_000)

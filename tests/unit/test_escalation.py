@@ -215,7 +215,8 @@ def test_the_third_relapse_makes_accountability_due_immediately() -> None:
 
 def test_next_step_says_what_comes_next_and_when() -> None:
     """For the escalation list: before the deadline the reminder is next; after 催办 was taken, 督办."""
-    assert next_step(item(), (), CAL, at("2021-12-20")).step_name == "reminder"
+    first = next_step(item(), (), CAL, at("2021-12-20"))
+    assert first is not None and first.step_name == "reminder"
     done = item(steps_done=frozenset({"reminder", "urge"}))
     nxt = next_step(done, (), CAL, at("2021-12-29"))
     assert nxt is not None and (nxt.step_name, nxt.due_at) == ("supervise", EXPECTED["supervise"])

@@ -10,7 +10,7 @@ import pytest
 from domain.consequences.accountability import AccountabilityProposed, BasisRef
 from domain.kernel.base import Actor, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Meta, NotFound, fold
 from domain.kernel.calendar import CHINA_TZ, WorkCalendar
-from domain.escalation.ladder import due_steps, step_id_for
+from domain.escalation.ladder import StepName, due_steps, step_id_for
 from domain.escalation.step import (
     EscalationStepTaken, StepParties, StepRefs, TakeEscalationStep, take_command, take_escalation_step,
 )
@@ -51,7 +51,7 @@ def ctx(role: str = "system", now: datetime = DEADLINE, person: UUID | None = No
                                     correlation_id=uuid4(), command_id=str(uuid4()), campaign_id=CAMPAIGN))
 
 
-def take(step_name: str, work: WorkItem = ITEM, now: datetime = DEADLINE, role: str = "system",
+def take(step_name: StepName, work: WorkItem = ITEM, now: datetime = DEADLINE, role: str = "system",
          state: object = None) -> list[DomainEvent]:
     cmd = TakeEscalationStep(command_id=str(uuid4()), campaign_id=CAMPAIGN, item_kind=work.item_kind,
                              item_id=work.item_id, step_name=step_name)

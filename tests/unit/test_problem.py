@@ -17,7 +17,7 @@ from domain.problem.events import ProblemState
 from domain.problem.rules import has_passed_verification, is_independent_verifier
 from tests.unit.problem_kit import (
     ADMIN, AUDITOR, CAMPAIGN, HEAD_A, HQ, LEADER, OFFICER_A, OFFICER_B, PHOTO, PLACE, STAGES, SUPERVISOR,
-    SUPERVISOR_IN_A, SYSTEM, UNIT_A, UNIT_B, Life, cid, ctx, refs_for,
+    SUPERVISOR_IN_A, SYSTEM, UNIT_A, UNIT_B, Life, cid, ctx, id_of, refs_for,
 )
 
 pytestmark = pytest.mark.unit
@@ -156,7 +156,7 @@ def test_separation_of_duties_holds_even_when_membership_data_is_missing() -> No
     assert not is_independent_verifier(problem, submitter, frozenset(), frozenset())
     assert not is_independent_verifier(problem, Actor(role="supervisor"), frozenset(), frozenset())
     assert not is_independent_verifier(problem, SUPERVISOR, frozenset({UNIT_A}), frozenset())
-    assert is_independent_verifier(problem, SUPERVISOR, frozenset({UNIT_B}), frozenset({OFFICER_A.person_id}))
+    assert is_independent_verifier(problem, SUPERVISOR, frozenset({UNIT_B}), frozenset({id_of(OFFICER_A)}))
 
 
 def test_a_rectification_without_evidence_is_refused() -> None:
@@ -185,6 +185,7 @@ def test_nothing_but_relapse_linking_changes_a_closed_problem() -> None:
             life.run(decide, make(life), actor)
         assert raised.value.code in {"problem_closed", "verification_not_passed"}, action
     relapse = Life(now=life.now + timedelta(days=5))
+    assert life.state.closed_at is not None
     matches = pr.ProblemMatches(recently_closed_matches=(pr.ClosedMatch(problem_id=life.problem_id,
                                                                           closed_at=life.state.closed_at),))
     emitted = pr.report_problem(None, pr.ReportProblem(

@@ -36,7 +36,8 @@ def test_an_approved_transfer_hands_the_problem_to_the_suggested_unit_and_keeps_
     s = life.state
     assert (s.unit_id, s.state, s.deadline, s.transfer_count, s.pending_transfer) == (
         UNIT_B, ProblemState.ASSIGNED, deadline, 1, None)
-    assert life.events[-1].mode == "approved_request"
+    assert isinstance(transferred := life.events[-1], pr.ProblemTransferred)
+    assert transferred.mode == "approved_request"
     with pytest.raises(Forbidden):
         life.acknowledge(OFFICER_A)
     assert life.acknowledge(OFFICER_B).state.state == ProblemState.ACKNOWLEDGED
@@ -79,7 +80,7 @@ def test_hq_transfers_directly_and_the_system_automatically() -> None:
                                                      reason="派遣有误"), HQ)
     life.run(pr.transfer_problem, pr.TransferProblem(command_id=cid(), problem_id=life.problem_id, to_unit_id=UNIT_C,
                                                      reason="责任矩阵已更新"), SYSTEM)
-    assert [e.mode for e in life.events[-2:]] == ["hq_direct", "automatic"]
+    assert [e.mode for e in life.events[-2:] if isinstance(e, pr.ProblemTransferred)] == ["hq_direct", "automatic"]
     with pytest.raises(Forbidden):
         life.run(pr.transfer_problem, pr.TransferProblem(command_id=cid(), problem_id=life.problem_id,
                                                          to_unit_id=UNIT_A, reason="x"), OFFICER_A)
@@ -170,6 +171,7 @@ def test_parking_pauses_the_clock_and_resuming_moves_the_deadline_by_the_paused_
     life.now = at("2025-09-24", "14:00")
     life.run(pr.resume_problem, pr.ResumeProblem(command_id=cid(), problem_id=life.problem_id), HQ)
     resumed = life.events[-1]
+    assert isinstance(resumed, pr.ProblemResumed)
     assert resumed.paused_hours == 16 and life.state.deadline == at("2025-09-28")
     assert time_used_fraction(life.state, CAL, at("2025-09-28")) == pytest.approx(1.0)
     assert not is_overdue(life.state, at("2025-09-28")) and is_overdue(life.state, at("2025-09-28", "10:01"))

@@ -214,6 +214,7 @@ class ProblemMachine(RuleBasedStateMachine):
             if isinstance(event, UNIT_EVENTS):
                 assert before.unit_id in units_of(actor)  # a unit acts only on what it was handed
             if isinstance(event, (pr.RectificationVerified, pr.RectificationRejected)):
+                assert before.unit_id is not None
                 assert actor.person_id not in MEMBERS[before.unit_id]  # separation of duties
                 assert before.state == ProblemState.RECTIFICATION_SUBMITTED and before.submitted_evidence
             if isinstance(event, pr.RectificationSubmitted):

@@ -72,6 +72,7 @@ def test_an_hq_override_needs_a_reason_and_is_recorded_as_such() -> None:
     assert raised.value.code == "override_reason_required"
     life.assign(unit_id=UNIT_B, reason="该路段已移交")
     assigned = life.events[-1]
+    assert isinstance(assigned, pr.ProblemAssigned)
     assert (assigned.unit_id, assigned.routing, assigned.reason) == (UNIT_B, "hq_override", "该路段已移交")
 
 
@@ -140,7 +141,8 @@ def test_an_old_assignment_is_judged_by_the_policy_in_force_then() -> None:
     before = Life(now=at("2025-09-22"), policy=policy).report(category="other").assign()
     after = Life(now=at("2025-10-14"), policy=policy).report(category="other").assign()
     assert before.state.deadline == at("2025-09-25") and after.state.deadline == at("2025-10-15")
-    assert before.events[-1].policy_effective_from == at("2025-09-01")
+    assert isinstance(assigned := before.events[-1], pr.ProblemAssigned)
+    assert assigned.policy_effective_from == at("2025-09-01")
     assert po.policy_in_force(policy.deadlines, at("2025-09-22")).default.amount == 3
     assert fold("problem", before.events, Problem).deadline == at("2025-09-25")  # replay keeps the old deadline
 
@@ -207,6 +209,7 @@ def test_a_report_within_the_relapse_window_links_to_the_closed_original() -> No
 def test_relapses_raise_the_originals_relapse_count_while_it_stays_closed() -> None:
     """Two relapses on a closed problem: relapse_count 2, state closed."""
     life = Life().report().assign().acknowledge().submit().verify().close()
+    assert life.state.closed_at is not None
     for days in (3, 6):
         events = report(now=life.now + timedelta(days=days), matches=closed(life.problem_id, life.state.closed_at))
         life.events.append(events[1])

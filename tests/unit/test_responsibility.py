@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from domain.structure import indicator as ind
 from domain.kernel.base import Actor, CommandContext, Conflict, DomainError, DomainEvent, Meta, NotFound, fold
 from domain.structure.responsibility import (
-    AssignRefs, AssignResponsibility, ResponsibilityAssigned, ResponsibilityEnded, ResponsibilityRevoked,
-    RevokeResponsibility, Subject, assign_responsibility, new_assignment_id, responsibility_id, revoke_responsibility,
+    AssignRefs, AssignResponsibility, PartyKind, ResponsibilityAssigned, ResponsibilityEnded, ResponsibilityRevoked,
+    RevokeResponsibility, Role, Subject, assign_responsibility, new_assignment_id, responsibility_id, revoke_responsibility,
 )
 from domain.structure.indicator import Indicator
 from domain.structure.responsibility import Responsibility
@@ -43,8 +43,8 @@ def ctx(now: datetime = T0, command_id: str = "c") -> CommandContext:
                                     correlation_id=uuid4(), command_id=command_id, campaign_id=CAMPAIGN))
 
 
-def assign(party: UUID = UNIT_A, role: str = "lead", start: datetime | None = None, command_id: str | None = None,
-           party_kind: str = "unit") -> AssignResponsibility:
+def assign(party: UUID = UNIT_A, role: Role = "lead", start: datetime | None = None, command_id: str | None = None,
+           party_kind: PartyKind = "unit") -> AssignResponsibility:
     return AssignResponsibility(command_id=command_id or str(uuid4()), campaign_id=CAMPAIGN, scope_kind="place",
                                 scope_id=PLACE, party_kind=party_kind, party_id=party, role=role, effective_from=start)
 
@@ -87,6 +87,7 @@ def test_a_retried_command_derives_the_same_assignment_id() -> None:
     """Deciding the same command twice yields the same assignment id (idempotent retries agree)."""
     cmd = assign(command_id="retry-me")
     first, second = decide([], cmd)[0], decide([], cmd)[0]
+    assert isinstance(first, ResponsibilityAssigned) and isinstance(second, ResponsibilityAssigned)
     assert first.assignment_id == second.assignment_id == new_assignment_id(SCOPE_REF, "retry-me")
 
 
@@ -95,9 +96,12 @@ def test_a_new_lead_ends_the_current_lead_at_its_own_start_in_one_decision() -> 
     past = history(assign(UNIT_A, start=day(0)))
     events = decide(past, assign(UNIT_B, start=day(10)))
     assert [type(e) for e in events] == [ResponsibilityEnded, ResponsibilityAssigned]
-    assert events[0].assignment_id == assigned_id(past, UNIT_A)
-    assert events[0].effective_to == day(10) and events[0].reason == "superseded"
-    assert fold("responsibility", past + events, Responsibility).current_lead.party_id == UNIT_B
+    ended, assigned = events
+    assert isinstance(ended, ResponsibilityEnded) and isinstance(assigned, ResponsibilityAssigned)
+    assert ended.assignment_id == assigned_id(past, UNIT_A)
+    assert ended.effective_to == day(10) and ended.reason == "superseded"
+    lead = fold("responsibility", past + events, Responsibility).current_lead
+    assert lead is not None and lead.party_id == UNIT_B
 
 
 def test_a_new_lead_may_not_start_before_the_current_lead() -> None:
@@ -158,7 +162,7 @@ def test_a_party_may_be_assigned_again_after_its_assignment_ended() -> None:
     """A former lead superseded at day 10 may lead again from day 12."""
     past = history(assign(UNIT_A, start=day(0)), assign(UNIT_B, start=day(10)))
     events = decide(past, assign(UNIT_A, start=day(12)))
-    assert events[-1].party_id == UNIT_A
+    assert isinstance(events[-1], ResponsibilityAssigned) and events[-1].party_id == UNIT_A
 
 
 @pytest.mark.parametrize("refs, code, status", [

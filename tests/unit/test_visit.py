@@ -14,7 +14,7 @@ from domain.kernel.base import Conflict, DomainError, DomainEvent, Forbidden, No
 from domain.problem.events import ProblemState
 from domain.visit import Visit
 from tests.unit.problem_kit import (
-    CAL, CAMPAIGN, LEADER, OFFICER_A, PHOTO, PLACE, SUPERVISOR, Life, at, cid, ctx,
+    CAL, CAMPAIGN, LEADER, OFFICER_A, PHOTO, PLACE, SUPERVISOR, Life, at, cid, ctx, id_of,
 )
 
 pytestmark = pytest.mark.unit
@@ -143,7 +143,7 @@ def test_the_open_add_close_flow_builds_the_same_visit() -> None:
     """OpenVisit, AddFinding twice (the second a retry), CloseVisit: one finding, one problem, closed with results."""
     visit_id, f = uuid4(), finding()
     opened = vi.open_visit(None, vi.OpenVisit(command_id=cid(), visit_id=visit_id, campaign_id=CAMPAIGN,
-                                              place_id=PLACE, participants=(SUPERVISOR.person_id,),
+                                              place_id=PLACE, participants=(id_of(SUPERVISOR),),
                                               occurred_at=FIELD_TIME), ctx(SUPERVISOR, FIELD_TIME), refs())
     history: list[DomainEvent] = list(opened)
     add = vi.AddFinding(command_id=cid(), visit_id=visit_id, finding=f)
@@ -174,7 +174,7 @@ def test_a_finding_added_with_another_content_under_its_id_is_a_conflict() -> No
     """Re-adding a finding id with a different description is refused."""
     f = finding()
     cmd = vi.OpenVisit(command_id=cid(), visit_id=uuid4(), campaign_id=CAMPAIGN, place_id=PLACE,
-                       participants=(SUPERVISOR.person_id,), occurred_at=FIELD_TIME)
+                       participants=(id_of(SUPERVISOR),), occurred_at=FIELD_TIME)
     history = vi.open_visit(None, cmd, ctx(SUPERVISOR, FIELD_TIME), refs())
     history += of(vi.add_finding(fold("visit", history, Visit), vi.AddFinding(command_id=cid(), visit_id=cmd.visit_id,
                                                                        finding=f), ctx(SUPERVISOR, FIELD_TIME),
