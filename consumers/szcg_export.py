@@ -18,7 +18,7 @@ from consumers.base import KafkaOptions, TrackedConsumer
 from consumers.envelope import Delivery
 from domain.problem import events as pe
 from domain.kernel.base import DomainEvent
-from domain.kernel.calendar import CHINA_TZ
+from domain.kernel.timefmt import local_day_stamp
 
 DEFAULT_GROUP = "dudao-szcg-export"
 
@@ -48,7 +48,7 @@ ENDING = (pe.ProblemClosed, pe.ProblemWithdrawn, pe.ProblemMerged)
 
 def case_no(reported_at: datetime, notification_id: int) -> str:
     """The case number: DD, the report's date in China, and six digits from its log position."""
-    return f"DD{reported_at.astimezone(CHINA_TZ):%Y%m%d}{notification_id % 1_000_000:06d}"
+    return f"DD{local_day_stamp(reported_at)}{notification_id % 1_000_000:06d}"
 
 
 def changes(event: DomainEvent) -> dict[str, Any]:

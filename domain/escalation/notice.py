@@ -21,8 +21,9 @@ from pydantic import AwareDatetime, Field
 from domain.kernel.base import (
     Command, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Frozen, Meta, NotFound, derived_id, evolver,
 )
-from domain.kernel.calendar import CHINA_TZ, WorkCalendar
+from domain.kernel.calendar import WorkCalendar
 from domain.kernel.roles import NOTICE_ISSUER_ROLES, ensure_may_write, ensure_role
+from domain.kernel.timefmt import format_zh
 from domain.escalation.work_item import ITEM_KIND_PATTERN, WorkItem
 
 KIND = "notice"
@@ -64,18 +65,12 @@ def template_key(notice_kind: str, subject_kind: str) -> str:
     return specific if specific in TEMPLATES else notice_kind
 
 
-def format_time_zh(t: datetime) -> str:
-    """An instant as users read it: Beijing time, 2021年12月17日 10:00."""
-    local = t.astimezone(CHINA_TZ)
-    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
-
-
 def render(kind: str, **fields: object) -> str:
     """The text of template `kind` with its named fields filled in (datetimes in Beijing time)."""
     template = TEMPLATES.get(kind)
     if template is None:
         raise DomainError("unknown_notice_kind", "通知类型不存在", "unknown notice kind", notice_kind=kind)
-    values = {k: format_time_zh(v) if isinstance(v, datetime) else str(v) for k, v in fields.items()}
+    values = {k: format_zh(v) if isinstance(v, datetime) else str(v) for k, v in fields.items()}
     try:
         return template.format_map(values)
     except KeyError as missing:

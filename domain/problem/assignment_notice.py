@@ -8,11 +8,10 @@ acknowledges the problem (签收), the open 交办单 is acknowledged with it. A
 
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import UUID
 
 from domain.kernel.base import CommandContext, DomainEvent, Frozen, derived_id, fold
-from domain.kernel.calendar import CHINA_TZ, WorkCalendar
+from domain.kernel.calendar import WorkCalendar
 from domain.escalation.notice import Notice, NoticeAcknowledged, Recipient, build_notice
 from domain.problem.events import ProblemAcknowledged, ProblemAssigned, ProblemTransferred
 from domain.problem.state import Problem
@@ -32,10 +31,6 @@ class AssignmentNames(Frozen):
     place_name: str | None = None
 
 
-def _local(at: datetime) -> str:
-    return at.astimezone(CHINA_TZ).strftime("%Y年%m月%d日%H:%M")
-
-
 def handed_over(events: list[DomainEvent]) -> bool:
     return any(isinstance(e, (ProblemAssigned, ProblemTransferred)) for e in events)
 
@@ -53,7 +48,7 @@ def with_assignment_notice(before: Problem | None, events: list[DomainEvent], ct
         campaign_id=after.campaign_id, notice_kind="assignment", subject_kind="problem", subject_id=after.problem_id,
         recipients=(Recipient(party_kind="unit", party_id=after.unit_id, name=names.unit_names.get(after.unit_id)),),
         fields={"place": names.place_name or "相关点位", "subject": after.description[:SUBJECT_CHARS],
-                "deadline": _local(after.deadline)},
+                "deadline": after.deadline},  # rendered like every time in a notice (2021年12月17日 10:00)
     )
     return [*events, notice]
 

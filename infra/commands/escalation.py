@@ -17,7 +17,8 @@ from uuid import UUID
 from domain.escalation import ladder as esc
 from domain.kernel.calendar import WorkCalendar
 from domain.escalation.step import StepParties, StepRefs, TakeEscalationStep, take_escalation_step
-from domain.escalation.notice import NOTICE_NAMES_ZH, Notice, Party, format_time_zh, notice_work_item
+from domain.escalation.notice import NOTICE_NAMES_ZH, Notice, Party, notice_work_item
+from domain.kernel.timefmt import format_zh
 from domain.kernel.roles import HQ_ROLES, STEP_ROLES
 from domain.policy.campaign import CampaignPolicy, PolicyRefs, campaign_calendar, policy_id_for
 from domain.problem import Problem
@@ -96,7 +97,7 @@ def notice_item(reader: Reader, item_id: UUID, calendar: WorkCalendar) -> ItemVi
     subject = open_item(reader, n.subject_kind, n.subject_id, calendar) if n.subject_kind != "notice" else None
     item = notice_work_item(n, subject_open=subject is None or not subject.item.closed)
     what = subject.fields.get("subject") if subject else None
-    text = f"{format_time_zh(n.issued_at)}发出的{NOTICE_NAMES_ZH[n.notice_kind]}" + (f"（关于“{what}”）" if what else "")
+    text = f"{format_zh(n.issued_at)}发出的{NOTICE_NAMES_ZH[n.notice_kind]}" + (f"（关于“{what}”）" if what else "")
     return ItemView(item.model_copy(update={"place_id": subject.item.place_id if subject else None}),
                     {"subject": text})
 

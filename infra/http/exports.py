@@ -18,6 +18,7 @@ from openpyxl.utils import get_column_letter
 
 from domain.kernel.calendar import CHINA_TZ
 from domain.kernel.taxonomy import DEFAULT_CATEGORIES, SEVERITY_NAMES_ZH, Severity
+from domain.kernel.timefmt import format_local
 
 Row = Mapping[str, Any]
 
@@ -30,7 +31,8 @@ DEFAULT_CATEGORY_NAMES = {c.code: c.name_zh for c in DEFAULT_CATEGORIES}
 
 
 def _time(value: Any, tz: tzinfo) -> str:
-    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else ""
+    """A time cell: the campaign's zone to the minute, an empty cell when there is none."""
+    return format_local(value if isinstance(value, datetime) else None, tz, empty="")
 
 
 def _percent(value: float | None) -> str:

@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from domain.kernel.base import NotFound
 from domain.kernel.calendar import WorkCalendar
+from domain.kernel.timefmt import local_day_stamp
 from domain.policy.campaign import CampaignPolicy, campaign_calendar, categories_at, policy_id_for
 from domain.problem.events import ProblemState
 from domain.problem.rules import is_overdue, problem_light, time_used_fraction, working_hours_used
@@ -119,7 +120,7 @@ def export(request: Request, grant: Grant, campaign_id: UUID, now: datetime | No
     view = ledger_view(request, grant, campaign_id, now)
     with request.app.state.read_pool.connection() as conn:
         rows = lg.ledger(conn, campaign_id, now=view.at, calendar=view.calendar, **filters)
-    filename = f"整改台账-{view.at.astimezone(view.tz):%Y%m%d}.{suffix}"
+    filename = f"整改台账-{local_day_stamp(view.at, view.tz)}.{suffix}"
     disposition = f"attachment; filename=\"ledger.{suffix}\"; filename*=UTF-8''{quote(filename)}"
     return Response(write(rows, view.category_names, view.tz), media_type=media_type,
                     headers={"Content-Disposition": disposition})
