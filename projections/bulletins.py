@@ -156,7 +156,7 @@ def progressed(curs: Cursor[Any], rec: RecordedEvent) -> None:
 def _rows(conn: Any, sql: str, params: Any) -> list[Row]:
     curs = conn.execute(sql, params)
     names = [d.name for d in curs.description]
-    return [r if isinstance(r, dict) else dict(zip(names, r)) for r in curs.fetchall()]
+    return [r if isinstance(r, dict) else dict(zip(names, r, strict=True)) for r in curs.fetchall()]
 
 
 def list_bulletins(conn: Any, campaign_id: UUID) -> list[Row]:

@@ -19,7 +19,7 @@ Row = dict[str, Any]
 def _rows(conn: Any, sql: str, params: Any) -> list[Row]:
     curs = conn.execute(sql, params)
     names = [d.name for d in curs.description]
-    return [r if isinstance(r, dict) else dict(zip(names, r)) for r in curs.fetchall()]
+    return [r if isinstance(r, dict) else dict(zip(names, r, strict=True)) for r in curs.fetchall()]
 
 
 # In force at %(at)s (the database's now() when None).

@@ -125,7 +125,7 @@ def _dicts(conn: Any, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]
     """Rows as dicts whatever row factory the caller's connection or cursor uses."""
     curs = conn.execute(sql, params)
     names = [d.name for d in curs.description]
-    return [row if isinstance(row, dict) else dict(zip(names, row)) for row in curs.fetchall()]
+    return [row if isinstance(row, dict) else dict(zip(names, row, strict=True)) for row in curs.fetchall()]
 
 
 def _one(conn: Any, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:

@@ -7,6 +7,8 @@ pre-filled draft (红黑榜 from the rankings, level-3 escalations) is a query: 
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from domain.consequences import bulletin as bu
 from domain.kernel.roles import HQ_ROLES
 from infra.commands import Handler, Reader, register
@@ -21,7 +23,7 @@ def gather_ack(cmd: bu.AcknowledgeBulletin, reader: Reader) -> bu.BulletinRefs:
     return bu.BulletinRefs(actor_unit_ids=actor_unit_ids(reader))
 
 
-def _target(cmd: bu.DraftBulletin | bu.EditBulletin | bu.IssueBulletin | bu.AcknowledgeBulletin) -> object:
+def _target(cmd: bu.DraftBulletin | bu.EditBulletin | bu.IssueBulletin | bu.AcknowledgeBulletin) -> UUID:
     return cmd.bulletin_id
 
 

@@ -169,7 +169,7 @@ class January:
         """The pre-festival assessment finds new problems (one a relapse of a closed one); HQ hands them over."""
         self.escalator.projector.catch_up()  # the ledger (duplicates, relapses) and the matrix (routing)
         checker = self.batch.supervisors[0]
-        for pid, (grid, category, text) in zip(self.second_round, SECOND_ROUND):
+        for pid, (grid, category, text) in zip(self.second_round, SECOND_ROUND, strict=True):
             place = self.loader.place_id(f"{self.grids[grid]}点位01")
             self.batch.send(checker, f"jan:{pid}:report", pr.ReportProblem, problem_id=pid,
                             campaign_id=self.loader.campaign_id, category=category, place_id=place, description=text,

@@ -50,7 +50,7 @@ def propose_consequences(conn: psycopg.Connection[Any], service: CommandService,
                 ids = {b["bulletin_id"], b["corrects"]} - {None}
                 if what is None or any((bid, unit) in done for bid in ids):
                     continue
-                listed = [h["bulletin_id"] for h, units in zip(history, lists) if unit in units]
+                listed = [h["bulletin_id"] for h, units in zip(history, lists, strict=False) if unit in units]  # lists stop at b
                 proposed += _propose(service, actor, campaign_id, b, unit, names.get(unit), what, listed)
     return proposed
 

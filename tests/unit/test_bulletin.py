@@ -21,6 +21,7 @@ pytestmark = pytest.mark.unit
 
 CAMPAIGN = uuid4()
 NOW = datetime(2021, 12, 20, 10, tzinfo=CHINA_TZ)
+NO_REFS = BulletinRefs()
 
 
 def rate(name: str, r: float, due: int = 10) -> UnitRate:
@@ -86,7 +87,7 @@ def test_draft_contents_match_the_rankings(rankings: list[UnitRate]) -> None:
 # --- draft, edit, issue, acknowledge ---------------------------------------------------------------
 
 
-def drafted(corrects: UUID | None = None, refs: BulletinRefs = BulletinRefs()) -> list[DomainEvent]:
+def drafted(corrects: UUID | None = None, refs: BulletinRefs = NO_REFS) -> list[DomainEvent]:
     c = draft_contents(RATES, [STEP])
     cmd = DraftBulletin(command_id=str(uuid4()), bulletin_id=uuid4(), campaign_id=CAMPAIGN,
                         period_start=date(2021, 12, 13), period_end=date(2021, 12, 19), corrects=corrects,

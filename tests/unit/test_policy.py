@@ -17,11 +17,12 @@ from domain.policy.campaign import CampaignPolicy
 from tests.unit.problem_kit import CAMPAIGN, HQ, SUPERVISOR, UNIT_A, UNIT_B, at, cid, ctx
 
 pytestmark = pytest.mark.unit
+POLICY_TIME = at("2025-09-01")
 
 UNITS = frozenset({UNIT_A, UNIT_B})
 
 
-def decide(history: list[DomainEvent], cmd: Any, actor: Any = HQ, now: datetime = at("2025-09-01"),
+def decide(history: list[DomainEvent], cmd: Any, actor: Any = HQ, now: datetime = POLICY_TIME,
            **refs: Any) -> list[DomainEvent]:
     state = fold("campaign_policy", history, CampaignPolicy) if history else None
     return pc.set_policy(state, cmd, ctx(actor, now), pc.PolicyRefs(**{"known_unit_ids": UNITS, **refs}))

@@ -24,28 +24,28 @@ pytestmark = pytest.mark.unit
 
 Action = tuple[Callable[..., Any], Callable[[Life], Any], Actor]
 ACTIONS: dict[str, Action] = {
-    "assign": (pr.assign_problem, lambda l: pr.AssignProblem(command_id=cid(), problem_id=l.problem_id), HQ),
+    "assign": (pr.assign_problem, lambda life: pr.AssignProblem(command_id=cid(), problem_id=life.problem_id), HQ),
     "acknowledge": (pr.acknowledge_problem,
-                    lambda l: pr.AcknowledgeProblem(command_id=cid(), problem_id=l.problem_id), OFFICER_A),
-    "submit": (pr.submit_rectification, lambda l: pr.SubmitRectification(
-        command_id=cid(), problem_id=l.problem_id, evidence=(PHOTO,)), OFFICER_A),
+                    lambda life: pr.AcknowledgeProblem(command_id=cid(), problem_id=life.problem_id), OFFICER_A),
+    "submit": (pr.submit_rectification, lambda life: pr.SubmitRectification(
+        command_id=cid(), problem_id=life.problem_id, evidence=(PHOTO,)), OFFICER_A),
     "verify": (pr.verify_rectification,
-               lambda l: pr.VerifyRectification(command_id=cid(), problem_id=l.problem_id), SUPERVISOR),
-    "reject": (pr.reject_rectification, lambda l: pr.RejectRectification(
-        command_id=cid(), problem_id=l.problem_id, reason="仍有垃圾"), SUPERVISOR),
-    "close": (pr.close_problem, lambda l: pr.CloseProblem(command_id=cid(), problem_id=l.problem_id), HQ),
-    "request_transfer": (pr.request_transfer, lambda l: pr.RequestTransfer(
-        command_id=cid(), problem_id=l.problem_id, reason="不属本单位职责", suggested_unit_id=UNIT_B), OFFICER_A),
-    "transfer": (pr.transfer_problem, lambda l: pr.TransferProblem(
-        command_id=cid(), problem_id=l.problem_id, to_unit_id=UNIT_B, reason="派遣有误"), HQ),
-    "request_coordination": (pr.request_coordination, lambda l: pr.RequestCoordination(
-        command_id=cid(), problem_id=l.problem_id, reason="需城管局配合"), OFFICER_A),
-    "request_extension": (pr.request_extension, lambda l: pr.RequestExtension(
-        command_id=cid(), problem_id=l.problem_id, working_days=2, reason="需采购设备"), OFFICER_A),
-    "park": (pr.park_problem, lambda l: pr.ParkProblem(command_id=cid(), problem_id=l.problem_id, reason="待拆迁"), HQ),
-    "resume": (pr.resume_problem, lambda l: pr.ResumeProblem(command_id=cid(), problem_id=l.problem_id), HQ),
-    "withdraw": (pr.withdraw_problem, lambda l: pr.WithdrawProblem(
-        command_id=cid(), problem_id=l.problem_id, reason="误报"), HQ),
+               lambda life: pr.VerifyRectification(command_id=cid(), problem_id=life.problem_id), SUPERVISOR),
+    "reject": (pr.reject_rectification, lambda life: pr.RejectRectification(
+        command_id=cid(), problem_id=life.problem_id, reason="仍有垃圾"), SUPERVISOR),
+    "close": (pr.close_problem, lambda life: pr.CloseProblem(command_id=cid(), problem_id=life.problem_id), HQ),
+    "request_transfer": (pr.request_transfer, lambda life: pr.RequestTransfer(
+        command_id=cid(), problem_id=life.problem_id, reason="不属本单位职责", suggested_unit_id=UNIT_B), OFFICER_A),
+    "transfer": (pr.transfer_problem, lambda life: pr.TransferProblem(
+        command_id=cid(), problem_id=life.problem_id, to_unit_id=UNIT_B, reason="派遣有误"), HQ),
+    "request_coordination": (pr.request_coordination, lambda life: pr.RequestCoordination(
+        command_id=cid(), problem_id=life.problem_id, reason="需城管局配合"), OFFICER_A),
+    "request_extension": (pr.request_extension, lambda life: pr.RequestExtension(
+        command_id=cid(), problem_id=life.problem_id, working_days=2, reason="需采购设备"), OFFICER_A),
+    "park": (pr.park_problem, lambda life: pr.ParkProblem(command_id=cid(), problem_id=life.problem_id, reason="待拆迁"), HQ),
+    "resume": (pr.resume_problem, lambda life: pr.ResumeProblem(command_id=cid(), problem_id=life.problem_id), HQ),
+    "withdraw": (pr.withdraw_problem, lambda life: pr.WithdrawProblem(
+        command_id=cid(), problem_id=life.problem_id, reason="误报"), HQ),
 }
 OWED = {"assigned", "acknowledged", "rework"}
 OPEN = OWED | {"reported", "rectification_submitted", "verified", "parked"}

@@ -17,13 +17,16 @@ from domain.kernel.taxonomy import Category, Severity
 from domain.policy.campaign import CampaignPolicy
 from domain.problem.state import Problem
 from tests.unit.problem_kit import (
-    CAMPAIGN, HQ, LEADER, OFFICER_A, PLACE, SUPERVISOR, SYSTEM, UNIT_A, UNIT_B, UNIT_C, Life, at, cid, ctx,
+    CAMPAIGN, HQ, LEADER, OFFICER_A, PLACE, SUPERVISOR, SYSTEM, T0, UNIT_A, UNIT_B, UNIT_C, Life, at, cid, ctx,
 )
+
+POLICY_TIME = at("2025-09-01")
+NO_MATCHES = pr.ProblemMatches()
 
 pytestmark = pytest.mark.unit
 
 
-def policy_with(*commands: pc.PolicyCommand, now: datetime = at("2025-09-01")) -> po.CampaignPolicy:
+def policy_with(*commands: pc.PolicyCommand, now: datetime = POLICY_TIME) -> po.CampaignPolicy:
     """A campaign policy built by running the real policy decisions."""
     events: list[Any] = []
     for cmd in commands:
@@ -33,8 +36,8 @@ def policy_with(*commands: pc.PolicyCommand, now: datetime = at("2025-09-01")) -
     return fold("campaign_policy", events, CampaignPolicy)
 
 
-def report(problem_id: UUID | None = None, found_at: datetime | None = None, now: datetime = at("2025-09-22"),
-           matches: pr.ProblemMatches = pr.ProblemMatches(), policy: po.CampaignPolicy | None = None,
+def report(problem_id: UUID | None = None, found_at: datetime | None = None, now: datetime = T0,
+           matches: pr.ProblemMatches = NO_MATCHES, policy: po.CampaignPolicy | None = None,
            place_exists: bool = True, **kw: Any) -> list[Any]:
     fields = {"category": "garbage_dumping", "description": "垃圾乱倒", "source": "hotline", **kw}
     cmd = pr.ReportProblem(command_id=cid(), problem_id=problem_id or uuid4(), campaign_id=CAMPAIGN, place_id=PLACE,
