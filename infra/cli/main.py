@@ -1,4 +1,5 @@
-"""The `dudao` command line (typer): serve the API, create tables, run and rebuild projections, issue tokens.
+"""The `dudao` command line (typer): serve the API, create tables, run and rebuild projections, retry or skip
+a projection's dead letter, issue tokens.
 
 Subcommands defined in other modules (e.g. `demo`, `run`) register on `app` with `@app.command()`
 and are imported at the bottom of this module, so `dudao --help` lists them.
@@ -24,10 +25,12 @@ from infra.bootstrap import System, bootstrap, bootstrap_from_settings, database
 from infra.logging import configure_logging
 from infra.settings import Settings
 from projections.base import Projection
+from projections.dead_letters import NotWaiting
 
 app = typer.Typer(name="dudao", no_args_is_help=True, add_completion=False,
                   help="督导 dudao: 创建活动的任务与督导后端 (task-and-supervision backend).")
-project_app = typer.Typer(no_args_is_help=True, help="Projections (读模型): run them, rebuild them.")
+project_app = typer.Typer(no_args_is_help=True,
+                          help="Projections (读模型): run them, rebuild them, retry or skip a dead letter (死信).")
 tokens_app = typer.Typer(no_args_is_help=True, help="Bearer tokens (访问令牌) for the HTTP API.")
 app.add_typer(project_app, name="project")
 app.add_typer(tokens_app, name="tokens")
@@ -64,7 +67,7 @@ def migrate() -> None:
     """Create every table once: event store, command receipts, projections and their positions, tokens."""
     system = bootstrap(database_url_from(settings()), create_tables=True)
     try:
-        typer.echo(f"event store: {system.app.recorder.events_table_name} (+ command receipts)")
+        typer.echo(f"event store: {system.app.store.events_table_name} (+ command receipts)")
         for p in system.projector.projections:
             typer.echo(f"projection {p.name}: {', '.join(p.tables)}")
         with psycopg.connect(system.database_url) as conn:
@@ -107,6 +110,60 @@ def rebuild_one(system: System, projection: Projection) -> None:
         progress.update(task, completed=head or 1)
     elapsed = time.perf_counter() - started
     typer.echo(f"{projection.name}: {head} log events in {elapsed:.2f} s ({head / elapsed if elapsed else 0:,.0f} events/s)")
+    position = system.projector.position(projection)
+    if position < head:
+        typer.echo(f"{projection.name} 等待死信 waits before a dead letter at {position + 1}: see `dudao deadletters`",
+                   err=True)
+
+
+REASON = typer.Option(..., "--reason", help="Why (recorded with the dead letter).")
+
+
+def operator() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+@project_app.command("retry")
+def project_retry(name: str = typer.Argument(..., help="The projection."),
+                  position: int = typer.Argument(..., help="The dead letter's notification id."),
+                  reason: str = REASON,
+                  by: str = typer.Option(None, "--by", help="Who retries (default: the OS user).")) -> None:
+    """Apply a projection's dead letter now (after fixing its cause); the projection moves on if it applies."""
+    system = bootstrap_from_settings(settings())
+    try:
+        applied = system.projector.retry(name, position, reason=reason, by=by or operator())
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0])) from exc
+    except NotWaiting as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        system.close()
+    if not applied:
+        typer.echo(f"仍然失败 still failing: see `dudao deadletters` for {name} {position}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"已重试 retried: {name} moved past {position}")
+
+
+@project_app.command("skip")
+def project_skip(name: str = typer.Argument(..., help="The projection."),
+                 position: int = typer.Argument(..., help="The dead letter's notification id."),
+                 reason: str = REASON,
+                 by: str = typer.Option(..., "--by", help="Who decides to skip (recorded).")) -> None:
+    """Record a projection's dead letter as skipped (who, why) and move the projection past it, in one transaction."""
+    system = bootstrap_from_settings(settings())
+    try:
+        system.projector.skip(name, position, reason=reason, by=by)
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0])) from exc
+    except NotWaiting as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        system.close()
+    typer.echo(f"已跳过 skipped: {name} moved past {position} ({reason}, {by})")
 
 
 @project_app.command("run")

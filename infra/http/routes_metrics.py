@@ -1,4 +1,4 @@
-"""`GET /metrics`: relay, projection and consumer lag in the Prometheus text format."""
+"""`GET /metrics`: relay, projection and consumer lag and open dead letters (死信) in the Prometheus text format."""
 
 from __future__ import annotations
 

@@ -1,8 +1,12 @@
-"""How far behind everything is: the log head, the relay, the projections and Kafka consumer groups.
+"""How far behind everything is: the log head, the relay, the projections and Kafka consumer groups,
+and which of them wait before a dead letter (死信, an event they could not apply).
 
 `status()` gathers it (for `dudao status [--json]`); `metrics_text()` renders the same figures in
 the Prometheus text exposition format (for a `/metrics` endpoint). Kafka being unreachable is
 reported (`kafka_error`), never raised: status is what you run when something is wrong.
+
+Dead letters are reported for every projection and every consumer group with stored offsets, zero
+included, so an alert on `dudao_dead_letters_open > 0` has a series to watch from the start.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from kafka.errors import KafkaError
 
 from infra.streams.cloudevents import DEFAULT_PREFIX
 from infra.streams.broker import CONNECT_TIMEOUT_MS, scan_partitions, tail_consumer
+from projections import dead_letters as dl
 
 EVENTS_TABLE = "dudao_events"
 
@@ -35,6 +40,7 @@ def status(database_url: str, bootstrap: str | None, *, relay_name: str = "kafka
             "relay_lag_seconds": _lag_seconds(conn, position, now),
             "projections": _projections(conn),
         }
+        report["dead_letters"] = _dead_letters(conn, report["projections"])
     groups, error = consumer_groups(bootstrap, prefix, timeout_s) if bootstrap else ({}, "no Kafka bootstrap given")
     report["consumer_groups"] = groups
     if error:
@@ -77,6 +83,18 @@ def _projections(conn: psycopg.Connection[Any]) -> dict[str, dict[str, int]]:
         return {}
     rows = conn.execute("SELECT name, position FROM dudao_projection_positions ORDER BY name").fetchall()
     return {name: {"position": int(pos), "lag": _events_after(conn, int(pos))} for name, pos in rows}
+
+
+def _dead_letters(conn: psycopg.Connection[Any], projections: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per reader kind and reader: open dead letters, the oldest one's age (s) and position (None when none)."""
+    groups = ([r[0] for r in conn.execute("SELECT DISTINCT group_id FROM dudao_consumer_offsets")]
+              if _table_exists(conn, "dudao_consumer_offsets") else [])
+    none = {"open": 0, "oldest_age_seconds": 0.0, "oldest_position": None}
+    report: dict[str, dict[str, Any]] = {"projection": {name: dict(none) for name in projections},
+                                         "consumer": {group: dict(none) for group in groups}}
+    for (kind, reader), found in dl.open_summary(conn).items():
+        report.setdefault(kind, {})[reader] = found
+    return {kind: dict(sorted(readers.items())) for kind, readers in report.items()}
 
 
 def consumer_groups(bootstrap: str, prefix: str, timeout_s: float) -> tuple[dict[str, Any], str | None]:
@@ -134,6 +152,8 @@ def metrics_text(report: dict[str, Any]) -> str:
     """The status report in the Prometheus text exposition format (version 0.0.4)."""
     projections = report.get("projections", {})
     groups = report.get("consumer_groups", {})
+    letters = [({"reader_kind": kind, "reader": reader}, found) for kind, readers in report.get("dead_letters", {}).items()
+               for reader, found in readers.items()]
     lines = [
         *_metric("dudao_log_head", "Highest notification id in the event store.", [({}, report["log_head"])]),
         *_metric("dudao_relay_position", "Highest notification id the relay published.",
@@ -149,6 +169,10 @@ def metrics_text(report: dict[str, Any]) -> str:
         *_metric("dudao_consumer_group_lag", "Messages a consumer group has not committed yet, per partition.",
                  [({"group": g, "topic": p["topic"], "partition": p["partition"]}, p["lag"])
                   for g, found in groups.items() for p in found["partitions"]]),
+        *_metric("dudao_dead_letters_open", "Events a reader could not apply and waits before (or went past), not yet "
+                 "retried or skipped; alert when above 0.", [(labels, found["open"]) for labels, found in letters]),
+        *_metric("dudao_dead_letters_oldest_age_seconds", "Age of the reader's oldest open dead letter (0 when none).",
+                 [(labels, found["oldest_age_seconds"]) for labels, found in letters]),
         *_metric("dudao_kafka_up", "1 when Kafka answered the status query.",
                  [({}, 0 if report.get("kafka_error") else 1)]),
     ]

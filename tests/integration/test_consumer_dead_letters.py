@@ -15,12 +15,15 @@ import psycopg
 import pytest
 from kafka import KafkaProducer, TopicPartition
 from psycopg.rows import dict_row
+from typer.testing import CliRunner
 
 from consumers.base import DeadLetterPolicy, TrackedConsumer
 from consumers.envelope import Delivery
 from consumers.notice_gateway import NoticeGateway
 from consumers.szcg_export import SzcgExport
+from infra.cli.main import app
 from infra.runtime.embedded import EmbeddedKafka
+from infra.streams.status import status
 from projections import dead_letters as dl
 from tests.integration.test_consumers import (
     create_topic, fake_records, gateway, notice, options, outbound, party, problem_life, publish, relay_messages,
@@ -201,3 +204,21 @@ def test_a_database_outage_under_an_effect_is_retried_and_never_dead_lettered(da
     assert g.process(batch) == {tp: 1} and len(outbound(database_url)) == 1
     assert letters(database_url) == []
     g.close_connection()
+
+
+def test_status_counts_a_consumer_dead_letter_and_the_cli_closes_it_with_a_reason(
+        database_url: str, kafka: EmbeddedKafka, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`status` shows the group's open dead letter; `dudao consume skip notices TOPIC:PARTITION:OFFSET` records who and
+    why, after which the group has none open."""
+    tp = TopicPartition(f"{prefix}.notice", 0)
+    g = gateway(database_url, kafka, prefix)
+    assert g.process(fake_records(tp, [notice(uuid4(), [party("\u0000")], 1)])) == {tp: 1}
+    g.close_connection()
+    assert status(database_url, None)["dead_letters"]["consumer"][g.group_id]["open"] == 1
+    monkeypatch.setenv("DUDAO_DATABASE_URL", database_url)
+    out = CliRunner().invoke(app, ["consume", "skip", "notices", f"{tp.topic}:0:0", "--group", g.group_id,
+                                   "--reason", "已人工通知", "--by", "孙七"])
+    assert out.exit_code == 0, out.output
+    assert status(database_url, None)["dead_letters"]["consumer"][g.group_id]["open"] == 0
+    [letter] = letters(database_url)
+    assert (letter["state"], letter["reason"], letter["resolved_by"]) == ("skipped", "已人工通知", "孙七")

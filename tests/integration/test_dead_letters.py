@@ -13,10 +13,15 @@ from uuid import UUID
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from psycopg.rows import dict_row
+from typer.testing import CliRunner
 
 from domain import problem as pr
 from infra.bootstrap import bootstrap
+from infra.cli.main import app
+from infra.http.app import create_app
+from infra.streams.status import status
 from infra.store.projector import Projector
 from projections import dead_letters as dl
 from tests.support.poison import store_transfer_request_with_nul
@@ -185,3 +190,38 @@ def test_a_database_hiccup_is_retried_and_never_becomes_a_dead_letter(world: Wor
         wait_until(lambda: projector.position(ledger) == world.log_head(), "the ledger at the head", alive=thread)
     assert killed == [1]
     assert letters(world) == []
+
+
+def test_status_and_metrics_show_the_open_dead_letters_of_every_reader(world: World) -> None:
+    """`status` and `GET /metrics` give each projection's open dead letters (zero included) and the oldest one's age."""
+    poison, _ = poisoned_world(world)
+    world.system.projector.catch_up()
+    report = status(world.system.database_url, None)
+    assert {n: d["open"] for n, d in report["dead_letters"]["projection"].items()} == {
+        p.name: int(p.name in POISONED) for p in world.system.projector.projections}
+    assert report["dead_letters"]["projection"]["ledger"]["oldest_position"] == poison
+    assert report["dead_letters"]["projection"]["ledger"]["oldest_age_seconds"] >= 0
+    with TestClient(create_app(world.system, kafka_bootstrap=None)) as client:
+        lines = client.get("/metrics").text.splitlines()
+    assert 'dudao_dead_letters_open{reader_kind="projection",reader="ledger"} 1' in lines
+    assert 'dudao_dead_letters_open{reader_kind="projection",reader="matrix"} 0' in lines
+    assert any(line.startswith('dudao_dead_letters_oldest_age_seconds{reader_kind="projection",reader="ledger"} ')
+               for line in lines)
+
+
+def test_the_cli_lists_skips_and_refuses_with_a_recorded_reason(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dudao deadletters` lists the open letters, `dudao project skip` records who and why and moves the projection,
+    and `dudao project retry` of a position nothing waits at exits 1."""
+    poison, _ = poisoned_world(world)
+    world.system.projector.catch_up()
+    monkeypatch.setenv("DUDAO_DATABASE_URL", world.system.database_url)
+    runner = CliRunner()
+    listed = runner.invoke(app, ["deadletters"])
+    assert listed.exit_code == 0 and f"dudao project retry|skip ledger {poison}" in listed.output
+    skipped = runner.invoke(app, ["project", "skip", "work_items", str(poison), "--reason", "已核实", "--by", "赵六"])
+    assert skipped.exit_code == 0, skipped.output
+    [letter] = letters(world, reader="work_items")
+    assert (letter["state"], letter["reason"], letter["resolved_by"]) == ("skipped", "已核实", "赵六")
+    refused = runner.invoke(app, ["project", "retry", "matrix", str(poison), "--reason", "误操作"])
+    assert refused.exit_code == 1
+    assert "skipped" in runner.invoke(app, ["deadletters", "--all"]).output
