@@ -76,7 +76,7 @@ def main() -> None:
             issue(system, accepted)
             wait_for_rows(pg.uri, len(accepted) + 1, 60)
             with psycopg.connect(pg.uri) as conn:
-                done = dict(conn.execute("SELECT event_id, committed_at FROM bench_effects").fetchall())
+                done: dict[str, datetime] = dict(conn.execute("SELECT event_id, committed_at FROM bench_effects").fetchall())
             ms = sorted((done[e] - t).total_seconds() * 1000 for e, t in accepted.items())
             p99 = ms[int(len(ms) * 0.99) - 1]
             print(f"end-to-end latency at {RATE} commands/s over {len(ms)} commands: "
@@ -93,7 +93,8 @@ def wait_for_rows(url: str, n: int, deadline_s: float) -> None:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         with psycopg.connect(url) as conn:
-            if conn.execute("SELECT count(*) FROM bench_effects").fetchone()[0] >= n:
+            (count,) = conn.execute("SELECT count(*) FROM bench_effects").fetchall()
+            if count[0] >= n:
                 return
         time.sleep(0.1)
     raise SystemExit(f"consumer did not reach {n} effects in {deadline_s} s")

@@ -59,10 +59,10 @@ def main() -> None:
             for i in range(0, count, 500):
                 system.app.save(*events[i:i + 500])
             notifications = system.app.recorder.select_notifications(1, limit=count)
-            records = [to_kafka_record(system.app.mapper.to_domain_event(n), n.id) for n in notifications]
+            records = [to_kafka_record(system.app.decode(n), n.id) for n in notifications]
             size = sum(len(r.value) for r in records) / len(records)
             relay_s = timed(lambda: Relay(system.app, system.database_url, kafka.bootstrap).run_until())
-            encode_s = timed(lambda: [to_kafka_record(system.app.mapper.to_domain_event(n), n.id) for n in notifications])
+            encode_s = timed(lambda: [to_kafka_record(system.app.decode(n), n.id) for n in notifications])
             ensure_topics(kafka.bootstrap, ["bench.raw1", "bench.raw2"], 3, 10)
             raw_default_s = raw_send(kafka.bootstrap, "bench.raw1", records)
             raw_batched_s = raw_send(kafka.bootstrap, "bench.raw2", records, batch_size=1 << 20, linger_ms=5,

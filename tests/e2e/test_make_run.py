@@ -114,10 +114,9 @@ def test_make_run_serves_the_demo_matrix_and_ctrl_c_leaves_no_process(running: R
         report = json.loads(subprocess.run([DUDAO, "status", "--json"], env=running.env, capture_output=True,
                                            text=True, timeout=60).stdout)
         with psycopg.connect(database_url) as conn:
-            cases = conn.execute("SELECT count(*) FROM szcg_cases").fetchone()[0]
-            problems = conn.execute("SELECT count(*) FROM ledger_problems").fetchone()[0]
-            scaled = conn.execute("SELECT count(*) FROM scaleout.structure_places").fetchone()[0]
-            places = conn.execute("SELECT count(*) FROM structure_places").fetchone()[0]
+            cases, problems, scaled, places = (
+                conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+                for table in ("szcg_cases", "ledger_problems", "scaleout.structure_places", "structure_places"))
         return report["relay_lag_events"] == 0 and cases == problems > 0 and scaled == places > 0
 
     wait_for(streamed, 120, "the relay to publish everything and the consumers to apply it")

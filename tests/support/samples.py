@@ -7,7 +7,7 @@ import re
 import types
 import typing
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 from uuid import UUID
 
 import annotated_types
@@ -15,9 +15,10 @@ from pydantic import BaseModel
 
 PATTERN_CANDIDATES = ("a" * 64, "image/png", "sanitation", "problem", "a", "abc", "A1", "1")
 T0 = datetime(2021, 12, 14, 9, 30, tzinfo=timezone(timedelta(hours=8)))
+M = TypeVar("M", bound=BaseModel)
 
 
-def sample_model(cls: type[BaseModel], depth: int = 0) -> BaseModel:
+def sample_model(cls: type[M], depth: int = 0) -> M:
     values = {}
     for name, field in cls.model_fields.items():
         values[name] = sample(field.annotation, field.metadata, depth, name)
@@ -29,9 +30,9 @@ def _bounds(metadata: list[Any]) -> tuple[float | None, float | None, int | None
     min_len = None
     for m in metadata:
         if isinstance(m, (annotated_types.Ge, annotated_types.Gt)):
-            lo = getattr(m, "ge", None) if isinstance(m, annotated_types.Ge) else m.gt + 1
+            lo = getattr(m, "ge", None) if isinstance(m, annotated_types.Ge) else m.gt + 1  # type: ignore[operator]  # our models bound numbers only
         if isinstance(m, (annotated_types.Le, annotated_types.Lt)):
-            hi = getattr(m, "le", None) if isinstance(m, annotated_types.Le) else m.lt - 1
+            hi = getattr(m, "le", None) if isinstance(m, annotated_types.Le) else m.lt - 1  # type: ignore[operator]  # our models bound numbers only
         if isinstance(m, annotated_types.MinLen):
             min_len = m.min_length
     return lo, hi, min_len
