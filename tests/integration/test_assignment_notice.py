@@ -25,7 +25,7 @@ def world(database_url: str, clock: Any) -> Iterator[World]:
 
 
 def notice_events(system: System, notice_id: Any) -> list[Any]:
-    return [s.event for s in system.app.events.get(notice_id)]
+    return [s.event for s in system.app.history(notice_id)]
 
 
 def test_assigning_a_problem_issues_one_assignment_notice_that_its_acknowledgement_signs(world: World) -> None:

@@ -37,7 +37,7 @@ def test_cli_reports_a_problem_exports_the_ledger_and_prints_its_timeline(databa
     out = runner.invoke(app, ["command", "report_problem", "--body", json.dumps(body), "--token", token])
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["aggregate_id"] == str(pid)
-    (stored,) = list(system.app.events.get(pid))
+    (stored,) = system.app.history(pid)
     assert stored.event.meta.actor.person_id == supervisor.person_id
     system.projector.catch_up()
     target = tmp_path / "ledger.csv"

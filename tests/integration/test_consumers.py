@@ -186,7 +186,7 @@ def test_a_notice_issued_through_the_service_reaches_the_outbound_table(database
            subject_kind="problem", subject_id=problem_id, text_zh="请速处理路面垃圾",
            recipients=(no.Party(party_kind="unit", party_id=w["unit_a"], name="城管局"),
                        no.Party(party_kind="person", party_id=w["officer_a"], name="officer_a")))
-    log = [to_kafka_record(system.app.mapper.to_domain_event(n), n.id, prefix)
+    log = [to_kafka_record(system.app.decode(n), n.id, prefix)
            for n in system.app.recorder.select_notifications(1, limit=10_000)]
     system.close()
     create_topic(kafka, f"{prefix}.notice", 1)
@@ -277,14 +277,17 @@ def test_a_zombie_batch_below_the_stored_offset_changes_nothing(database_url: st
     assert zombie.process(fake_records(tp, [notice(uuid4(), [party("丙")], 4)], first_offset=3)) == {tp: 4}
     assert [r["recipient_name"] for r in outbound(database_url)].count("乙") == 0
     assert (zombie.stats["stale"], zombie.stats["handled"], len(outbound(database_url))) == (3, 1, 4)
-    member.close_connection(), zombie.close_connection()
+    member.close_connection()
+    zombie.close_connection()
 
 
 class StubConsumer:
     """Stands in for KafkaConsumer where only assignment, seeks and commits matter."""
 
     def __init__(self, *tps: TopicPartition) -> None:
-        self.tps, self.seeks, self.commits = set(tps), [], []
+        self.tps = set(tps)
+        self.seeks: list[tuple[int, int]] = []
+        self.commits: list[dict[int, int]] = []
 
     def assignment(self) -> set[TopicPartition]:
         return self.tps

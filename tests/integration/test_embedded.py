@@ -61,7 +61,7 @@ def round_trip(bootstrap: str) -> bytes:
 
 
 @pytest.fixture
-def kafka(tmp_path: Path):  # type: ignore[no-untyped-def]
+def kafka(tmp_path: Path):
     broker = start_kafka(tmp_path / "var")
     yield broker
     broker.stop()

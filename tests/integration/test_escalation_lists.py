@@ -46,7 +46,7 @@ class Lists:
         response = self.client.get(f"/campaigns/{self.world.campaign_id}/escalations", params=params,
                                    headers=self.headers)
         assert response.status_code == 200, response.text
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def problems(self, **params: Any) -> dict[str, dict[str, Any]]:
         names = {str(self.a): "a", str(self.c): "c", str(self.e): "e"}
@@ -62,9 +62,18 @@ def lists(pg_server_url: str) -> Iterator[Lists]:
     clock.set(at("2021-12-23"))
     a, d = report_and_assign(w, "s1", "人行道垃圾堆积"), report_and_assign(w, "s2", "绿化带杂物")
     ids: dict[str, UUID] = {}
+
+    def report_c_and_close_d() -> None:
+        ids["c"] = report_and_assign(w, "s3", "背街小巷污水外溢")
+        close_problem(w, d)
+
+    def catch_up_and_report_e() -> None:
+        w.catch_up()
+        ids["e"] = report_and_assign(w, "s2", "绿化带杂物又堆积")
+
     actions = {
-        at("2021-12-24"): lambda: (ids.update(c=report_and_assign(w, "s3", "背街小巷污水外溢")), close_problem(w, d)),
-        at("2021-12-27"): lambda: (w.catch_up(), ids.update(e=report_and_assign(w, "s2", "绿化带杂物又堆积"))),
+        at("2021-12-24"): report_c_and_close_d,
+        at("2021-12-27"): catch_up_and_report_e,
         at("2021-12-27", "11:00"): lambda: w.send("head_a", AcknowledgeNotice,
                                                   notice_id=notice_id_for_step(step_id_for("problem", a, "reminder"))),
         at("2021-12-29", "09:00"): lambda: w.send("officer_b", pr.RequestExtension, problem_id=ids["c"],

@@ -66,9 +66,13 @@ def scenario(pg_server_url: str) -> Iterator[Scenario]:
     a, b, c = (report_and_assign(w, place, text) for place, text in
                (("s1", "人行道垃圾堆积"), ("s2", "绿化带杂物"), ("s3", "背街小巷污水外溢")))
     urge_notice = notice_id_for_step(step_id_for("problem", a, "urge"))
+
+    def close_b_and_park_c() -> None:
+        close_problem(w, b)
+        w.send("hq", pr.ParkProblem, problem_id=c, reason="等待管网改造")
+
     actions = {
-        at("2021-12-24"): lambda: (close_problem(w, b), w.send("hq", pr.ParkProblem, problem_id=c,
-                                                                    reason="等待管网改造")),
+        at("2021-12-24"): close_b_and_park_c,
         at("2021-12-28", "11:00"): lambda: w.send("head_a", AcknowledgeNotice, notice_id=urge_notice),
         at("2021-12-29"): lambda: w.send("hq", pr.ResumeProblem, problem_id=c),
     }
@@ -93,7 +97,7 @@ def test_an_untouched_problem_climbs_every_rung_at_exactly_its_working_time(scen
 def test_the_steps_tell_the_unit_its_head_the_grid_lead_and_the_bao_bao_and_propose_to_hq(scenario: Scenario) -> None:
     """催办 goes to unit A and its head; 督办 also to the grid lead and 包保责任人; level 3/4 propose 约谈 and 问责."""
     w = scenario.world
-    notices = {n.escalation_step_id: n for n in events_of(w.system, NoticeIssued)}  # type: ignore[attr-defined]
+    notices = {n.escalation_step_id: n for n in events_of(w.system, NoticeIssued)}
     urge = notices[step_id_for("problem", scenario.untouched, "urge")]
     assert {r.party_id for r in urge.recipients} == {w["unit_a"], w["head_a"]}
     assert "已超过整改期限" in urge.text_zh and "人行道垃圾堆积" in urge.text_zh
@@ -123,7 +127,7 @@ def test_an_unacknowledged_notice_escalates_and_an_acknowledged_one_does_not(sce
     climbed = taken_at(system, reminder_notice)
     assert climbed["reminder"] == at("2021-12-29") and climbed["urge"] == at("2021-12-30")
     assert steps_taken(system, urge_notice) == []
-    about_notices = [n for n in events_of(system, NoticeIssued) if n.subject_kind == "notice"]  # type: ignore[attr-defined]
+    about_notices = [n for n in events_of(system, NoticeIssued) if n.subject_kind == "notice"]
     assert about_notices and all(steps_taken(system, n.notice_id) == [] for n in about_notices)
 
 
@@ -239,7 +243,7 @@ def test_the_bulletin_draft_lists_the_top_five_and_bottom_three_by_on_time_rate_
         system: System) -> None:
     """GET …/bulletins/draft: the rankings are closed-on-time ÷ due-to-close per unit and the lists follow them."""
     w, problems = ranked_world(system)
-    system.clock.set(at("2021-12-31"))  # type: ignore[attr-defined]
+    system.clock.set(at("2021-12-31"))  # type: ignore[attr-defined]  # this system runs on a SimulatedClock
     listed = w.send("hq", TakeEscalationStep, campaign_id=w.campaign_id, item_kind="problem",
                     item_id=problems["d9"][3], step_name="bulletin_listing")
     w.catch_up()

@@ -16,8 +16,9 @@ from domain.kernel.base import Actor, Command, DomainError
 from domain.structure.campaign import StartCampaign
 from domain.structure.indicator import DefineIndicator, DefineTask
 from domain.structure.person import RegisterPerson
-from domain.structure.place import RegisterPlace
+from domain.structure.place import PlaceKind, RegisterPlace
 from domain.structure.responsibility import AssignResponsibility, RevokeResponsibility, new_assignment_id, responsibility_id
+from domain.structure.responsibility import PartyKind, Role, ScopeKind
 from domain.structure.unit import RegisterUnit
 from infra.bootstrap import System, bootstrap
 from projections.base import Projection
@@ -51,8 +52,8 @@ class World:
     def send(self, cmd: Command) -> Any:
         return self.system.service.handle(cmd, HQ)
 
-    def assign(self, scope: str, party: str, role: str = "lead", start: datetime | None = None,
-               scope_kind: str = "place", party_kind: str = "unit") -> UUID:
+    def assign(self, scope: str, party: str, role: Role = "lead", start: datetime | None = None,
+               scope_kind: ScopeKind = "place", party_kind: PartyKind = "unit") -> UUID:
         cmd = AssignResponsibility(
             command_id=str(uuid4()), campaign_id=self.campaign, scope_kind=scope_kind, scope_id=self.ids[scope],
             party_kind=party_kind, party_id=self.ids[party], role=role, effective_from=start,
@@ -78,7 +79,9 @@ def world(system: System) -> World:
         w.send(RegisterUnit(command_id=str(uuid4()), unit_id=i[key], campaign_id=c, name=name,
                             unit_kind="department", parent_id=i["hq"]))
     parent = None
-    for key, name, kind in (("street", "瑞州街道", "street"), ("community", "筠阳社区", "community"), ("grid", "第7网格", "grid")):
+    levels: tuple[tuple[str, str, PlaceKind], ...] = (
+        ("street", "瑞州街道", "street"), ("community", "筠阳社区", "community"), ("grid", "第7网格", "grid"))
+    for key, name, kind in levels:
         w.send(RegisterPlace(command_id=str(uuid4()), place_id=i[key], campaign_id=c, name=name, place_kind=kind,
                              parent_id=parent))
         parent = i[key]
@@ -167,7 +170,7 @@ def test_a_revoked_assignment_leaves_the_matrix_but_stays_in_history(world: Worl
         assert responsible_for(conn, "place", world.ids["community"]) == []
         (then,) = responsible_for(conn, "place", world.ids["community"], as_of=day(2))
         row = conn.execute("SELECT * FROM matrix_assignments WHERE assignment_id = %s", (assignment,)).fetchone()
-    assert then["assignment_id"] == assignment
+    assert then["assignment_id"] == assignment and row is not None
     assert (row["valid_to"], row["end_kind"], row["end_reason"]) == (day(4), "revoked", "调整为其他网格")
 
 
@@ -190,7 +193,7 @@ def test_a_rejected_assignment_writes_nothing(world: World) -> None:
     world.assign("street", "urban", start=day(5))
     head = log_head(world.system)
     world.ids["stranger"] = uuid4()
-    attempts = [("already_assigned", dict(party="urban")), ("lead_backdated", dict(party="env", start=day(4))),
+    attempts: list[tuple[str, dict[str, Any]]] = [("already_assigned", dict(party="urban")), ("lead_backdated", dict(party="env", start=day(4))),
                 ("party_not_found", dict(party="stranger")), ("party_not_found", dict(party="grid"))]
     for code, kwargs in attempts:
         with pytest.raises(DomainError) as err:

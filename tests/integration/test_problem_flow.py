@@ -12,8 +12,9 @@ from domain import problem as pr
 from domain import visit as vi
 from domain.kernel.base import Conflict, DomainError, Forbidden, derived_id
 from domain.kernel.calendar import CHINA_TZ
-from infra.bootstrap import System, bootstrap
+from infra.bootstrap import bootstrap
 from infra.calendars import official_calendar
+from infra.clock import SimulatedClock
 from infra.commands.problem import gather_problem
 from infra.commands.service import StoreReader
 from tests.support.problem_world import World, build_world, photo
@@ -26,6 +27,12 @@ def world(database_url: str, clock) -> Iterator[World]:
     system = bootstrap(database_url, clock=clock)
     yield build_world(system)
     system.close()
+
+
+def sim_clock(w: World) -> SimulatedClock:
+    """The world's clock, which these tests move on."""
+    assert isinstance(w.system.clock, SimulatedClock)
+    return w.system.clock
 
 
 def state(w: World, problem_id: UUID) -> pr.Problem:
@@ -103,7 +110,7 @@ def test_an_offline_visit_uploaded_twice_is_recorded_once(world: World) -> None:
 def test_a_visit_uploaded_three_days_late_keeps_its_field_time_and_the_deadline_counts_from_assignment(world: World) -> None:
     """occurred_at stays the field time; the problem's clock starts when it is handed over, not when it was found."""
     visit_id, pid = uuid4(), uuid4()
-    world.system.clock.advance(timedelta(days=3))  # Friday 2021-12-17 09:00 in 高安
+    sim_clock(world).advance(timedelta(days=3))  # Friday 2021-12-17 09:00 in 高安
     cmd = visit_cmd(world, visit_id, [pid], days_ago=3)
     world.system.service.handle(cmd, world.actors["supervisor"])
     visit = StoreReader(world.system.app).get("visit", visit_id, vi.Visit)
@@ -132,7 +139,7 @@ def test_a_problem_found_again_after_closure_is_linked_as_a_relapse_and_counted_
     original = report(world)
     close(world, original)
     world.catch_up()
-    world.system.clock.advance(timedelta(days=10))
+    sim_clock(world).advance(timedelta(days=10))
     again = report(world)
     assert state(world, again).relapse_of == original
     assert state(world, original).relapse_count == 1
@@ -205,10 +212,11 @@ def test_rework_transfer_extension_and_parking_run_through_the_service(world: Wo
     assert state(world, pid).state == pr.ProblemState.REWORK and state(world, pid).rework_count == 1
     world.send("officer_a", pr.RequestExtension, problem_id=pid, working_days=2, reason="需调机械")
     before = state(world, pid).deadline
+    assert before is not None
     world.send("hq", pr.ApproveExtension, problem_id=pid)
     assert state(world, pid).deadline == official_calendar().add_working_days(before, 2)
     world.send("hq", pr.ParkProblem, problem_id=pid, reason="待拆迁")
-    world.system.clock.advance(timedelta(days=1))
+    sim_clock(world).advance(timedelta(days=1))
     world.send("hq", pr.ResumeProblem, problem_id=pid)
     world.send("hq", pr.TransferProblem, problem_id=pid, to_unit_id=world["unit_b"], reason="属住建局")
     p = state(world, pid)

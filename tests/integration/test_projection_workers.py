@@ -35,6 +35,7 @@ from domain.structure.indicator import DefineIndicator, DefineTask
 from domain.structure.person import JoinUnit, LeaveUnit, RegisterPerson, RenamePerson
 from domain.structure.place import RenamePlace
 from domain.structure.responsibility import AssignResponsibility, RevokeResponsibility, new_assignment_id, responsibility_id
+from domain.structure.responsibility import PartyKind, Role, ScopeKind
 from domain.structure.unit import RenameUnit
 from infra.bootstrap import System, bootstrap
 from infra.streams.cloudevents import KafkaRecord, to_kafka_record
@@ -76,7 +77,7 @@ def history(system: System) -> None:
     def send(cmd: Command) -> None:
         system.service.handle(cmd, ADMIN)
 
-    def assign(scope: UUID, party: UUID, role: str, scope_kind: str = "place", party_kind: str = "unit") -> UUID:
+    def assign(scope: UUID, party: UUID, role: Role, scope_kind: ScopeKind = "place", party_kind: PartyKind = "unit") -> UUID:
         cmd = AssignResponsibility(command_id=str(uuid4()), campaign_id=campaign, scope_kind=scope_kind,
                                    scope_id=scope, party_kind=party_kind, party_id=party, role=role)
         send(cmd)
@@ -117,7 +118,7 @@ def problems(system: System) -> None:
                place_id=w[f"s{n % 3 + 1}"], description=f"路面有垃圾堆积{n}", evidence=(photo(f"b{n}"),),
                source="hotline")
         officer = "officer_a" if n % 3 < 2 else "officer_b"
-        flow = [("hq", pr.AssignProblem, {}), (officer, pr.AcknowledgeProblem, {}),
+        flow: list[tuple[str, type[Command], dict[str, Any]]] = [("hq", pr.AssignProblem, {}), (officer, pr.AcknowledgeProblem, {}),
                 (officer, pr.SubmitRectification, {"evidence": (photo(f"a{n}"),)}),
                 ("supervisor", pr.VerifyRectification, {}), ("hq", pr.CloseProblem, {})]
         for who, build, fields in flow[:min(steps, len(flow))]:
@@ -129,7 +130,7 @@ def problems(system: System) -> None:
 def relay_records(system: System, prefix: str) -> list[KafkaRecord]:
     """Every stored event as the relay publishes it, in notification order."""
     notifications = system.app.recorder.select_notifications(1, limit=1_000_000)
-    return [to_kafka_record(system.app.mapper.to_domain_event(n), n.id, prefix) for n in notifications]
+    return [to_kafka_record(system.app.decode(n), n.id, prefix) for n in notifications]
 
 
 def create_topics(kafka: EmbeddedKafka, topics: list[str]) -> None:

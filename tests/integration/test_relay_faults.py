@@ -14,7 +14,7 @@ import time
 from datetime import date
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import psutil
 import pytest
@@ -148,7 +148,7 @@ def test_a_batch_acknowledged_but_not_checkpointed_is_skipped_on_resume_not_repu
 
 def keep_writing(system: System, stop: threading.Event) -> None:
     """Commands keep arriving: new campaigns and renames, one every ~20 ms."""
-    ids = []
+    ids: list[UUID] = []
     n = 0
     while not stop.is_set():
         n += 1

@@ -14,7 +14,7 @@ from domain.kernel.base import Actor, DomainError
 from domain.structure.campaign import StartCampaign
 from domain.structure.person import JoinUnit, LeaveUnit, RegisterPerson, RetirePerson
 from domain.structure.place import RegisterPlace, RenamePlace
-from domain.structure.unit import MoveUnit, RegisterUnit, RenameUnit, RetireUnit
+from domain.structure.unit import MoveUnit, RegisterUnit, RenameUnit, RetireUnit, UnitRenamed
 from infra.bootstrap import System, bootstrap
 from projections.base import Projection
 from projections.structure import get_person, get_place, get_unit, list_places, list_units
@@ -92,8 +92,8 @@ def test_a_rename_keeps_history_in_state_and_shows_the_new_name(system: System) 
     hq = unit(system, cid, "创建指挥部", "hq")
     run(system, RenameUnit, unit_id=hq, name="三城同创指挥部")
     run(system, RenameUnit, unit_id=hq, name="三城同创总指挥部")
-    stored = list(system.app.events.get(hq))
-    assert [s.event.previous_name for s in stored[1:]] == ["创建指挥部", "三城同创指挥部"]
+    stored = system.app.history(hq)
+    assert [s.event.previous_name for s in stored[1:] if isinstance(s.event, UnitRenamed)] == ["创建指挥部", "三城同创指挥部"]
     system.projector.catch_up()
     with psycopg.connect(system.database_url) as conn:
         row = get_unit(conn, hq)

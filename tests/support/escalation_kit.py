@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar, overload
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -72,7 +73,7 @@ def report_and_assign(w: World, place: str, description: str = "路面有垃圾�
 
 
 def run_hourly(escalator: Escalator, clock: SimulatedClock, until: datetime,
-               actions: dict[datetime, Callable[[], object]] | None = None) -> None:
+               actions: Mapping[datetime, Callable[[], object]] | None = None) -> None:
     """Move the clock an hour at a time to `until`; at each hour do that hour's actions, then tick."""
     actions = dict(actions or {})
     while True:
@@ -84,19 +85,26 @@ def run_hourly(escalator: Escalator, clock: SimulatedClock, until: datetime,
         clock.advance(timedelta(hours=1))
 
 
-def events_of(system: System, *types: type[DomainEvent]) -> Iterator[DomainEvent]:
+E = TypeVar("E", bound=DomainEvent)
+F = TypeVar("F", bound=DomainEvent)
+
+
+@overload
+def events_of(system: System, kind: type[E], /) -> Iterator[E]: ...
+@overload
+def events_of(system: System, kind: type[E], other: type[F], /) -> Iterator[E | F]: ...
+def events_of(system: System, *types: type[DomainEvent]) -> Iterator[Any]:
     """Every stored event of these types, in log order."""
     topics = [t.event_name for t in types]
     start = 1
     while batch := system.app.recorder.select_notifications(start, limit=1000, topics=topics):
         for n in batch:
-            yield system.app.mapper.to_domain_event(n).event
+            yield system.app.decode(n).event
         start = batch[-1].id + 1
 
 
 def steps_taken(system: System, item_id: UUID | None = None) -> list[EscalationStepTaken]:
-    return [e for e in events_of(system, EscalationStepTaken)  # type: ignore[misc]
-            if item_id is None or e.item_id == item_id]
+    return [e for e in events_of(system, EscalationStepTaken) if item_id is None or e.item_id == item_id]
 
 
 def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
@@ -131,7 +139,7 @@ def overdue_problems(w: World, n: int, deadline: datetime) -> list[UUID]:
 
 def taken_per_step(system: System, step_name: str | None = None) -> Counter[UUID]:
     """How many EscalationStepTaken events each step id has (optionally of one step name)."""
-    table = system.app.recorder.events_table_name
+    table = system.app.store.events_table_name
     with psycopg.connect(system.database_url) as conn:
         rows = conn.execute(f"SELECT originator_id, state FROM {table} WHERE topic = %s",
                             (EscalationStepTaken.event_name,)).fetchall()
@@ -139,7 +147,7 @@ def taken_per_step(system: System, step_name: str | None = None) -> Counter[UUID
 
 
 def issued_per_notice(system: System) -> Counter[UUID]:
-    table = system.app.recorder.events_table_name
+    table = system.app.store.events_table_name
     with psycopg.connect(system.database_url) as conn:
         rows = conn.execute(f"SELECT originator_id FROM {table} WHERE topic = %s", (NoticeIssued.event_name,)).fetchall()
     return Counter(r[0] for r in rows)
