@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from domain.kernel.base import Command, CommandContext, Conflict, DomainError, DomainEvent, Frozen, NotFound, evolver
+from domain.kernel.base import (
+    Command, CommandContext, Conflict, DomainError, DomainEvent, Frozen, NotFound, UnhandledEvent, evolver,
+)
 from domain.kernel.roles import INSPECTOR_ROLES, ensure_role
 from domain.policy.campaign import CampaignPolicy
 from domain.problem import NewProblem, ProblemMatches, new_problem_events
@@ -59,6 +61,7 @@ Findings = Annotated[tuple[Finding, ...], Field(max_length=200)]
 
 
 class _VisitEvent(DomainEvent):
+    abstract: ClassVar[bool] = True  # a base, not a stored event type
     kind = KIND
     id_field = "visit_id"
     visit_id: UUID
@@ -131,7 +134,7 @@ def evolve(state: Visit | None, event: DomainEvent) -> Visit:
     if isinstance(event, VisitClosed):
         return state.model_copy(update={"status": "closed", "closed_at": event.meta.recorded_at,
                                         "checklist": event.checklist, "note": event.note or state.note})
-    return state
+    raise UnhandledEvent(KIND, event)
 
 
 # --- commands and references --------------------------------------------------------------------

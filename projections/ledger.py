@@ -2,6 +2,8 @@
 
 Each problem event folds the row's stored state with the domain's own evolver, so a row is
 exactly the problem's state as of its last event; the columns beside the state are for filters.
+The timeline stores each event's own one-line summary (`summary_zh`, declared beside the event), and
+the ledger reads every problem event there is, so a new one can be neither skipped nor unworded.
 Grid (网格: the nearest ancestor place of kind grid, or the place itself), place, unit and
 sub-command (分指挥部: the nearest ancestor unit of kind sub_command) are resolved at query time
 from the structure tables, so no handler depends on another table's current state. Time used
@@ -19,8 +21,8 @@ from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
 from domain.problem import events as pe
-from domain.kernel.base import fold
-from domain.kernel.calendar import CHINA_TZ, WorkCalendar
+from domain.kernel.base import events_of_kind, fold
+from domain.kernel.calendar import WorkCalendar
 from domain.problem.commands import ClosedMatch, ProblemMatches
 from domain.problem.rules import is_overdue, problem_light, time_used_fraction, working_hours_used
 from domain.problem.state import Problem
@@ -48,49 +50,6 @@ DDL = (
         actor_role text NOT NULL, summary_zh text NOT NULL, data jsonb NOT NULL, PRIMARY KEY (problem_id, version))""",
 )
 
-SOURCE_ZH = {"visit": "督导发现", "hotline": "热线", "assessment": "测评", "leader": "领导交办"}
-
-
-def _t(value: datetime | None) -> str:
-    return value.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if value else "—"
-
-
-def _reported(e: pe.ProblemReported) -> str:
-    flags = ("，疑似重复" if e.likely_duplicate_of else "") + ("，反弹" if e.relapse_of else "")
-    return f"问题上报（{SOURCE_ZH.get(e.source, e.source)}）{flags}"
-
-
-def _assigned(e: pe.ProblemAssigned) -> str:
-    override = f"（总指挥部指定：{e.reason}）" if e.routing == "hq_override" else ""
-    return f"交办，整改期限 {_t(e.deadline)}{override}"
-
-
-SUMMARIES: dict[type[pe.ProblemEvent], Any] = {
-    pe.ProblemReported: _reported,
-    pe.ProblemAssigned: _assigned,
-    pe.ProblemAcknowledged: lambda e: "签收",
-    pe.RectificationSubmitted: lambda e: f"整改反馈（{len(e.evidence)} 张照片）",
-    pe.RectificationVerified: lambda e: "复查通过",
-    pe.RectificationRejected: lambda e: f"复查不通过，返工：{e.reason}",
-    pe.ProblemClosed: lambda e: "销号",
-    pe.TransferRequested: lambda e: f"申请转办：{e.reason}",
-    pe.TransferRejected: lambda e: f"驳回转办：{e.reason}",
-    pe.ProblemTransferred: lambda e: f"转办：{e.reason}",
-    pe.CoordinationRequested: lambda e: f"申请协调：{e.reason}",
-    pe.CoordinationResolved: lambda e: f"协调完成：{e.note}",
-    pe.ExtensionRequested: lambda e: f"申请延期 {e.working_days} 个工作日：{e.reason}",
-    pe.ExtensionApproved: lambda e: f"批准延期 {e.working_days} 个工作日，新期限 {_t(e.new_deadline)}",
-    pe.ExtensionRejected: lambda e: f"驳回延期：{e.reason}",
-    pe.ProblemParked: lambda e: f"挂账：{e.reason}",
-    pe.ProblemResumed: lambda e: f"恢复办理（暂停 {e.paused_hours:.1f} 工作时）",
-    pe.ProblemWithdrawn: lambda e: f"作废：{e.reason}",
-    pe.DuplicateFlagDismissed: lambda e: f"判定非重复：{e.reason}",
-    pe.ProblemMerged: lambda e: f"合并到其他问题：{e.reason}",
-    pe.DuplicateAbsorbed: lambda e: "并入一条重复问题",
-    pe.RelapseRecorded: lambda e: "发现反弹",
-}
-
-
 class LedgerProjection(Projection):
     """整改台账: the problem rows and every problem's timeline."""
 
@@ -99,7 +58,7 @@ class LedgerProjection(Projection):
     ddl = DDL
 
     def register(self) -> None:
-        self.on(*SUMMARIES)(problem_event)
+        self.on(*events_of_kind(pe.KIND))(problem_event)
 
 
 def _columns(p: Problem) -> Row:
@@ -129,7 +88,7 @@ def problem_event(curs: Cursor[Any], rec: RecordedEvent) -> None:
         "INSERT INTO ledger_timeline (problem_id, version, notification_id, event_type, occurred_at, recorded_at,"
         " actor_person_id, actor_role, summary_zh, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (e.problem_id, rec.originator_version, rec.notification_id, type(e).__name__, e.meta.occurred_at,
-         e.meta.recorded_at, e.meta.actor.person_id, e.meta.actor.role, SUMMARIES[type(e)](e),
+         e.meta.recorded_at, e.meta.actor.person_id, e.meta.actor.role, e.summary_zh(),
          Jsonb(e.model_dump(mode="json", exclude={"meta"}))),
     )
 

@@ -20,7 +20,7 @@ from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
 from domain.problem import events as pe
-from domain.kernel.base import fold
+from domain.kernel.base import events_of_kind, fold
 from domain.escalation.step import EscalationStepTaken
 from domain.escalation.notice import NOTICE_NAMES_ZH, NoticeAcknowledged, NoticeIssued
 from domain.problem.state import Problem
@@ -61,10 +61,6 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS notices_campaign ON notices (campaign_id, issued_at)",
 )
 
-# Every problem event: the row folds the problem's whole state, so none may be skipped.
-PROBLEM_EVENTS = tuple(pe.ProblemEvent.__subclasses__())
-
-
 class WorkItemsProjection(Projection):
     """待办事项: work items with their clocks and steps taken, escalation steps, notices."""
 
@@ -73,7 +69,8 @@ class WorkItemsProjection(Projection):
     ddl = DDL
 
     def register(self) -> None:
-        self.on(*PROBLEM_EVENTS)(problem_changed)
+        # Every problem event: the row folds the problem's whole state, so none may be skipped.
+        self.on(*events_of_kind(pe.KIND))(problem_changed)
         self.on(NoticeIssued)(notice_issued)
         self.on(NoticeAcknowledged)(notice_acknowledged)
         self.on(EscalationStepTaken)(step_taken)

@@ -19,7 +19,8 @@ from uuid import UUID
 from pydantic import Field, StringConstraints
 
 from domain.kernel.base import (
-    Actor, Command, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Frozen, NotFound, derived_id, evolver,
+    Actor, Command, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Frozen, NotFound, UnhandledEvent,
+    derived_id, evolver,
 )
 from domain.escalation.notice import Party
 from domain.kernel.roles import (
@@ -160,7 +161,7 @@ def _case_update(s: AccountabilityCase, e: DomainEvent) -> dict[str, object]:
         return {"status": "appeal_decided", "appeal_outcome": e.outcome, "measures": measures}
     if isinstance(e, AccountabilityClosed):
         return {"status": "closed"}
-    return {}
+    raise UnhandledEvent(CASE, e)
 
 
 class ProposeAccountability(Command):

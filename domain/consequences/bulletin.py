@@ -17,7 +17,9 @@ from uuid import UUID
 
 from pydantic import Field
 
-from domain.kernel.base import Command, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Frozen, NotFound, evolver
+from domain.kernel.base import (
+    Command, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Frozen, NotFound, UnhandledEvent, evolver,
+)
 from domain.kernel.roles import HQ_ROLES, ensure_may_write, ensure_role
 from domain.consequences.ranking import (
     DEFAULT_RANKING_POLICY, DraftContents, FlagAward, ListedStep, RankEntry, RankingPolicy, UnitRate, draft_contents,
@@ -111,7 +113,7 @@ def evolve(state: Bulletin | None, event: DomainEvent) -> Bulletin:
         return state.model_copy(update={"issued_at": event.meta.recorded_at})
     if isinstance(event, BulletinAcknowledged):
         return state.model_copy(update={"acknowledged_by": (*state.acknowledged_by, event.unit_id)})
-    return state
+    raise UnhandledEvent(KIND, event)
 
 
 # --- commands and decisions ---------------------------------------------------------------------

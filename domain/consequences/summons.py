@@ -16,7 +16,9 @@ from uuid import UUID
 from pydantic import AwareDatetime, Field
 
 from domain.consequences.accountability import Basis, BasisRef, Source, Text
-from domain.kernel.base import Actor, Command, CommandContext, Conflict, DomainEvent, Frozen, NotFound, derived_id, evolver
+from domain.kernel.base import (
+    Actor, Command, CommandContext, Conflict, DomainEvent, Frozen, NotFound, UnhandledEvent, derived_id, evolver,
+)
 from domain.escalation.notice import Party
 from domain.kernel.roles import PROPOSER_ROLES, SUMMONS_ROLES, ensure_role
 
@@ -95,7 +97,7 @@ def evolve_summons(state: Summons | None, event: DomainEvent) -> Summons:
                                         "commitments": event.commitments})
     if isinstance(event, SummonsCancelled):
         return state.model_copy(update={"status": "cancelled", "cancel_reason": event.reason})
-    return state
+    raise UnhandledEvent(SUMMONS, event)
 
 
 class ProposeSummons(Command):

@@ -28,7 +28,9 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from domain.kernel.base import Command, CommandContext, DomainError, DomainEvent, Frozen, NotFound, derived_id, evolver
+from domain.kernel.base import (
+    Command, CommandContext, DomainError, DomainEvent, Frozen, NotFound, UnhandledEvent, derived_id, evolver,
+)
 from domain.consequences.ranking import DEFAULT_RANKING_POLICY, RankingPolicy
 from domain.kernel.calendar import WorkCalendar
 from domain.escalation.notice import NoticeKind
@@ -147,7 +149,8 @@ _IDS = {"meta", "policy_id", "campaign_id"}
 
 @evolver(POLICY_KIND)
 def evolve(state: EscalationPolicy | None, event: DomainEvent) -> EscalationPolicy:
-    assert isinstance(event, (EscalationLadderSet, RankingPolicySet))
+    if not isinstance(event, (EscalationLadderSet, RankingPolicySet)):
+        raise UnhandledEvent(POLICY_KIND, event)
     if state is None:
         state = EscalationPolicy(policy_id=event.policy_id, campaign_id=event.campaign_id)
     if isinstance(event, EscalationLadderSet):

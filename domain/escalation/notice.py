@@ -19,7 +19,8 @@ from uuid import UUID
 from pydantic import AwareDatetime, Field
 
 from domain.kernel.base import (
-    Command, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Frozen, Meta, NotFound, derived_id, evolver,
+    Command, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Frozen, Meta, NotFound, UnhandledEvent,
+    derived_id, evolver,
 )
 from domain.kernel.calendar import WorkCalendar
 from domain.kernel.roles import NOTICE_ISSUER_ROLES, ensure_may_write, ensure_role
@@ -152,7 +153,7 @@ def evolve(state: Notice | None, event: DomainEvent) -> Notice:
     if isinstance(event, NoticeAcknowledged):
         ack = Ack(by_person_id=event.by_person_id, by_unit_id=event.by_unit_id, at=event.meta.recorded_at)
         return state.model_copy(update={"acks": (*state.acks, ack)})
-    return state
+    raise UnhandledEvent(KIND, event)
 
 
 # --- rules --------------------------------------------------------------------------------------

@@ -22,7 +22,9 @@ from uuid import UUID
 from pydantic import Field
 
 from domain.consequences.accountability import AccountabilityProposed, BasisRef, case_id_for
-from domain.kernel.base import Command, CommandContext, Conflict, DomainError, DomainEvent, Frozen, NotFound, evolver
+from domain.kernel.base import (
+    Command, CommandContext, Conflict, DomainError, DomainEvent, Frozen, NotFound, UnhandledEvent, evolver,
+)
 from domain.kernel.calendar import WorkCalendar
 from domain.escalation.ladder import (
     STEP_KIND, DueStep, Ladder, StepName, Told, ladder_in_force, pending_steps, step_id_for,
@@ -72,7 +74,8 @@ class EscalationStep(Frozen):
 
 @evolver(STEP_KIND)
 def evolve(state: EscalationStep | None, event: DomainEvent) -> EscalationStep:
-    assert isinstance(event, EscalationStepTaken)
+    if not isinstance(event, EscalationStepTaken):
+        raise UnhandledEvent(STEP_KIND, event)
     fields = event.model_dump(exclude={"meta", "told", "ladder_effective_from"})
     return EscalationStep(taken_at=event.meta.recorded_at, **fields)
 

@@ -60,6 +60,8 @@ class DomainEvent(Frozen):
     `event_name` (ClassVar) is the stable registry name stored with the event; it defaults to
     `dudao.<kind>.<ClassName>` and must never change once events are stored.
     `class_version` with `upcast_v1_v2(data)` static methods migrates old stored payloads.
+    A base that only shares fields (e.g. `ProblemEvent`) sets `abstract: ClassVar[bool] = True` in its
+    own body: it is not an event type, so it is neither registered, stored nor published.
     """
 
     kind: ClassVar[str] = ""
@@ -75,7 +77,7 @@ class DomainEvent(Frozen):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        if cls.__dict__.get("abstract", False) or not cls.kind:
+        if is_abstract(cls) or not cls.kind:
             return
         if "event_name" not in cls.__dict__:
             cls.event_name = f"dudao.{cls.kind}.{cls.__name__}"
@@ -98,6 +100,34 @@ def event_registry() -> dict[str, type[DomainEvent]]:
 
 def event_class(name: str) -> type[DomainEvent]:
     return _REGISTRY[name]
+
+
+def events_of_kind(kind: str) -> tuple[type[DomainEvent], ...]:
+    """The registered event types of one aggregate kind (import the aggregate first)."""
+    return tuple(cls for cls in _REGISTRY.values() if cls.kind == kind)
+
+
+def is_abstract(cls: type) -> bool:
+    """Whether `cls` declares itself a base rather than a concrete event or command type."""
+    return bool(cls.__dict__.get("abstract", False))
+
+
+class UnhandledEvent(TypeError):
+    """A fold met an event it has no rule for: a missing branch or `apply`, never a fact to skip.
+
+    Every evolver ends by raising it instead of returning the state unchanged, so an event added
+    without its rule fails loudly, and the checklist test (tests/unit/test_event_checklist.py)
+    can tell a fold that handles an event from one that would fall through.
+    """
+
+    def __init__(self, kind: str, event: object) -> None:
+        super().__init__(f"the {kind} fold has no rule for {type(event).__name__}")
+        self.kind = kind
+
+
+def evolvers() -> dict[str, Any]:
+    """Every registered fold `(state | None, event) -> state` by aggregate kind."""
+    return dict(_EVOLVERS)
 
 
 class Command(Frozen):

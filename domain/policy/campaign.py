@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
-from typing import Literal, Protocol, TypeVar
+from typing import ClassVar, Literal, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field
 
-from domain.kernel.base import DomainEvent, Frozen, derived_id, evolver
+from domain.kernel.base import DomainEvent, Frozen, UnhandledEvent, derived_id, evolver
 from domain.kernel.calendar import WorkCalendar
 from domain.kernel.taxonomy import DEFAULT_CATEGORIES, Category, CategoryCode, Severity
 
@@ -162,6 +162,7 @@ def deadline_for(policy: DeadlinePolicy, calendar: WorkCalendar, category: str, 
 
 
 class PolicyEvent(DomainEvent):
+    abstract: ClassVar[bool] = True  # a base, not a stored event type
     kind = KIND
     id_field = "policy_id"
     policy_id: UUID
@@ -225,7 +226,8 @@ class CampaignPolicy(Frozen):
 
 @evolver(KIND)
 def evolve(state: CampaignPolicy | None, event: DomainEvent) -> CampaignPolicy:
-    assert isinstance(event, PolicyEvent)
+    if not isinstance(event, PolicyEvent) or type(event) not in VERSIONS:
+        raise UnhandledEvent(KIND, event)
     if state is None:
         state = CampaignPolicy(policy_id=event.policy_id, campaign_id=event.campaign_id)
     attr, model = VERSIONS[type(event)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import ClassVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field
@@ -24,6 +25,7 @@ from domain.kernel.taxonomy import Category, category_codes, duplicate_codes
 
 
 class PolicyCommand(Command):
+    abstract: ClassVar[bool] = True  # a base, not a command of its own
     campaign_id: UUID
     effective_from: AwareDatetime | None = None  # None: from now
 

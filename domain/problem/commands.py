@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field, StringConstraints
@@ -53,6 +53,7 @@ class ReportProblem(Command):
 
 
 class ProblemCommand(Command):
+    abstract: ClassVar[bool] = True  # a base, not a command of its own
     problem_id: UUID
 
 

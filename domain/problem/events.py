@@ -1,23 +1,38 @@
-"""Problem (问题) events: the facts of a problem's life, and the value types they carry.
+"""Problem (问题) events: the facts of a problem's life, how each folds, and how each reads.
 
 Lifecycle: reported (已上报) → assigned (交办) → acknowledged (签收) → rectification_submitted
 (整改反馈) → verified (复查通过) → closed (销号); a failed verification sends it to rework (返工)
 and back to rectification. withdrawn (作废) and merged (合并) end it early. Being parked (挂账/缓办)
 is orthogonal to the state: the clock pauses until the problem resumes. Events carry every
-computed fact (deadline, limit, paused hours) so folding them (problem_state) needs no calendar.
+computed fact (deadline, limit, paused hours) so folding them needs no calendar.
+
+Each event states, beside its fields, `apply` (the fields of the `Problem` it changes; `state.evolve`
+folds by it) and `summary_zh` (its line in the problem's timeline, 整改台账). Adding an event:
+- here: the event with its `apply` and `summary_zh`, exported in `__init__`;
+- `decisions` or `detours`: the decision that emits it (a new command also takes its class and
+  `REFS_NEEDED` line in `commands` and its `LIFECYCLE` line in infra/commands/problem.py);
+- a projection only if it needs more than the fold and the timeline line (the ledger and the work
+  items read every problem event already);
+- tests, then `dudao schema export contract`; tests/unit/test_event_checklist.py names what is missing.
+A new fact from an existing decision touches 4 files; one that comes with a new command, 6.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from domain.kernel.base import DomainEvent, Frozen
+from domain.kernel.base import DomainEvent, Frozen, UnhandledEvent
+from domain.kernel.calendar import CHINA_TZ
 from domain.policy.campaign import TimeLimit
 from domain.kernel.taxonomy import CategoryCode, Severity
+
+if TYPE_CHECKING:
+    from domain.problem.state import Problem
 
 KIND = "problem"
 MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
@@ -55,11 +70,50 @@ TERMINAL = frozenset({ProblemState.CLOSED, ProblemState.WITHDRAWN, ProblemState.
 # States in which the unit owes rectification work and its clock runs.
 OWED = frozenset({ProblemState.ASSIGNED, ProblemState.ACKNOWLEDGED, ProblemState.REWORK})
 
+SOURCE_ZH = {"visit": "督导发现", "hotline": "热线", "assessment": "测评", "leader": "领导交办"}
+
+
+class PendingExtension(Frozen):
+    """An extension request (延期申请) awaiting HQ's decision."""
+
+    working_days: int
+    reason: str
+    requested_at: datetime
+
+
+class PendingTransfer(Frozen):
+    """A transfer request (申请转办) awaiting HQ's decision."""
+
+    unit_id: UUID
+    reason: str
+    suggested_unit_id: UUID | None
+    requested_at: datetime
+
+
+# The fields of a Problem that one event changes.
+Update = dict[str, Any]
+
+
+def minute_zh(value: datetime | None) -> str:
+    """A time as the timeline shows it: China time to the minute, or a dash when there is none."""
+    return value.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if value else "—"
+
 
 class ProblemEvent(DomainEvent):
+    """What every problem event has: the problem's id, how it folds and how it reads (not itself an event)."""
+
+    abstract: ClassVar[bool] = True
     kind = KIND
     id_field = "problem_id"
     problem_id: UUID
+
+    def apply(self, s: Problem) -> Update:
+        """The fields of `s` this event changes, stamped with its recording time (every event defines it)."""
+        raise UnhandledEvent(KIND, self)
+
+    def summary_zh(self) -> str:
+        """The event's line in the problem's timeline (every concrete event defines it)."""
+        raise NotImplementedError(f"{type(self).__name__} has no timeline summary")
 
 
 class ProblemReported(ProblemEvent):
@@ -76,6 +130,16 @@ class ProblemReported(ProblemEvent):
     likely_duplicate_of: tuple[UUID, ...] = ()
     relapse_of: UUID | None = None
 
+    def apply(self, s: Problem | None) -> Update:
+        """Every field of the new problem (a report starts the fold; `s` is None)."""
+        fields = self.model_dump(exclude={"meta", "problem_id"})
+        return {"problem_id": self.problem_id, "found_at": self.meta.occurred_at, "reported_at": self.meta.recorded_at,
+                "reported_by": self.meta.actor.person_id, **fields}
+
+    def summary_zh(self) -> str:
+        flags = ("，疑似重复" if self.likely_duplicate_of else "") + ("，反弹" if self.relapse_of else "")
+        return f"问题上报（{SOURCE_ZH.get(self.source, self.source)}）{flags}"
+
 
 class ProblemAssigned(ProblemEvent):
     """The problem was handed to a unit (交办) with a deadline from the policy in force."""
@@ -88,12 +152,26 @@ class ProblemAssigned(ProblemEvent):
     limit_hours: float
     policy_effective_from: AwareDatetime
 
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.ASSIGNED, "unit_id": self.unit_id, "routing": self.routing,
+                "assigned_at": self.meta.recorded_at, "deadline": self.deadline, "limit_hours": self.limit_hours}
+
+    def summary_zh(self) -> str:
+        override = f"（总指挥部指定：{self.reason}）" if self.routing == "hq_override" else ""
+        return f"交办，整改期限 {minute_zh(self.deadline)}{override}"
+
 
 class ProblemAcknowledged(ProblemEvent):
     """The responsible unit acknowledged receipt (签收)."""
 
     unit_id: UUID
     note: str | None = None
+
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.ACKNOWLEDGED, "acknowledged_at": self.meta.recorded_at}
+
+    def summary_zh(self) -> str:
+        return "签收"
 
 
 class RectificationSubmitted(ProblemEvent):
@@ -103,12 +181,26 @@ class RectificationSubmitted(ProblemEvent):
     evidence: Evidence
     note: str | None = None
 
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.RECTIFICATION_SUBMITTED, "submission_count": s.submission_count + 1,
+                "last_submitted_at": self.meta.recorded_at, "last_submitted_by": self.meta.actor.person_id,
+                "submitted_evidence": self.evidence, "verification_passed": None}
+
+    def summary_zh(self) -> str:
+        return f"整改反馈（{len(self.evidence)} 张照片）"
+
 
 class RectificationVerified(ProblemEvent):
     """Re-inspection passed (复查通过)."""
 
     evidence: Evidence = ()
     note: str | None = None
+
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.VERIFIED, "verification_passed": True, "verified_at": self.meta.recorded_at}
+
+    def summary_zh(self) -> str:
+        return "复查通过"
 
 
 class RectificationRejected(ProblemEvent):
@@ -117,11 +209,25 @@ class RectificationRejected(ProblemEvent):
     reason: Text
     evidence: Evidence = ()
 
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.REWORK, "verification_passed": False, "verified_at": self.meta.recorded_at,
+                "rework_count": s.rework_count + 1}
+
+    def summary_zh(self) -> str:
+        return f"复查不通过，返工：{self.reason}"
+
 
 class ProblemClosed(ProblemEvent):
     """The problem was closed (销号)."""
 
     note: str | None = None
+
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.CLOSED, "closed_at": self.meta.recorded_at, "pending_extension": None,
+                "pending_transfer": None, "coordination_pending": False}
+
+    def summary_zh(self) -> str:
+        return "销号"
 
 
 class TransferRequested(ProblemEvent):
@@ -131,11 +237,25 @@ class TransferRequested(ProblemEvent):
     reason: Text
     suggested_unit_id: UUID | None = None
 
+    def apply(self, s: Problem) -> Update:
+        pending = PendingTransfer(unit_id=self.unit_id, reason=self.reason, suggested_unit_id=self.suggested_unit_id,
+                                  requested_at=self.meta.recorded_at)
+        return {"pending_transfer": pending}
+
+    def summary_zh(self) -> str:
+        return f"申请转办：{self.reason}"
+
 
 class TransferRejected(ProblemEvent):
     """HQ rejected the transfer request (驳回转办)."""
 
     reason: Text
+
+    def apply(self, s: Problem) -> Update:
+        return {"pending_transfer": None}
+
+    def summary_zh(self) -> str:
+        return f"驳回转办：{self.reason}"
 
 
 class ProblemTransferred(ProblemEvent):
@@ -146,6 +266,13 @@ class ProblemTransferred(ProblemEvent):
     reason: Text
     mode: TransferMode
 
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.ASSIGNED, "unit_id": self.to_unit_id, "transfer_count": s.transfer_count + 1,
+                "pending_transfer": None, "pending_extension": None, "acknowledged_at": None}
+
+    def summary_zh(self) -> str:
+        return f"转办：{self.reason}"
+
 
 class CoordinationRequested(ProblemEvent):
     """The unit asked HQ to coordinate other departments (需协调)."""
@@ -154,11 +281,23 @@ class CoordinationRequested(ProblemEvent):
     reason: Text
     unit_ids: tuple[UUID, ...] = ()
 
+    def apply(self, s: Problem) -> Update:
+        return {"coordination_pending": True}
+
+    def summary_zh(self) -> str:
+        return f"申请协调：{self.reason}"
+
 
 class CoordinationResolved(ProblemEvent):
     """HQ answered the coordination request (协调完成)."""
 
     note: Text
+
+    def apply(self, s: Problem) -> Update:
+        return {"coordination_pending": False}
+
+    def summary_zh(self) -> str:
+        return f"协调完成：{self.note}"
 
 
 class ExtensionRequested(ProblemEvent):
@@ -167,6 +306,13 @@ class ExtensionRequested(ProblemEvent):
     unit_id: UUID
     working_days: int
     reason: Text
+
+    def apply(self, s: Problem) -> Update:
+        return {"pending_extension": PendingExtension(working_days=self.working_days, reason=self.reason,
+                                                      requested_at=self.meta.recorded_at)}
+
+    def summary_zh(self) -> str:
+        return f"申请延期 {self.working_days} 个工作日：{self.reason}"
 
 
 class ExtensionApproved(ProblemEvent):
@@ -178,17 +324,36 @@ class ExtensionApproved(ProblemEvent):
     added_hours: float
     note: str | None = None
 
+    def apply(self, s: Problem) -> Update:
+        return {"deadline": self.new_deadline, "limit_hours": s.limit_hours + self.added_hours,
+                "extension_count": s.extension_count + 1, "pending_extension": None}
+
+    def summary_zh(self) -> str:
+        return f"批准延期 {self.working_days} 个工作日，新期限 {minute_zh(self.new_deadline)}"
+
 
 class ExtensionRejected(ProblemEvent):
     """HQ rejected the extension (驳回延期)."""
 
     reason: Text
 
+    def apply(self, s: Problem) -> Update:
+        return {"pending_extension": None}
+
+    def summary_zh(self) -> str:
+        return f"驳回延期：{self.reason}"
+
 
 class ProblemParked(ProblemEvent):
     """HQ parked the problem (挂账/缓办): its clock pauses."""
 
     reason: Text
+
+    def apply(self, s: Problem) -> Update:
+        return {"parked_since": self.meta.recorded_at}
+
+    def summary_zh(self) -> str:
+        return f"挂账：{self.reason}"
 
 
 class ProblemResumed(ProblemEvent):
@@ -199,17 +364,37 @@ class ProblemResumed(ProblemEvent):
     new_deadline: AwareDatetime | None = None
     note: str | None = None
 
+    def apply(self, s: Problem) -> Update:
+        assert s.parked_since is not None
+        return {"parked_since": None, "pauses": (*s.pauses, (s.parked_since, self.meta.recorded_at)),
+                "deadline": self.new_deadline if self.new_deadline is not None else s.deadline}
+
+    def summary_zh(self) -> str:
+        return f"恢复办理（暂停 {self.paused_hours:.1f} 工作时）"
+
 
 class ProblemWithdrawn(ProblemEvent):
     """HQ withdrew the problem as invalid (作废)."""
 
     reason: Text
 
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.WITHDRAWN, "ended_at": self.meta.recorded_at}
+
+    def summary_zh(self) -> str:
+        return f"作废：{self.reason}"
+
 
 class DuplicateFlagDismissed(ProblemEvent):
     """HQ judged the likely duplicate a distinct problem (非重复)."""
 
     reason: Text
+
+    def apply(self, s: Problem) -> Update:
+        return {"likely_duplicate_of": ()}
+
+    def summary_zh(self) -> str:
+        return f"判定非重复：{self.reason}"
 
 
 class ProblemMerged(ProblemEvent):
@@ -218,6 +403,12 @@ class ProblemMerged(ProblemEvent):
     into_problem_id: UUID
     reason: Text
 
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.MERGED, "ended_at": self.meta.recorded_at, "merged_into": self.into_problem_id}
+
+    def summary_zh(self) -> str:
+        return f"合并到其他问题：{self.reason}"
+
 
 class DuplicateAbsorbed(ProblemEvent):
     """A duplicate was merged into this problem; its evidence joins this one's."""
@@ -225,9 +416,20 @@ class DuplicateAbsorbed(ProblemEvent):
     duplicate_problem_id: UUID
     evidence: tuple[EvidenceRef, ...] = ()
 
+    def apply(self, s: Problem) -> Update:
+        return {"absorbed": (*s.absorbed, self.duplicate_problem_id), "evidence": (*s.evidence, *self.evidence)}
+
+    def summary_zh(self) -> str:
+        return "并入一条重复问题"
+
 
 class RelapseRecorded(ProblemEvent):
     """This closed problem came back (反弹): a new problem was found at its place and category."""
 
     relapse_problem_id: UUID
 
+    def apply(self, s: Problem) -> Update:
+        return {"relapses": (*s.relapses, self.relapse_problem_id)}
+
+    def summary_zh(self) -> str:
+        return "发现反弹"

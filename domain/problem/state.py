@@ -1,37 +1,23 @@
 """Problem (问题) state: how a problem's history folds into what is true now.
 
 Timestamps are recording times (`meta.recorded_at`), except `found_at` (field time of the report).
-Folding needs no calendar: the events carry every computed fact (deadline, limit, paused hours).
+Folding needs no calendar: the events carry every computed fact (deadline, limit, paused hours),
+and each event says which fields it changes (`apply`, beside it in `events`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Callable
 from uuid import UUID
 
-from domain.kernel.base import DomainEvent, Frozen, evolver
+from domain.kernel.base import DomainEvent, Frozen, UnhandledEvent, evolver
 from domain.problem.events import (
-    KIND, CoordinationRequested, CoordinationResolved, DuplicateAbsorbed, DuplicateFlagDismissed, EvidenceRef,
-    ExtensionApproved, ExtensionRejected, ExtensionRequested, ProblemAcknowledged, ProblemAssigned, ProblemClosed,
-    ProblemMerged, ProblemParked, ProblemReported, ProblemResumed, ProblemState, ProblemTransferred,
-    ProblemWithdrawn, RectificationRejected, RectificationSubmitted, RectificationVerified, RelapseRecorded,
-    ProblemEvent, RoutingSource, Source, TransferRejected, TransferRequested,
+    KIND, EvidenceRef, PendingExtension, PendingTransfer, ProblemEvent, ProblemReported, ProblemState,
+    RoutingSource, Source, Update,
 )
 from domain.kernel.taxonomy import Severity
 
-
-class PendingExtension(Frozen):
-    working_days: int
-    reason: str
-    requested_at: datetime
-
-
-class PendingTransfer(Frozen):
-    unit_id: UUID
-    reason: str
-    suggested_unit_id: UUID | None
-    requested_at: datetime
+__all__ = ["PendingExtension", "PendingTransfer", "Problem", "Update", "evolve"]
 
 
 class Problem(Frozen):
@@ -87,76 +73,11 @@ class Problem(Frozen):
         return len(self.relapses)
 
 
-Update = dict[str, Any]
-
-
-def _reported(e: ProblemReported) -> Problem:
-    fields = e.model_dump(exclude={"meta", "problem_id"})
-    return Problem(problem_id=e.problem_id, found_at=e.meta.occurred_at, reported_at=e.meta.recorded_at,
-                   reported_by=e.meta.actor.person_id, **fields)
-
-
-def _assigned(s: Problem, e: ProblemAssigned, t: datetime) -> Update:
-    return {"state": ProblemState.ASSIGNED, "unit_id": e.unit_id, "routing": e.routing, "assigned_at": t,
-            "deadline": e.deadline, "limit_hours": e.limit_hours}
-
-
-def _submitted(s: Problem, e: RectificationSubmitted, t: datetime) -> Update:
-    return {"state": ProblemState.RECTIFICATION_SUBMITTED, "submission_count": s.submission_count + 1,
-            "last_submitted_at": t, "last_submitted_by": e.meta.actor.person_id,
-            "submitted_evidence": e.evidence, "verification_passed": None}
-
-
-def _transferred(s: Problem, e: ProblemTransferred, t: datetime) -> Update:
-    return {"state": ProblemState.ASSIGNED, "unit_id": e.to_unit_id, "transfer_count": s.transfer_count + 1,
-            "pending_transfer": None, "pending_extension": None, "acknowledged_at": None}
-
-
-def _extended(s: Problem, e: ExtensionApproved, t: datetime) -> Update:
-    return {"deadline": e.new_deadline, "limit_hours": s.limit_hours + e.added_hours,
-            "extension_count": s.extension_count + 1, "pending_extension": None}
-
-
-def _resumed(s: Problem, e: ProblemResumed, t: datetime) -> Update:
-    assert s.parked_since is not None
-    return {"parked_since": None, "pauses": (*s.pauses, (s.parked_since, t)),
-            "deadline": e.new_deadline if e.new_deadline is not None else s.deadline}
-
-
-_APPLY: dict[type[ProblemEvent], Callable[[Problem, Any, datetime], Update]] = {
-    ProblemAssigned: _assigned,
-    ProblemAcknowledged: lambda s, e, t: {"state": ProblemState.ACKNOWLEDGED, "acknowledged_at": t},
-    RectificationSubmitted: _submitted,
-    RectificationVerified: lambda s, e, t: {"state": ProblemState.VERIFIED, "verification_passed": True,
-                                            "verified_at": t},
-    RectificationRejected: lambda s, e, t: {"state": ProblemState.REWORK, "verification_passed": False,
-                                            "verified_at": t, "rework_count": s.rework_count + 1},
-    ProblemClosed: lambda s, e, t: {"state": ProblemState.CLOSED, "closed_at": t, "pending_extension": None,
-                                    "pending_transfer": None, "coordination_pending": False},
-    TransferRequested: lambda s, e, t: {"pending_transfer": PendingTransfer(
-        unit_id=e.unit_id, reason=e.reason, suggested_unit_id=e.suggested_unit_id, requested_at=t)},
-    TransferRejected: lambda s, e, t: {"pending_transfer": None},
-    ProblemTransferred: _transferred,
-    CoordinationRequested: lambda s, e, t: {"coordination_pending": True},
-    CoordinationResolved: lambda s, e, t: {"coordination_pending": False},
-    ExtensionRequested: lambda s, e, t: {"pending_extension": PendingExtension(
-        working_days=e.working_days, reason=e.reason, requested_at=t)},
-    ExtensionApproved: _extended,
-    ExtensionRejected: lambda s, e, t: {"pending_extension": None},
-    ProblemParked: lambda s, e, t: {"parked_since": t},
-    ProblemResumed: _resumed,
-    ProblemWithdrawn: lambda s, e, t: {"state": ProblemState.WITHDRAWN, "ended_at": t},
-    DuplicateFlagDismissed: lambda s, e, t: {"likely_duplicate_of": ()},
-    ProblemMerged: lambda s, e, t: {"state": ProblemState.MERGED, "ended_at": t, "merged_into": e.into_problem_id},
-    DuplicateAbsorbed: lambda s, e, t: {"absorbed": (*s.absorbed, e.duplicate_problem_id),
-                                        "evidence": (*s.evidence, *e.evidence)},
-    RelapseRecorded: lambda s, e, t: {"relapses": (*s.relapses, e.relapse_problem_id)},
-}
-
-
 @evolver(KIND)
 def evolve(state: Problem | None, event: DomainEvent) -> Problem:
+    """A report starts a problem; every later event changes the fields its `apply` names."""
     if isinstance(event, ProblemReported):
-        return _reported(event)
-    assert state is not None and isinstance(event, ProblemEvent)
-    return state.model_copy(update=_APPLY[type(event)](state, event, event.meta.recorded_at))
+        return Problem(**event.apply(state))
+    if state is None or not isinstance(event, ProblemEvent):
+        raise UnhandledEvent(KIND, event)
+    return state.model_copy(update=event.apply(state))

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from domain.kernel.base import Command, CommandContext, Conflict, DomainEvent, Frozen, NotFound, evolver
+from domain.kernel.base import Command, CommandContext, Conflict, DomainEvent, Frozen, NotFound, UnhandledEvent, evolver
 
 
 class CampaignStarted(DomainEvent):
@@ -48,7 +48,7 @@ def evolve(state: Campaign | None, event: DomainEvent) -> Campaign:
     assert state is not None
     if isinstance(event, CampaignRenamed):
         return state.model_copy(update={"name": event.name})
-    return state
+    raise UnhandledEvent("campaign", event)
 
 
 Name = Field(min_length=1, max_length=200)

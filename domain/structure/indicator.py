@@ -11,7 +11,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from domain.kernel.base import Command, CommandContext, Conflict, DomainError, DomainEvent, Frozen, NotFound, evolver
+from domain.kernel.base import (
+    Command, CommandContext, Conflict, DomainError, DomainEvent, Frozen, NotFound, UnhandledEvent, evolver,
+)
 from domain.structure.tree import require_kind
 
 
@@ -62,8 +64,7 @@ def evolve_indicator(state: Indicator | None, event: DomainEvent) -> Indicator:
     require_kind("indicator", event)
     if isinstance(event, IndicatorDefined):
         return Indicator(**event.model_dump(exclude={"meta"}))
-    assert state is not None
-    return state
+    raise UnhandledEvent("indicator", event)
 
 
 @evolver("task")
@@ -71,8 +72,7 @@ def evolve_task(state: Task | None, event: DomainEvent) -> Task:
     require_kind("task", event)
     if isinstance(event, TaskDefined):
         return Task(**event.model_dump(exclude={"meta"}))
-    assert state is not None
-    return state
+    raise UnhandledEvent("task", event)
 
 
 Name = Field(min_length=1, max_length=200)

@@ -8,7 +8,9 @@ from uuid import UUID
 
 from pydantic import Field
 
-from domain.kernel.base import Command, CommandContext, DomainError, DomainEvent, Frozen, NotFound, evolver
+from domain.kernel.base import (
+    Command, CommandContext, DomainError, DomainEvent, Frozen, NotFound, UnhandledEvent, evolver,
+)
 from domain.structure.tree import (
     Name, Reason, Title, meta_for, require_active, require_campaign, require_existing, require_kind, require_new,
     require_same_campaign,
@@ -93,7 +95,7 @@ def evolve(state: Person | None, event: DomainEvent) -> Person:
         return state.model_copy(update={"memberships": rest})
     if isinstance(event, PersonRetired):
         return state.model_copy(update={"retired": True})
-    return state
+    raise UnhandledEvent("person", event)
 
 
 class RegisterPerson(Command):

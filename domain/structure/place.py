@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from domain.kernel.base import Command, CommandContext, DomainEvent, Frozen, evolver
+from domain.kernel.base import Command, CommandContext, DomainEvent, Frozen, UnhandledEvent, evolver
 from domain.structure.tree import (
     Name, Note, Reason, TreeRefs, check_parent, meta_for, require_active, require_campaign, require_existing,
     require_kind, require_new,
@@ -86,7 +86,7 @@ def evolve(state: Place | None, event: DomainEvent) -> Place:
         return state.model_copy(update={"parent_id": event.parent_id})
     if isinstance(event, PlaceRetired):
         return state.model_copy(update={"retired": True})
-    return state
+    raise UnhandledEvent("place", event)
 
 
 class RegisterPlace(Command):

@@ -15,7 +15,9 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
-from domain.kernel.base import Command, CommandContext, Conflict, DomainError, DomainEvent, Frozen, NotFound, derived_id, evolver
+from domain.kernel.base import (
+    Command, CommandContext, Conflict, DomainError, DomainEvent, Frozen, NotFound, UnhandledEvent, derived_id, evolver,
+)
 from domain.structure.tree import require_kind
 
 ScopeKind = Literal["place", "task", "indicator"]
@@ -122,7 +124,7 @@ def evolve(state: Responsibility | None, event: DomainEvent) -> Responsibility:
     assert state is not None
     if isinstance(event, (ResponsibilityEnded, ResponsibilityRevoked)):
         return _ended(state, event.assignment_id, event.effective_to)
-    return state
+    raise UnhandledEvent("responsibility", event)
 
 
 class AssignResponsibility(Command):

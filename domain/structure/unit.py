@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from domain.kernel.base import Command, CommandContext, DomainError, DomainEvent, Frozen, evolver
+from domain.kernel.base import Command, CommandContext, DomainError, DomainEvent, Frozen, UnhandledEvent, evolver
 from domain.structure.tree import (
     Name, Note, Reason, TreeRefs, check_parent, meta_for, require_active, require_campaign, require_existing,
     require_kind, require_new,
@@ -82,7 +82,7 @@ def evolve(state: Unit | None, event: DomainEvent) -> Unit:
         return state.model_copy(update={"parent_id": event.parent_id})
     if isinstance(event, UnitRetired):
         return state.model_copy(update={"retired": True})
-    return state
+    raise UnhandledEvent("unit", event)
 
 
 class RegisterUnit(Command):
