@@ -220,8 +220,9 @@ def read_models(system: System) -> list[Projection]:
     return [p for p in system.projector.projections if p.name in ("matrix", "structure", "ledger")]
 
 
-class Killed(Exception):
-    """Stands for the worker process dying."""
+class Killed(BaseException):
+    """Stands for the worker process dying: a BaseException, like the signal that ends a process, because an
+    Exception from a handler no longer ends the member (it becomes a dead letter)."""
 
 
 class DiesMidBatch(ProjectionWorker):
