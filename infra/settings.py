@@ -1,37 +1,64 @@
-"""Settings read from the environment (DUDAO_*). Only infra/bootstrap.py and the CLI read them."""
+"""Settings (配置): every DUDAO_* variable, read from the environment in `Settings.from_env` and nowhere else.
+
+A process reads them once at its composition root (a CLI command through `infra.cli.load_settings`,
+`python -m infra.streams.relay`, `dudao run` for its children) and passes the values down as
+arguments; the HTTP app keeps what its routes need on `app.state`. The README's Configuration table
+lists each variable with its default, and a unit test keeps the two in step.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str | None
-    kafka_bootstrap: str | None
-    kafka_port: int
-    http_host: str
-    http_port: int
-    var_dir: Path
-    topic_prefix: str
-    log_format: str
-    command_retries: int
-    create_tables: bool
+    """The product defaults, overridden field by field by `from_env`."""
+
+    database_url: str | None = None
+    kafka_bootstrap: str | None = None
+    kafka_port: int = 9092
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    var_dir: Path = field(default_factory=lambda: Path("var").absolute())
+    topic_prefix: str = "dudao"
+    log_format: str = "auto"
+    command_retries: int = 10
+    create_tables: bool = True
+    kafka_partitions: int = 3
+    relay_batch_size: int = 500
+    relay_standby_seconds: float = 1.0
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings of this process: each DUDAO_* variable that is set, the default for the rest."""
         e = os.environ if env is None else env
+        d = cls()
         return cls(
-            database_url=e.get("DUDAO_DATABASE_URL") or None,
-            kafka_bootstrap=e.get("DUDAO_KAFKA_BOOTSTRAP") or None,
-            kafka_port=int(e.get("DUDAO_KAFKA_PORT", "9092")),
-            http_host=e.get("DUDAO_HTTP_HOST", "127.0.0.1"),
-            http_port=int(e.get("DUDAO_HTTP_PORT", "8000")),
-            var_dir=Path(e.get("DUDAO_VAR_DIR", "var")).absolute(),
-            topic_prefix=e.get("DUDAO_TOPIC_PREFIX", "dudao"),
-            log_format=e.get("DUDAO_LOG_FORMAT", "auto"),
-            command_retries=int(e.get("DUDAO_COMMAND_RETRIES", "10")),
+            database_url=e.get("DUDAO_DATABASE_URL") or d.database_url,
+            kafka_bootstrap=e.get("DUDAO_KAFKA_BOOTSTRAP") or d.kafka_bootstrap,
+            kafka_port=int(e.get("DUDAO_KAFKA_PORT", d.kafka_port)),
+            http_host=e.get("DUDAO_HTTP_HOST", d.http_host),
+            http_port=int(e.get("DUDAO_HTTP_PORT", d.http_port)),
+            var_dir=Path(e["DUDAO_VAR_DIR"]).absolute() if "DUDAO_VAR_DIR" in e else d.var_dir,
+            topic_prefix=e.get("DUDAO_TOPIC_PREFIX", d.topic_prefix),
+            log_format=e.get("DUDAO_LOG_FORMAT", d.log_format),
+            command_retries=int(e.get("DUDAO_COMMAND_RETRIES", d.command_retries)),
             create_tables=e.get("DUDAO_CREATE_TABLES", "y").lower() not in ("n", "no", "0", "false"),
+            kafka_partitions=int(e.get("DUDAO_KAFKA_PARTITIONS", d.kafka_partitions)),
+            relay_batch_size=int(e.get("DUDAO_RELAY_BATCH_SIZE", d.relay_batch_size)),
+            relay_standby_seconds=float(e.get("DUDAO_RELAY_STANDBY_SECONDS", d.relay_standby_seconds)),
         )
+
+    @property
+    def kafka_servers(self) -> str:
+        """DUDAO_KAFKA_BOOTSTRAP, or the embedded broker's address (`make run`) on DUDAO_KAFKA_PORT."""
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where evidence photos are kept: <DUDAO_VAR_DIR>/uploads."""
+        return self.var_dir / "uploads"

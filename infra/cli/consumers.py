@@ -21,12 +21,12 @@ from consumers.projection_worker import DEFAULT_SCHEMA, ProjectionWorker, scale_
 from consumers.szcg_export import DEFAULT_GROUP as SZCG_GROUP
 from consumers.szcg_export import SzcgExport
 from infra.bootstrap import all_projections, database_url_from
-from infra.logging import configure_logging
+from infra.cli import load_settings
 from infra.settings import Settings
 
 
 def kafka_options(settings: Settings) -> KafkaOptions:
-    return KafkaOptions(bootstrap_servers=settings.kafka_bootstrap or f"127.0.0.1:{settings.kafka_port}")
+    return KafkaOptions(bootstrap_servers=settings.kafka_servers)
 
 
 def run_member(consumer: TrackedConsumer) -> None:
@@ -79,8 +79,7 @@ def register(app: typer.Typer) -> None:
                                              help="Only these projections (default: every one that can scale out)."),
     ) -> None:
         """Build the read models from Kafka in a schema of their own (scale-out mode)."""
-        s = Settings.from_env()
-        configure_logging(s.log_format)
+        s = load_settings(configure_logs=True)
         chosen = [p for p in scale_out_projections(all_projections()) if not projection or p.name in projection]
         unknown = set(projection or ()) - {p.name for p in chosen}
         if unknown:
@@ -92,15 +91,13 @@ def register(app: typer.Typer) -> None:
     @consume.command("notices")
     def notices(group: str = typer.Option(NOTICE_GROUP, help="Consumer group.")) -> None:
         """Queue an outbound message per recipient and channel of every issued notice (通知网关)."""
-        s = Settings.from_env()
-        configure_logging(s.log_format)
+        s = load_settings(configure_logs=True)
         run_member(NoticeGateway(database_url_from(s), kafka_options(s), group_id=group, prefix=s.topic_prefix))
 
     @consume.command("szcg")
     def szcg(group: str = typer.Option(SZCG_GROUP, help="Consumer group.")) -> None:
         """Keep the 数字城管 case export table (szcg_cases) up to date from problem events."""
-        s = Settings.from_env()
-        configure_logging(s.log_format)
+        s = load_settings(configure_logs=True)
         run_member(SzcgExport(database_url_from(s), kafka_options(s), group_id=group, prefix=s.topic_prefix))
 
     consumer_arg = typer.Argument(..., help="projections | notices | szcg")
@@ -118,7 +115,7 @@ def register(app: typer.Typer) -> None:
 
         from projections.dead_letters import NotWaiting
 
-        reader = member(consumer, Settings.from_env(), group, schema)
+        reader = member(consumer, load_settings(), group, schema)
         try:
             applied = reader.retry_dead_letter(*dead_letter_at(position), reason=reason, by=by or getpass.getuser())
         except NotWaiting as exc:
@@ -138,7 +135,7 @@ def register(app: typer.Typer) -> None:
         """Record a consumer's dead letter as skipped (who, why); a waiting partition moves past it at once."""
         from projections.dead_letters import NotWaiting
 
-        reader = member(consumer, Settings.from_env(), group, schema)
+        reader = member(consumer, load_settings(), group, schema)
         try:
             reader.skip_dead_letter(*dead_letter_at(position), reason=reason, by=by)
         except NotWaiting as exc:

@@ -13,8 +13,7 @@ import typer
 
 from infra.bootstrap import bootstrap_from_settings
 from infra.escalator.engine import Escalator
-from infra.logging import configure_logging
-from infra.settings import Settings
+from infra.cli import load_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -27,8 +26,7 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="Judge and log the due steps, take none."),
     ) -> None:
         """Run the escalator: take every ladder step that fell due (催办 → 督办 → 通报 → 约谈 → 问责), exactly once."""
-        settings = Settings.from_env()
-        configure_logging(settings.log_format)
+        settings = load_settings(configure_logs=True)
         system = bootstrap_from_settings(settings)
         escalator = Escalator.for_system(system, interval=interval, poll=poll, workers=workers, dry_run=dry_run)
 

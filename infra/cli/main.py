@@ -22,8 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from domain.kernel.roles import ROLES
 from infra.http.auth import create_token, ensure_tokens_table, revoke_token
 from infra.bootstrap import System, bootstrap, bootstrap_from_settings, database_url_from
-from infra.logging import configure_logging
-from infra.settings import Settings
+from infra.cli import load_settings
 from projections.base import Projection
 from projections.dead_letters import NotWaiting
 
@@ -40,10 +39,6 @@ console = Console(stderr=True)
 Role = StrEnum("Role", {r: r for r in ROLES})  # type: ignore[misc]  # functional API: the choices come from domain.kernel.roles
 
 
-def settings() -> Settings:
-    return Settings.from_env()
-
-
 @app.command()
 def serve(host: str = typer.Option(None, help="Default: DUDAO_HTTP_HOST or 127.0.0.1."),
           port: int = typer.Option(None, help="Default: DUDAO_HTTP_PORT or 8000.")) -> None:
@@ -52,11 +47,10 @@ def serve(host: str = typer.Option(None, help="Default: DUDAO_HTTP_HOST or 127.0
 
     from infra.http import create_app
 
-    s = settings()
-    configure_logging(s.log_format)
+    s = load_settings(configure_logs=True)
     system = bootstrap_from_settings(s, create_tables=s.create_tables)
     try:
-        uvicorn.run(create_app(system, kafka_bootstrap=s.kafka_bootstrap), host=host or s.http_host,
+        uvicorn.run(create_app(system, kafka_bootstrap=s.kafka_bootstrap, uploads_dir=s.uploads_dir), host=host or s.http_host,
                     port=port or s.http_port, access_log=False)
     finally:
         system.close()
@@ -65,7 +59,7 @@ def serve(host: str = typer.Option(None, help="Default: DUDAO_HTTP_HOST or 127.0
 @app.command()
 def migrate() -> None:
     """Create every table once: event store, command receipts, projections and their positions, tokens."""
-    system = bootstrap(database_url_from(settings()), create_tables=True)
+    system = bootstrap(database_url_from(load_settings()), create_tables=True)
     try:
         typer.echo(f"event store: {system.app.store.events_table_name} (+ command receipts)")
         for p in system.projector.projections:
@@ -90,8 +84,7 @@ def chosen(system: System, name: str | None) -> list[Projection]:
 @project_app.command("rebuild")
 def project_rebuild(name: str = typer.Argument(None, help="One projection (default: all).")) -> None:
     """Rebuild projections from the start of the log, with a progress bar; prints events/s."""
-    s = settings()
-    configure_logging(s.log_format)
+    s = load_settings(configure_logs=True)
     system = bootstrap_from_settings(s)
     try:
         for projection in chosen(system, name):
@@ -131,7 +124,7 @@ def project_retry(name: str = typer.Argument(..., help="The projection."),
                   reason: str = REASON,
                   by: str = typer.Option(None, "--by", help="Who retries (default: the OS user).")) -> None:
     """Apply a projection's dead letter now (after fixing its cause); the projection moves on if it applies."""
-    system = bootstrap_from_settings(settings())
+    system = bootstrap_from_settings(load_settings())
     try:
         applied = system.projector.retry(name, position, reason=reason, by=by or operator())
     except KeyError as exc:
@@ -153,7 +146,7 @@ def project_skip(name: str = typer.Argument(..., help="The projection."),
                  reason: str = REASON,
                  by: str = typer.Option(..., "--by", help="Who decides to skip (recorded).")) -> None:
     """Record a projection's dead letter as skipped (who, why) and move the projection past it, in one transaction."""
-    system = bootstrap_from_settings(settings())
+    system = bootstrap_from_settings(load_settings())
     try:
         system.projector.skip(name, position, reason=reason, by=by)
     except KeyError as exc:
@@ -169,8 +162,7 @@ def project_skip(name: str = typer.Argument(..., help="The projection."),
 @project_app.command("run")
 def project_run() -> None:
     """Keep every projection up to date until Ctrl-C (or SIGTERM)."""
-    s = settings()
-    configure_logging(s.log_format)
+    s = load_settings(configure_logs=True)
     system = bootstrap_from_settings(s, create_tables=s.create_tables)
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -195,7 +187,7 @@ def tokens_create(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the bare token."),
 ) -> None:
     """Issue a token and print it (it is shown this once; only its hash is stored)."""
-    with psycopg.connect(database_url_from(settings())) as conn:
+    with psycopg.connect(database_url_from(load_settings())) as conn:
         ensure_tokens_table(conn)
         token = create_token(conn, role.value, person_id=person, name=name, campaign_id=campaign)
     if as_json:
@@ -208,7 +200,7 @@ def tokens_create(
 @tokens_app.command("revoke")
 def tokens_revoke(token: str = typer.Argument(..., help="The token to revoke.")) -> None:
     """Revoke a token; requests with it get 401 from then on."""
-    with psycopg.connect(database_url_from(settings())) as conn:
+    with psycopg.connect(database_url_from(load_settings())) as conn:
         ensure_tokens_table(conn)
         revoked = revoke_token(conn, token)
     typer.echo("revoked" if revoked else "no such live token")

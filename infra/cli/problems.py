@@ -17,7 +17,7 @@ import typer
 from psycopg.rows import dict_row
 from pydantic import ValidationError
 
-from infra.settings import Settings
+from infra.cli import load_settings
 
 
 def command_command(name: str = typer.Argument(..., help="snake_case command name, e.g. assign_problem"),
@@ -29,10 +29,8 @@ def command_command(name: str = typer.Argument(..., help="snake_case command nam
     from infra.http.commands import snake_case
     from infra.bootstrap import bootstrap_from_settings
     from infra.commands import HANDLERS
-    from infra.logging import configure_logging
 
-    settings = Settings.from_env()
-    configure_logging(settings.log_format)  # logs to stderr, the result alone on stdout
+    settings = load_settings(configure_logs=True)  # logs to stderr, the result alone on stdout
     system = bootstrap_from_settings(settings)
     try:
         handlers = {snake_case(cls.__name__): cls for cls in HANDLERS}
@@ -73,7 +71,7 @@ def ledger_command(campaign_id: UUID = typer.Argument(...),
     from infra.http.exports import ledger_csv, ledger_xlsx
     from projections.ledger import ledger
 
-    system = bootstrap_from_settings(Settings.from_env())
+    system = bootstrap_from_settings(load_settings())
     try:
         at = now or system.clock()
         stored = [s.event for s in system.app.history(policy_id_for(campaign_id))]
@@ -98,7 +96,7 @@ def problem_command(problem_id: UUID = typer.Argument(...)) -> None:
     from infra.bootstrap import database_url_from
     from projections.ledger import timeline
 
-    with psycopg.connect(database_url_from(Settings.from_env()), row_factory=dict_row) as conn:
+    with psycopg.connect(database_url_from(load_settings()), row_factory=dict_row) as conn:
         rows = timeline(conn, problem_id)
     if not rows:
         typer.echo("未找到该问题 problem not found", err=True)

@@ -11,21 +11,16 @@ from pathlib import Path
 
 import typer
 
-from infra.settings import Settings
+from infra.cli import load_settings
 
 DEFAULT_CONTRACT_DIR = Path("contract")
-
-
-def kafka_bootstrap(settings: Settings) -> str:
-    """DUDAO_KAFKA_BOOTSTRAP, or the embedded broker's address under `make run`."""
-    return settings.kafka_bootstrap or f"127.0.0.1:{settings.kafka_port}"
 
 
 def relay_command() -> None:
     """Publish every stored event to Kafka exactly once (one active relay; others stand by) / 事件转发到 Kafka."""
     from infra.streams.relay import main
 
-    main()
+    main(load_settings())
 
 
 def status_command(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
@@ -33,8 +28,8 @@ def status_command(as_json: bool = typer.Option(False, "--json", help="machine-r
     from infra.bootstrap import database_url_from
     from infra.streams.status import status
 
-    settings = Settings.from_env()
-    report = status(database_url_from(settings), kafka_bootstrap(settings), prefix=settings.topic_prefix)
+    settings = load_settings()
+    report = status(database_url_from(settings), settings.kafka_servers, prefix=settings.topic_prefix)
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
@@ -65,7 +60,7 @@ def deadletters_command(
     from infra.bootstrap import database_url_from
     from projections.dead_letters import listing
 
-    with psycopg.connect(database_url_from(Settings.from_env())) as conn:
+    with psycopg.connect(database_url_from(load_settings())) as conn:
         found = listing(conn, state=None if everything else "open")
     if as_json:
         typer.echo(json.dumps(found, ensure_ascii=False, indent=2, default=str))

@@ -7,16 +7,14 @@ import json
 import psycopg
 import typer
 
-from infra.settings import Settings
+from infra.cli import load_settings
 
 
 def run_command() -> None:
     """Start the embedded servers (unless configured elsewhere) and every process; Ctrl-C stops all / 启动整个系统."""
-    from infra.logging import configure_logging
     from infra.runtime.run import run
 
-    settings = Settings.from_env()
-    configure_logging(settings.log_format)
+    settings = load_settings(configure_logs=True)
     raise typer.Exit(run(settings))
 
 
@@ -25,10 +23,8 @@ def demo_command(as_json: bool = typer.Option(False, "--json", help="print what 
     from infra.http.auth import create_token
     from infra.bootstrap import bootstrap_from_settings
     from infra.demo.structure import run_demo
-    from infra.logging import configure_logging
 
-    settings = Settings.from_env()
-    configure_logging(settings.log_format)
+    settings = load_settings(configure_logs=True)
     system = bootstrap_from_settings(settings)
     try:
         summary = run_demo(system.app, catch_up=system.projector.catch_up)

@@ -39,7 +39,12 @@ CORRELATION_HEADER = "x-correlation-id"
 
 def create_app(system: System, *, kafka_bootstrap: str | None = None, max_body_bytes: int = MAX_BODY_BYTES,
                read_pool_size: int = 10, uploads_dir: Path | None = None) -> FastAPI:
-    """The API over one bootstrapped system; reads go through its own small connection pool."""
+    """The API over one bootstrapped system; reads go through its own small connection pool.
+
+    The caller (the composition root) passes what it read from the settings: the broker to report
+    on in /health and the photo directory (default: the product default `var/uploads`). Routes find
+    them, and the system, on `app.state`.
+    """
     load_handlers()
     pool = ConnectionPool(system.database_url, min_size=1, max_size=read_pool_size, timeout=5.0, open=True,
                           kwargs={"row_factory": dict_row, "autocommit": True}, check=ConnectionPool.check_connection,
@@ -57,7 +62,7 @@ def create_app(system: System, *, kafka_bootstrap: str | None = None, max_body_b
     app.state.system = system
     app.state.read_pool = pool
     app.state.kafka_bootstrap = kafka_bootstrap
-    app.state.evidence_store = EvidenceStore(uploads_dir or Settings.from_env().var_dir / "uploads")
+    app.state.evidence_store = EvidenceStore(uploads_dir or Settings().uploads_dir)
     install_error_handlers(app)
     app.include_router(command_router())
     app.include_router(query_router())

@@ -30,7 +30,6 @@ from infra.http.errors import ErrorBody
 from infra.http.queries import campaign_of, existing, instant, load_state, read_consistently, visible_campaign, zone
 from infra.calendars import official_calendar
 from infra.http.exports import ledger_csv, ledger_xlsx
-from infra.settings import Settings
 from infra.store.uploads import EvidenceStore
 from projections import ledger as lg
 
@@ -43,12 +42,9 @@ Now = Query(None, description="ISO-8601 instant to read the clock at (naive: cam
 
 
 def evidence_store(request: Request) -> EvidenceStore:
-    """The app's photo store; `app.state.evidence_store` when the app was given one, else under DUDAO_VAR_DIR."""
-    store = getattr(request.app.state, "evidence_store", None)
-    if store is None:
-        store = EvidenceStore(Settings.from_env().var_dir / "uploads")
-        request.app.state.evidence_store = store
-    return store  # type: ignore[no-any-return]
+    """The app's photo store, set once by `create_app` on `app.state`."""
+    store: EvidenceStore = request.app.state.evidence_store
+    return store
 
 
 @router.post("/evidence", status_code=201, tags=["evidence"], responses=UPLOAD_ERRORS)

@@ -55,6 +55,7 @@ from kafka.errors import KafkaError
 from domain.kernel.base import event_registry
 from infra.streams.broker import CONNECT_TIMEOUT_MS, discard_producer, ensure_topics, partition_for, read_tails
 from infra.streams.cloudevents import DEFAULT_PREFIX, DEFAULT_SOURCE, KafkaRecord, to_kafka_record, topic_for
+from infra.settings import Settings
 from infra.store.event_store import Dudao
 
 log = structlog.get_logger("dudao.relay")
@@ -289,25 +290,21 @@ class Relay:
         return Session(producer, counts, tails)
 
 
-def main() -> None:
-    """`python -m infra.streams.relay`: one relay process configured from DUDAO_* variables."""
-    import os
+def main(settings: Settings | None = None) -> None:
+    """One relay process: `dudao relay` passes its settings; `python -m infra.streams.relay` reads DUDAO_*."""
     import signal
 
     from infra.bootstrap import database_url_from, load_handlers
     from infra.logging import configure_logging
-    from infra.settings import Settings
     from infra.store.event_store import open_store
 
-    settings = Settings.from_env()
+    settings = settings or Settings.from_env()
     configure_logging(settings.log_format)
     load_handlers()
     database_url = database_url_from(settings)
     app = open_store(database_url, create_table=settings.create_tables, pool_size=2)
-    relay = Relay(app, database_url, settings.kafka_bootstrap or f"127.0.0.1:{settings.kafka_port}",
-                  settings.topic_prefix, int(os.environ.get("DUDAO_KAFKA_PARTITIONS", "3")),
-                  int(os.environ.get("DUDAO_RELAY_BATCH_SIZE", "500")),
-                  standby_seconds=float(os.environ.get("DUDAO_RELAY_STANDBY_SECONDS", "1.0")))
+    relay = Relay(app, database_url, settings.kafka_servers, settings.topic_prefix, settings.kafka_partitions,
+                  settings.relay_batch_size, standby_seconds=settings.relay_standby_seconds)
     signal.signal(signal.SIGTERM, lambda *_: relay.stop())
     try:
         relay.run_forever()
