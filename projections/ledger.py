@@ -131,7 +131,7 @@ SELECT l.*, g.grid_id, g.grid_name, g.grid_number, sp.name AS place_name, su.nam
 def _rows(conn: Any, sql: str, params: Any) -> list[Row]:
     curs = conn.execute(sql, params)
     names = [d.name for d in curs.description]
-    return [r if isinstance(r, dict) else dict(zip(names, r)) for r in curs.fetchall()]
+    return [r if isinstance(r, dict) else dict(zip(names, r, strict=True)) for r in curs.fetchall()]
 
 
 def _clock(row: Row, now: datetime, calendar: WorkCalendar) -> Row:

@@ -89,7 +89,8 @@ class Ladder(_LadderFields):
         return next((s for s in self.steps if s.name == name), None)
 
 
-_HEAD, _LEADS = ("unit", "unit_head"), ("unit", "unit_head", "sub_command_or_grid_lead", "liaison_leader")
+_HEAD: tuple[Told, ...] = ("unit", "unit_head")
+_LEADS: tuple[Told, ...] = ("unit", "unit_head", "sub_command_or_grid_lead", "liaison_leader")
 DEFAULT_LADDER = Ladder(effective_from=_EPOCH, steps=(
     Step(level=0, name="reminder", offset_working_hours=-8, notice_kind="reminder", told=("unit",)),
     Step(level=1, name="urge", offset_working_hours=0, notice_kind="urge", told=_HEAD),

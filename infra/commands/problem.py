@@ -64,7 +64,7 @@ def named_unit(cmd: ProblemCommand) -> UUID | None:
     """The unit a command names (交办 override, transfer target or suggestion), if any."""
     for name in ("unit_id", "to_unit_id", "suggested_unit_id"):
         if (value := getattr(cmd, name, None)) is not None:
-            return value  # type: ignore[no-any-return]
+            return value
     return None
 
 
@@ -140,8 +140,8 @@ def gather_with_notice(cmd: ProblemCommand, reader: Reader) -> WithNotice:
     if problem is None:
         return WithNotice(refs, AssignmentNames(), None)
     pending = problem.pending_transfer
-    candidates = {problem.unit_id, named_unit(cmd), refs.matrix_unit_id,
-                  pending.suggested_unit_id if pending else None} - {None}
+    candidates = {u for u in (problem.unit_id, named_unit(cmd), refs.matrix_unit_id,
+                              pending.suggested_unit_id if pending else None) if u is not None}
     units = {u: reader.get("unit", u, Unit) for u in candidates}
     place = reader.get("place", problem.place_id, Place)
     open_notice = None

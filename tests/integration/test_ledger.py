@@ -138,7 +138,7 @@ def test_the_csv_export_has_a_bom_and_reads_back_with_chinese_headers(world: Wor
     assert data.startswith(b"\xef\xbb\xbf")
     lines = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert lines[0] == list(HEADERS) and len(lines) == 4
-    by_id = {line[0]: dict(zip(lines[0], line)) for line in lines[1:]}
+    by_id = {line[0]: dict(zip(lines[0], line, strict=True)) for line in lines[1:]}
     assert by_id[str(ids["closed"])]["状态"] == "已销号" and by_id[str(ids["closed"])]["类别"] == "环境卫生"
     assert by_id[str(ids["open"])]["三色"] == "红" and by_id[str(ids["open"])]["是否超期"] == "是"
     assert by_id[str(ids["open"])]["网格"] == "grid1" and by_id[str(ids["open"])]["交办时间"] == "2021-12-14 09:00"
@@ -153,7 +153,7 @@ def test_the_xlsx_export_opens_with_openpyxl_and_holds_the_same_table(world: Wor
     values = [list(r) for r in sheet.iter_rows(values_only=True)]
     assert sheet.title == "整改台账" and tuple(values[0]) == HEADERS and len(values) == 4
     as_csv = list(csv.reader(io.StringIO(ledger_csv(ledger_rows).decode("utf-8-sig"))))
-    assert [[cell(v, c) for v, c in zip(row, line)] for row, line in zip(values, as_csv)] == as_csv
+    assert [[cell(v, c) for v, c in zip(row, line, strict=True)] for row, line in zip(values, as_csv, strict=True)] == as_csv
 
 
 def cell(value: Any, text: str) -> str:

@@ -108,7 +108,8 @@ def test_a_relay_killed_twenty_times_at_random_points_still_publishes_every_even
                 write_events(system, mixed_events(1_500, seed=rng.randrange(10**6)))
             target = relay_position(system) + rng.randint(1, 250)
             pid = relays.spawn()
-            wait_for(lambda: relay_position(system) >= target or not relays.alive(pid), 30, 0.002, "relay progress")
+            wait_for(lambda: relay_position(system) >= target or not relays.alive(pid), 30, 0.002,  # noqa: B023  # waited on before the loop moves on
+                     "relay progress")
             assert relays.alive(pid), relays.log_path.read_text()[-2000:]
             time.sleep(rng.uniform(0, 0.03))  # the kill point: somewhere inside the next batch
             relays.stop(pid)

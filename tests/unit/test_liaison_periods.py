@@ -180,7 +180,7 @@ def test_a_late_upload_meets_the_duty_late_and_a_participant_counts_unless_only_
     uploaded_late = visit(held.target_id, leader, bj("2021-12-29", "15:00"), bj("2022-01-10", "09:30"),
                           others=(uuid4(),))
 
-    def status(now: datetime, rules: DutyPolicy = policy()) -> str:
+    def status(now: datetime, rules: DutyPolicy = policy()) -> str:  # noqa: B008  # one immutable policy for this test
         return judge_period(person_id=leader, link=held, period=dec, policy=rules, places=places, exemptions=(),
                             visits=(uploaded_late,), calendar=CAL, now=now).status
 
