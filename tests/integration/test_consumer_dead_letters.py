@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from kafka import KafkaProducer, TopicPartition
 from psycopg.rows import dict_row
+from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from consumers.base import DeadLetterPolicy, TrackedConsumer
@@ -166,14 +167,19 @@ def test_retrying_a_waiting_consumer_dead_letter_after_the_fix_applies_it_and_mo
 
 def test_a_record_that_applies_on_the_automatic_retry_closes_its_dead_letter(database_url: str, kafka: EmbeddedKafka,
                                                                              prefix: str) -> None:
-    """When the waiting partition's record applies on a later pass, its dead letter is closed as retried by the consumer."""
+    """When the waiting partition's record applies on a later pass, its dead letter is closed as retried by the
+    consumer; the new dead letter was logged as one `dead_letter` error line with where it is."""
     tp = TopicPartition(f"{prefix}.notice", 0)
-    g = FussyGateway(database_url, options(kafka), group_id=f"{prefix}-notices", prefix=prefix)
-    g.create_tables()
-    batch = fake_records(tp, [notice(uuid4(), [party("坏")], 1)])
-    assert g.process(batch) == {tp: 0} and tp in g.waiting
-    g.broken = False
-    assert g.process(batch) == {tp: 1} and tp not in g.waiting
+    with capture_logs() as logged:
+        g = FussyGateway(database_url, options(kafka), group_id=f"{prefix}-notices", prefix=prefix)
+        g.create_tables()
+        batch = fake_records(tp, [notice(uuid4(), [party("坏")], 1)])
+        assert g.process(batch) == {tp: 0} and tp in g.waiting
+        g.broken = False
+        assert g.process(batch) == {tp: 1} and tp not in g.waiting
+    assert [(e["event"], e["log_level"], e.get("topic"), e.get("offset")) for e in logged
+            if "dead_letter" in e["event"]] == [("dead_letter", "error", tp.topic, 0),
+                                               ("dead_letter_retried", "info", tp.topic, 0)]
     [letter] = letters(database_url)
     assert (letter["state"], letter["resolved_by"], letter["attempts"]) == ("retried", f"consumer {g.group_id}", 2)
     g.close_connection()
