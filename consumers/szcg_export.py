@@ -5,6 +5,8 @@ responsible unit, state with the platform's stage name (立案/派遣/处置/核
 times. The 6 digits are the report's position in the notification log modulo 10⁶, so they are the
 same on every rebuild and unique within a day below a million events a day. A row changes only
 for an event of a higher aggregate version than the one it last took (last writer wins).
+An event it cannot apply holds its partition (dead-letter policy `wait`): a version applied
+after a missing one would make the missing one unappliable later.
 """
 
 from __future__ import annotations
