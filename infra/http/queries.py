@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 from datetime import datetime, tzinfo
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,9 +18,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
 
-from domain.kernel.base import NotFound, event_registry, fold
+from domain.kernel.base import NotFound, event_registry
 from domain.kernel.calendar import CHINA_TZ
 from infra.http.auth import Grant, current_grant, ensure_campaign
+from infra.commands.service import StoreReader
 from infra.http.errors import ErrorBody
 from infra.store.event_store import Dudao
 from projections import matrix as mx
@@ -32,6 +33,7 @@ ENTITY_KINDS = {
     "person": ("persons", "人员"), "indicator": ("indicators", "测评指标"), "task": ("tasks", "任务"),
 }
 SCOPE_KINDS = ("place", "indicator", "task")
+T = TypeVar("T")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorBody} for s in (401, 403, 404, 422, 503)
@@ -41,11 +43,13 @@ AsOf = Query(None, description="ISO-8601 instant; without an offset it is read i
 
 
 def load_state(app: Dudao, kind: str, aggregate_id: UUID) -> tuple[Any, int] | None:
-    """An aggregate's folded state and version, or None when no aggregate of `kind` has this id."""
-    stored = list(app.events.get(aggregate_id))
-    if not stored or stored[0].event.kind != kind:
-        return None
-    return fold(kind, [s.event for s in stored], object), stored[-1].originator_version
+    """An aggregate's folded state and version, or None when no aggregate of `kind` has this id.
+
+    Read by the command service's own `StoreReader`, so a query folds exactly as a command does.
+    """
+    reader = StoreReader(app)
+    state = reader.get(kind, aggregate_id, object)
+    return None if state is None else (state, reader.version(aggregate_id))
 
 
 def existing(app: Dudao, kind: str, aggregate_id: UUID) -> tuple[Any, int]:
@@ -145,15 +149,21 @@ def zone(name: str) -> tzinfo:
         return CHINA_TZ
 
 
-def read_consistently(request: Request, projections: tuple[str, ...], read: Callable[[Any], Any]) -> dict[str, Any]:
-    """Rows and the projections' position from one snapshot (REPEATABLE READ), plus the log head."""
+def snapshot(request: Request, read_models: tuple[str, ...], read: Callable[[Any], T]) -> tuple[T, dict[str, int]]:
+    """`read(conn)` in one REPEATABLE READ snapshot, with the read models' (lowest) position and the log head."""
     with request.app.state.read_pool.connection() as conn, conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         row = conn.execute("SELECT min(position) AS position FROM dudao_projection_positions WHERE name = ANY(%s)",
-                           (list(projections),)).fetchone()
-        rows = read(conn)
+                           (list(read_models),)).fetchone()
+        result = read(conn)
     head = request.app.state.system.app.recorder.max_notification_id() or 0
-    return {"rows": jsonable_encoder(rows), "projection_position": int(row["position"] or 0), "log_head": head}
+    return result, {"projection_position": int(row["position"] or 0) if row else 0, "log_head": head}
+
+
+def read_consistently(request: Request, read_models: tuple[str, ...], read: Callable[[Any], Any]) -> dict[str, Any]:
+    """A list body from one `snapshot`: its rows (JSON-ready), `projection_position` and `log_head`."""
+    rows, positions = snapshot(request, read_models, read)
+    return {"rows": jsonable_encoder(rows), **positions}
 
 
 @router.get("/campaigns/{campaign_id}/matrix", tags=["matrix"], responses=ERRORS)

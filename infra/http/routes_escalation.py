@@ -20,7 +20,7 @@ from domain.escalation.ladder import EscalationPolicy, escalation_policy_id, ran
 from domain.consequences.ranking import draft_contents
 from infra.escalator import views as views
 from infra.http.auth import Grant, current_grant, ensure_campaign
-from infra.http.queries import ERRORS, campaign_of, load_state, visible_campaign, zone
+from infra.http.queries import ERRORS, campaign_of, load_state, snapshot, visible_campaign, zone
 from infra.commands.escalation import calendar_for, ladders_of
 from infra.escalator.schedule import rules_for
 from infra.commands.service import StoreReader
@@ -30,17 +30,6 @@ from projections import escalation_lists as el
 router = APIRouter(tags=["escalation"])
 
 READ_MODELS = ("work_items", "bulletins", "structure", "matrix")
-
-
-def snapshot(request: Request, read: Callable[[Any], Any]) -> tuple[Any, dict[str, int]]:
-    """`read(conn)` in one REPEATABLE READ snapshot, with the read models' position and the log head."""
-    with request.app.state.read_pool.connection() as conn, conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        row = conn.execute("SELECT min(position) AS position FROM dudao_projection_positions WHERE name = ANY(%s)",
-                           (list(READ_MODELS),)).fetchone()
-        result = read(conn)
-    head = request.app.state.system.app.recorder.max_notification_id() or 0
-    return result, {"projection_position": int(row["position"] or 0) if row else 0, "log_head": head}
 
 
 @router.get("/campaigns/{campaign_id}/escalations", responses=ERRORS)
@@ -55,7 +44,7 @@ def escalations(campaign_id: UUID, request: Request, level: int | None = Query(N
     now = request.app.state.system.clock()
     reader = StoreReader(request.app.state.system.app)
     rules = rules_for(ladders_of(reader, campaign_id), calendar_for(reader, campaign_id))
-    raw, positions = snapshot(request, lambda conn: el.open_escalations(
+    raw, positions = snapshot(request, READ_MODELS, lambda conn: el.open_escalations(
         conn, campaign_id, level=level, unit_id=unit_id, grid_id=grid_id, sub_command_id=sub_command_id,
         bao_bao_id=bao_bao_id, at=now))
     rows = views.sort_rows([views.escalation_row(r, rules, now) for r in raw])
@@ -83,7 +72,7 @@ def bulletin_draft(campaign_id: UUID, request: Request, period_start: date, peri
         return (el.unit_rates(conn, campaign_id, start, end, now), el.listing_steps(conn, campaign_id, end),
                 bl.listed_step_ids(conn, campaign_id))
 
-    (rates_rows, steps, listed), positions = snapshot(request, read)
+    (rates_rows, steps, listed), positions = snapshot(request, READ_MODELS, read)
     rates = views.unit_rates(rates_rows)
     contents = draft_contents(rates, views.listed_steps(steps, listed), policy, period_start=period_start,
                               period_end=period_end)
@@ -96,7 +85,7 @@ def bulletin_draft(campaign_id: UUID, request: Request, period_start: date, peri
 def bulletins(campaign_id: UUID, request: Request, grant: Grant = Depends(current_grant)) -> dict[str, Any]:
     """The campaign's bulletins (通报), drafts and issued, oldest first."""
     visible_campaign(request, grant, campaign_id)
-    rows, positions = snapshot(request, lambda conn: bl.list_bulletins(conn, campaign_id))
+    rows, positions = snapshot(request, READ_MODELS, lambda conn: bl.list_bulletins(conn, campaign_id))
     return jsonable_encoder({"campaign_id": campaign_id, "rows": rows, **positions})
 
 
@@ -107,7 +96,7 @@ def notices(campaign_id: UUID, request: Request,
             limit: int = Query(200, ge=1, le=5000), grant: Grant = Depends(current_grant)) -> dict[str, Any]:
     """Notices (通知: 交办单/提醒/催办单/督办单), newest first, per addressee, optionally only those awaiting 签收."""
     visible_campaign(request, grant, campaign_id)
-    rows, positions = snapshot(request, lambda conn: el.notices_for(conn, campaign_id, unit_id, pending, limit))
+    rows, positions = snapshot(request, READ_MODELS, lambda conn: el.notices_for(conn, campaign_id, unit_id, pending, limit))
     return jsonable_encoder({"campaign_id": campaign_id, "rows": rows, **positions})
 
 
@@ -115,7 +104,7 @@ def proposals_endpoint(kind: str, what: str) -> Callable[..., dict[str, Any]]:
     def endpoint(campaign_id: UUID, request: Request, status: str | None = None,
                  grant: Grant = Depends(current_grant)) -> dict[str, Any]:
         visible_campaign(request, grant, campaign_id)
-        rows, positions = snapshot(request, lambda conn: bl.list_proposals(conn, campaign_id, kind, status))
+        rows, positions = snapshot(request, READ_MODELS, lambda conn: bl.list_proposals(conn, campaign_id, kind, status))
         return jsonable_encoder({"campaign_id": campaign_id, "rows": rows, **positions})
 
     endpoint.__name__ = f"list_{kind}"
