@@ -20,9 +20,11 @@ from tests.support.problem_world import build_world, photo
 pytestmark = pytest.mark.integration
 
 
-def test_cli_reports_a_problem_exports_the_ledger_and_prints_its_timeline(database_url: str, tmp_path: Path,
+def test_cli_reports_a_problem_exports_the_ledger_and_prints_its_timeline(blank_database_url: str, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """`dudao command report_problem` writes as the token's person; `dudao ledger --csv` and `dudao problem` show it."""
+    """On a brand-new database, `dudao command report_problem` writes as the token's person; `dudao ledger --csv`
+    and `dudao problem` show it."""
+    database_url = blank_database_url
     system = bootstrap(database_url)
     world = build_world(system)
     monkeypatch.setenv("DUDAO_DATABASE_URL", database_url)

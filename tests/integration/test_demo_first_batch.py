@@ -18,18 +18,15 @@ from infra.demo.structure import DemoLoader, demo_clock, load_structure, scenari
 from infra.demo.first_batch import load_first_batch
 from infra.commands.service import CommandService
 from projections import ledger as lg
-from tests.conftest import with_dbname
+from tests.support.databases import Databases
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def loaded(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[System, dict[str, Any]]]:
+def loaded(databases: Databases) -> Iterator[tuple[System, dict[str, Any]]]:
     """One database with the structure and the first batch loaded (shared: loading takes a while)."""
-    name = f"first_batch_{datetime.now().strftime('%H%M%S%f')}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    system = bootstrap(with_dbname(pg_server_url, name))
+    system = bootstrap(databases.clone("first_batch"))
     data = scenario()
     clock = demo_clock(data)
     loader = DemoLoader(CommandService(system.app, clock), clock)

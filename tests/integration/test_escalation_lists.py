@@ -26,8 +26,9 @@ from infra.clock import SimulatedClock
 from infra.escalator.engine import Escalator
 from projections.work_items import WorkItemsProjection
 from tests.support.escalation_kit import (
-    at, close_problem, escalation_world, new_database, report_and_assign, run_hourly,
+    at, close_problem, escalation_world, report_and_assign, run_hourly,
 )
+from tests.support.databases import Databases
 from tests.support.problem_world import World
 
 pytestmark = pytest.mark.integration
@@ -54,10 +55,10 @@ class Lists:
 
 
 @pytest.fixture(scope="module")
-def lists(pg_server_url: str) -> Iterator[Lists]:
+def lists(databases: Databases) -> Iterator[Lists]:
     """From 12-23 to 12-31 10:00 hourly; then a bulletin, a summons held and a case decided."""
     clock = SimulatedClock(at("2021-12-23", "09:00"))
-    system = bootstrap(new_database(pg_server_url), clock=clock, pool_size=10)
+    system = bootstrap(databases.clone("esc"), clock=clock, pool_size=10)
     w = escalation_world(system)
     clock.set(at("2021-12-23"))
     a, d = report_and_assign(w, "s1", "人行道垃圾堆积"), report_and_assign(w, "s2", "绿化带杂物")

@@ -31,9 +31,10 @@ from infra.bootstrap import System, bootstrap
 from infra.clock import SimulatedClock
 from infra.escalator.engine import Escalator
 from tests.support.escalation_kit import (
-    ON_TIME, at, close_problem, escalation_world, events_of, issued_per_notice, new_database, overdue_problems,
+    ON_TIME, at, close_problem, escalation_world, events_of, issued_per_notice, overdue_problems,
     ranked_world, report_and_assign, run_hourly, steps_taken, taken_per_step, wait_until,
 )
+from tests.support.databases import Databases
 from tests.support.problem_world import World
 
 pytestmark = pytest.mark.integration
@@ -57,10 +58,10 @@ class Scenario:
 
 
 @pytest.fixture(scope="module")
-def scenario(pg_server_url: str) -> Iterator[Scenario]:
+def scenario(databases: Databases) -> Iterator[Scenario]:
     """30 days from 2021-12-23 on an hourly simulated clock, across 元旦 2022."""
     clock = SimulatedClock(at("2021-12-23", "09:00"))
-    system = bootstrap(new_database(pg_server_url), clock=clock, pool_size=10)
+    system = bootstrap(databases.clone("esc"), clock=clock, pool_size=10)
     w = escalation_world(system)
     clock.set(at("2021-12-23"))
     a, b, c = (report_and_assign(w, place, text) for place, text in

@@ -16,9 +16,9 @@ from infra.bootstrap import bootstrap
 pytestmark = pytest.mark.integration
 
 
-def test_metrics_report_the_relay_lag_of_unpublished_events(database_url: str) -> None:
-    """With two stored events and no relay running, the relay lag is 2 and the log head is 2."""
-    system = bootstrap(database_url)
+def test_metrics_report_the_relay_lag_of_unpublished_events(blank_database_url: str) -> None:
+    """On a brand-new database with two stored events and no relay ever run, the relay lag is 2 and the log head is 2."""
+    system = bootstrap(blank_database_url)
     for _ in range(2):
         system.service.handle(StartCampaign(command_id=str(uuid4()), campaign_id=uuid4(), name="测试", jurisdiction="测试市",
                                             launched_on=date(2021, 12, 3)), Actor(role="admin"))

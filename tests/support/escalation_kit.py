@@ -4,7 +4,6 @@ Beijing-time instants, an hourly simulated-clock run of the escalator, and the s
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -31,22 +30,9 @@ from infra.escalator.engine import Escalator
 from infra.store.event_store import StoredDomainEvent
 from tests.support.problem_world import ADMIN, World, build_world, photo
 
-_databases = iter(range(1_000_000))
-
-
 def at(day: str, hhmm: str = "10:00") -> datetime:
     """A Beijing-time instant."""
     return datetime.fromisoformat(f"{day}T{hhmm}").replace(tzinfo=CHINA_TZ)
-
-
-def new_database(server_url: str) -> str:
-    """A DSN to a brand-new empty database on the test server (for module-scoped scenarios)."""
-    from tests.conftest import with_dbname
-
-    name = f"esc{os.getpid()}_{next(_databases)}_{int(time.time() * 1000) % 100000}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return with_dbname(server_url, name)
 
 
 def escalation_world(system: System) -> World:
