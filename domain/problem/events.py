@@ -27,7 +27,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from domain.kernel.base import DomainEvent, Frozen, UnhandledEvent
-from domain.kernel.calendar import CHINA_TZ
+from domain.kernel.timefmt import format_local  # timeline times: China time to the minute, — when unset
 from domain.policy.campaign import TimeLimit
 from domain.kernel.taxonomy import CategoryCode, Severity
 
@@ -94,11 +94,6 @@ class PendingTransfer(Frozen):
 Update = dict[str, Any]
 
 
-def minute_zh(value: datetime | None) -> str:
-    """A time as the timeline shows it: China time to the minute, or a dash when there is none."""
-    return value.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if value else "—"
-
-
 class ProblemEvent(DomainEvent):
     """What every problem event has: the problem's id, how it folds and how it reads (not itself an event)."""
 
@@ -158,7 +153,7 @@ class ProblemAssigned(ProblemEvent):
 
     def summary_zh(self) -> str:
         override = f"（总指挥部指定：{self.reason}）" if self.routing == "hq_override" else ""
-        return f"交办，整改期限 {minute_zh(self.deadline)}{override}"
+        return f"交办，整改期限 {format_local(self.deadline)}{override}"
 
 
 class ProblemAcknowledged(ProblemEvent):
@@ -329,7 +324,7 @@ class ExtensionApproved(ProblemEvent):
                 "extension_count": s.extension_count + 1, "pending_extension": None}
 
     def summary_zh(self) -> str:
-        return f"批准延期 {self.working_days} 个工作日，新期限 {minute_zh(self.new_deadline)}"
+        return f"批准延期 {self.working_days} 个工作日，新期限 {format_local(self.new_deadline)}"
 
 
 class ExtensionRejected(ProblemEvent):
