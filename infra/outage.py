@@ -24,7 +24,7 @@ import psycopg
 # error are psycopg.OperationalError subclasses; eventsourcing wraps them in its own two classes;
 # psycopg.InterfaceError is what a connection closed under our feet raises; ConnectionError covers a
 # refused socket reaching us unwrapped.
-DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     psycopg.OperationalError, psycopg.InterfaceError, es.OperationalError, es.InterfaceError, ConnectionError,
 )
 

@@ -34,6 +34,11 @@ Reading a tail trusts the fetch, not ListOffsets (Tansu answers the last record 
 offset + 1 there): see `scan_partitions`.
 The idempotent producer is not used: kafka-python refuses it with `retries=0`, and the tail check
 already covers what it would (a resent request) for the request that failed.
+
+A database outage of any length is ridden out the same way: the lock and the position live on one
+connection, so losing it ends the active term (the broker session is dropped too); the relay backs
+off, logs the outage once when it starts and once when it ends, takes the lock again and resumes by
+point 4. Nothing is lost (the position never runs ahead) and nothing is doubled (the tails).
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -55,6 +60,7 @@ from kafka.errors import KafkaError
 from domain.kernel.base import event_registry
 from infra.streams.broker import CONNECT_TIMEOUT_MS, discard_producer, ensure_topics, partition_for, read_tails
 from infra.streams.cloudevents import DEFAULT_PREFIX, DEFAULT_SOURCE, KafkaRecord, to_kafka_record, topic_for
+from infra.outage import DATABASE_UNAVAILABLE, Backoff, Outage
 from infra.settings import Settings
 from infra.store.event_store import Dudao
 
@@ -71,6 +77,7 @@ BATCH_BYTES = 900_000  # a relay batch stays below one record batch, whatever th
 LINGER_MS = 60_000  # only flush() sends: a relay batch never leaves half-appended
 BACKOFF_START_S = 0.5
 BACKOFF_CAP_S = 5.0
+CONNECT_TIMEOUT_S = 5  # libpq connect_timeout of the lock connection (a dead host must not hang the relay)
 
 
 class PublishFailed(Exception):
@@ -80,20 +87,6 @@ class PublishFailed(Exception):
 def lock_key(name: str) -> int:
     """The advisory-lock key of relay `name` (a stable signed 64-bit number)."""
     return int.from_bytes(hashlib.sha256(f"dudao.relay.{name}".encode()).digest()[:8], "big", signed=True)
-
-
-@dataclass
-class Backoff:
-    start: float = BACKOFF_START_S
-    cap: float = BACKOFF_CAP_S
-    current: float = field(default=0.0, init=False)
-
-    def next(self) -> float:
-        self.current = min(self.cap, self.current * 2 if self.current else self.start)
-        return self.current
-
-    def reset(self) -> None:
-        self.current = 0.0
 
 
 @dataclass
@@ -125,6 +118,7 @@ class Relay:
         self.poll_seconds, self.standby_seconds, self.timeout_s = poll_seconds, standby_seconds, timeout_s
         self.lock_key = lock_key(name)
         self.log = log.bind(relay=name)
+        self.outage = Outage(self.log, backoff=Backoff(BACKOFF_START_S, BACKOFF_CAP_S))
         self._stop = threading.Event()
 
     # ------------------------------------------------------------------ public
@@ -151,6 +145,8 @@ class Relay:
             try:
                 if self._lead(lock, done):
                     return
+            except DATABASE_UNAVAILABLE as exc:  # the position is safe in the database: resume once it is back
+                self._stop.wait(self.outage.failed(exc))
             except (psycopg.Error, PersistenceError) as exc:
                 self.log.warning("relay_database_error", error=str(exc))
                 self._stop.wait(BACKOFF_START_S)
@@ -160,22 +156,23 @@ class Relay:
 
     def _acquire(self) -> psycopg.Connection[Any] | None:
         """A connection holding the relay lock (None once stopped); stands by while another holds it."""
-        backoff, announced = Backoff(), False
+        announced = False
         conn: psycopg.Connection[Any] | None = None
         while not self._stop.is_set():
             try:
-                conn = conn or psycopg.connect(self.database_url, autocommit=True)
-                if self._try_lock(conn):
-                    self.log.info("relay_active")
-                    return conn
+                conn = conn or psycopg.connect(self.database_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+                locked = self._try_lock(conn)
             except psycopg.Error as exc:
-                self.log.warning("relay_database_unreachable", error=str(exc))
                 if conn is not None:
                     with suppress(psycopg.Error):
                         conn.close()
                 conn = None
-                self._stop.wait(backoff.next())
+                self._stop.wait(self.outage.failed(exc))
                 continue
+            if locked:
+                self.log.info("relay_active")
+                return conn
+            self.outage.recovered()  # a standby: the database answered, that is all it needs
             if not announced:
                 self.log.info("relay_standby")
                 announced = True
@@ -204,7 +201,9 @@ class Relay:
                     position = self._position(lock)
                     if done(position):
                         return True
-                    if not self._publish_batch(lock, session, position):
+                    published = self._publish_batch(lock, session, position)
+                    self.outage.recovered()  # back once the log could be read (the store's pool may lag the lock)
+                    if not published:
                         self._stop.wait(self.poll_seconds)
             except (KafkaError, OSError, PublishFailed) as exc:
                 delay = backoff.next()
