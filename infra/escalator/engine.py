@@ -13,6 +13,11 @@ items judges only those changed since the last tick or whose time has come.
 One escalator is active at a time: it holds a session advisory lock on a dedicated connection.
 Standbys poll for the lock; when the active one dies its connection closes, the lock goes with
 it, and a standby takes over within `poll` seconds. The clock is injected.
+
+A database outage of any length is ridden out, not fatal: the lock goes with the connection, so
+the escalator drops to standby, retries with backoff (0.5 s doubling to 5 s), logs the outage once
+when it starts and once when it ends, and leads again (or stands by) once the database answers. A
+tick cut short by the outage is simply done again: step ids make a step taken twice a no-op.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from infra.bootstrap import System
 from infra.commands.escalation import calendar_for, ladders_of
 from infra.store.projector import Projector
 from infra.escalator.ranking_consequences import propose_consequences
+from infra.outage import DATABASE_UNAVAILABLE, Outage
 from infra.commands.service import CommandService, StoreReader
 from projections.base import Projection
 
@@ -45,6 +51,7 @@ log = structlog.get_logger("dudao.escalator")
 
 SYSTEM_ACTOR = Actor(role="system", name="督办引擎")
 LOCK_KEY = 0x6475_6461_6F65_7363  # "dudaoesc": the one advisory lock every escalator competes for
+CONNECT_TIMEOUT_S = 5  # libpq connect_timeout of the escalator's own connections (a dead host must not hang it)
 ALREADY = frozenset({"step_already_taken"})
 NOT_NOW = frozenset({"step_not_due", "work_item_closed", "work_item_not_found"})
 
@@ -78,21 +85,25 @@ class Escalator:
         self._stop = threading.Event()
         self._lock_conn: psycopg.Connection[Any] | None = None
         self._read: psycopg.Connection[Any] | None = None
+        self.outage = Outage(log)
         self.ticks = 0
-        with self._connect() as conn:
-            cache.create(conn)
+        self._tables_ready = False  # created on the first connection, so a start during an outage waits
 
     @classmethod
     def for_system(cls, system: System, **kwargs: Any) -> Escalator:
         return cls(system.service, system.projector, system.database_url, **kwargs)
 
     def _connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.database_url, row_factory=dict_row, autocommit=True)
+        return psycopg.connect(self.database_url, row_factory=dict_row, autocommit=True,
+                               connect_timeout=CONNECT_TIMEOUT_S)
 
     def _reads(self) -> psycopg.Connection[Any]:
         """The connection every tick reads on (kept between ticks; reopened after a failure)."""
         if self._read is None or self._read.closed or self._read.broken:
             self._read = self._connect()
+            if not self._tables_ready:
+                cache.create(self._read)
+                self._tables_ready = True
         return self._read
 
     def _projection(self, name: str) -> Projection:
@@ -109,11 +120,18 @@ class Escalator:
         return self._lock_conn.info.backend_pid if self._lock_conn is not None else None
 
     def try_lead(self) -> bool:
-        """Take the escalator lock if free (on a connection kept for as long as this one leads)."""
-        if self._lock_conn is not None:
-            return self.still_leading()
-        conn = psycopg.connect(self.database_url, autocommit=True)
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+        """Take the escalator lock if free (on a connection kept for as long as this one leads).
+
+        Raises what psycopg raises when the database cannot be reached; `run` rides that out.
+        """
+        if self._lock_conn is not None and self.still_leading():
+            return True
+        conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        try:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+        except BaseException:
+            conn.close()
+            raise
         if row is not None and row[0]:
             self._lock_conn = conn
             log.info("escalator_active", lock_pid=conn.info.backend_pid)
@@ -145,30 +163,54 @@ class Escalator:
         self._stop.set()
 
     def run(self, once: bool = False) -> None:
-        """Stand by until leading, then tick every `interval` seconds (once: one tick if the lock is free)."""
+        """Stand by until leading, then tick every `interval` seconds (once: one tick if the lock is free).
+
+        While the database is unreachable it retries with backoff instead of exiting (`--once` gives up:
+        the error propagates).
+        """
         try:
             while not self._stop.is_set():
-                if not self.try_lead():
-                    if once:
-                        log.info("escalator_standby", reason="another escalator is active")
-                        return
-                    self._stop.wait(self.poll)
-                    continue
                 try:
-                    self.tick()
-                except Exception:  # the database away, a bug: log it and try again next interval
-                    log.exception("escalator_tick_failed")
+                    self._lead_and_tick(once)
+                except DATABASE_UNAVAILABLE as exc:
+                    if once:
+                        raise
+                    self.release()
+                    self.close()
+                    self._stop.wait(self.outage.failed(exc))
+                    continue
                 if once:
                     return
-                self._stop.wait(self.interval)
         finally:
             self.release()
             self.close()
 
+    def _lead_and_tick(self, once: bool) -> None:
+        """One turn of `run`: stand by for `poll` seconds, or tick and rest for `interval` seconds."""
+        if not self.try_lead():
+            self.outage.recovered()  # the database answered: another escalator holds the lock
+            if once:
+                log.info("escalator_standby", reason="another escalator is active")
+                return
+            self._stop.wait(self.poll)
+            return
+        try:
+            self.tick()
+        except DATABASE_UNAVAILABLE:
+            raise
+        except Exception:  # a bug: log it and try again next interval
+            log.exception("escalator_tick_failed")
+        self.outage.recovered()  # back only once a tick went through (its store pool may lag the lock)
+        if not once:
+            self._stop.wait(self.interval)
+
     def close(self) -> None:
-        if self._read is not None:
-            self._read.close()
-            self._read = None
+        conn, self._read = self._read, None
+        if conn is not None:
+            try:
+                conn.close()
+            except psycopg.Error:
+                pass
 
     # --- the tick ---------------------------------------------------------------------------------
 
