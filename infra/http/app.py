@@ -1,8 +1,9 @@
 """The HTTP API application (FastAPI): `create_app(system)` wires routes, auth, errors and logging.
 
 One ASGI middleware wraps every request: it takes or makes the correlation id (`X-Correlation-ID`,
-echoed back), refuses bodies over 1 MiB (413) before anything parses them, turns an unexpected
-exception into a logged 500, and logs one line per request.
+echoed back), refuses bodies over 1 MiB (413) before anything parses them, answers 503 at once while
+the database gate is closed (PostgreSQL unreachable; see `infra.http.availability`), turns an
+unexpected exception into a logged 500, and logs one line per request.
 """
 
 from __future__ import annotations
@@ -13,18 +14,21 @@ import time
 from pathlib import Path
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from uuid import UUID, uuid4
 
 import structlog
 from fastapi import APIRouter, FastAPI
+from psycopg import Connection
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra.http.auth import ensure_tokens_table
+from infra.http.availability import DatabaseGate
 from infra.http.commands import command_router
-from infra.http.errors import error_response, install_error_handlers, internal_error, too_large
+from infra.http.errors import database_unavailable, error_response, install_error_handlers, internal_error, too_large
 from infra.http.queries import query_router
 from domain.problem.events import MAX_EVIDENCE_BYTES
 from infra.bootstrap import System, load_handlers
@@ -35,6 +39,12 @@ log = structlog.get_logger("dudao.http")
 
 MAX_BODY_BYTES = 1024 * 1024
 CORRELATION_HEADER = "x-correlation-id"
+READ_POOL_WAIT_S = 3.0  # a read waits this long for a pooled connection before its 503
+# Give up a failed reconnection this soon, so after an outage the pool connects again on demand
+# instead of waiting out a backoff that doubled all through the outage.
+READ_POOL_RECONNECT_S = 10.0
+# Paths that answer without the database (or report on it themselves): the gate lets them through.
+UNGATED_PATHS = frozenset({"/health", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
 def create_app(system: System, *, kafka_bootstrap: str | None = None, max_body_bytes: int = MAX_BODY_BYTES,
@@ -46,21 +56,33 @@ def create_app(system: System, *, kafka_bootstrap: str | None = None, max_body_b
     them, and the system, on `app.state`.
     """
     load_handlers()
-    pool = ConnectionPool(system.database_url, min_size=1, max_size=read_pool_size, timeout=5.0, open=True,
-                          kwargs={"row_factory": dict_row, "autocommit": True}, check=ConnectionPool.check_connection,
-                          name="dudao-read")
+    gate = DatabaseGate(system.database_url)
+
+    def check(conn: Connection[Any]) -> None:
+        """The pool's pre-use check; a failure makes the gate look at the database at once."""
+        try:
+            ConnectionPool.check_connection(conn)
+        except Exception as exc:
+            gate.suspect(exc)
+            raise
+
+    pool = ConnectionPool(system.database_url, min_size=1, max_size=read_pool_size, timeout=READ_POOL_WAIT_S,
+                          open=True, kwargs={"row_factory": dict_row, "autocommit": True}, check=check,
+                          reconnect_timeout=READ_POOL_RECONNECT_S, name="dudao-read")
     with pool.connection() as conn:
         ensure_tokens_table(conn)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        gate.close()
         pool.close()
 
     app = FastAPI(title="dudao 督导 API", version="0.1.0", lifespan=lifespan,
                   description="创建活动督导：指挥体系、责任分工与责任矩阵。所有写操作以访问令牌对应的身份记录。")
     app.state.system = system
     app.state.read_pool = pool
+    app.state.database_gate = gate
     app.state.kafka_bootstrap = kafka_bootstrap
     app.state.evidence_store = EvidenceStore(uploads_dir or Settings().uploads_dir)
     install_error_handlers(app)
@@ -68,16 +90,17 @@ def create_app(system: System, *, kafka_bootstrap: str | None = None, max_body_b
     app.include_router(query_router())
     for router in feature_routers():
         app.include_router(router)
-    app.add_middleware(RequestMiddleware, max_body_bytes=max_body_bytes)
+    app.add_middleware(RequestMiddleware, max_body_bytes=max_body_bytes, gate=gate)
     return app
 
 
 class RequestMiddleware:
-    """Correlation id, body size limit, last-resort 500, and the one log line per request."""
+    """Correlation id, body size limit, the database gate, last-resort 500, and the one log line per request."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES, gate: DatabaseGate | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,6 +141,9 @@ class RequestMiddleware:
         if headers.get(CORRELATION_HEADER) is not None and correlation_id is None:
             await error_response(400, "invalid_correlation_id", "X-Correlation-ID 必须是 UUID",
                                  "X-Correlation-ID must be a UUID")(scope, receive, send)
+            return
+        if self.gate is not None and self.gate.closed and scope["path"] not in UNGATED_PATHS:
+            await database_unavailable()(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
         if declared_length(headers) > limit:

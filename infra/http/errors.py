@@ -2,15 +2,15 @@
 
 Every error body is `{"code", "message_zh", "message_en", "details"}`: `code` is machine-readable
 snake_case, the messages are for people (zh-CN first). Bad input is 400/404/405/413/422, never
-500; an unreachable database is 503; only a bug is 500 (see `infra.http.app`).
+500; an unreachable database is 503 `database_unavailable` with `Retry-After` (and trips the
+database gate of `infra.http.availability`, so the requests after it fail fast too); only a bug is
+500 (see `infra.http.app`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import eventsourcing.persistence as es
-import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.kernel.base import DomainError
+from infra.outage import DATABASE_UNAVAILABLE
 
 log = structlog.get_logger("dudao.http")
 
@@ -46,8 +47,7 @@ _HTTP_ERRORS: dict[int, tuple[str, str, str]] = {
     413: ("payload_too_large", "请求内容过大", "request body too large"),
 }
 
-# Failures that mean "the database is not reachable now", not "the request is wrong".
-UNAVAILABLE = (psycopg.OperationalError, es.OperationalError, es.InterfaceError)
+RETRY_AFTER_S = 5  # what a client is told to wait after a 503: about one probe cycle of the gate, plus margin
 
 
 def error_response(status: int, code: str, message_zh: str, message_en: str,
@@ -90,15 +90,24 @@ async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, zh, en, {}, dict(exc.headers or {}))
 
 
+def database_unavailable() -> JSONResponse:
+    """503 for a request that needs the database while it cannot be reached."""
+    return error_response(503, "database_unavailable", "数据库暂时不可用，请稍后重试",
+                          "database unavailable, retry later", {"retry_after_s": RETRY_AFTER_S},
+                          headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("database_unavailable", path=request.url.path, error=str(exc))
-    return error_response(503, "unavailable", "数据库暂时不可用，请稍后重试", "database unavailable, retry later",
-                          headers={"Retry-After": "1"})
+    log.info("request_database_unavailable", path=request.url.path, error=f"{type(exc).__name__}: {exc}")
+    gate = getattr(request.app.state, "database_gate", None)
+    if gate is not None:
+        gate.suspect(exc)
+    return database_unavailable()
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
-    for exc_type in UNAVAILABLE:
+    for exc_type in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_type, on_unavailable)

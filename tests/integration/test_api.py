@@ -307,10 +307,11 @@ def test_health_checks_the_broker_by_tcp_connect(system) -> None:
 
 
 def test_an_unreachable_database_is_503_and_health_says_degraded(app, client, hq) -> None:
-    """With the read pool gone, an authenticated read is 503 unavailable, and /health reports the database down."""
+    """With the read pool gone, an authenticated read is 503 database_unavailable with Retry-After, and /health reports the database down."""
     app.state.read_pool.close()
     response = client.get(f"/campaigns/{uuid4()}", headers=hq)
-    assert response.status_code == 503 and response.json()["code"] == "unavailable"
+    assert response.status_code == 503 and response.json()["code"] == "database_unavailable"
+    assert response.headers["retry-after"] == "5"
     assert client.get("/health").json()["database"] == {"ok": False, "log_head": None}
 
 
