@@ -3,7 +3,8 @@
 Starts the embedded PostgreSQL (under <var>/pg) and the Tansu broker (on DUDAO_KAFKA_PORT) unless
 DUDAO_DATABASE_URL / DUDAO_KAFKA_BOOTSTRAP point elsewhere, creates the tables once, issues an
 admin token, then supervises the processes (API, projector, and the other workers registered in
-WORKERS). Ctrl-C stops every child and the servers it started.
+WORKERS): one that exits is restarted with backoff while the others keep running, so a crashed
+worker never takes the API down. Only Ctrl-C (or SIGTERM) stops every child and the servers it started.
 """
 
 from __future__ import annotations
