@@ -28,9 +28,13 @@ DDL = (
         bulletin_id uuid PRIMARY KEY, campaign_id uuid NOT NULL, period_start date NOT NULL, period_end date NOT NULL,
         title text NOT NULL, body_zh text NOT NULL, red_list jsonb NOT NULL, black_list jsonb NOT NULL,
         flags jsonb NOT NULL, listed_escalations jsonb NOT NULL, listed_step_ids uuid[] NOT NULL DEFAULT '{}',
+        liaison_duties jsonb NOT NULL DEFAULT '[]', liaison_step_ids uuid[] NOT NULL DEFAULT '{}',
         corrects uuid NULL, drafted_at timestamptz NOT NULL, issued_at timestamptz NULL,
         issued_notification bigint NULL, acknowledged_by uuid[] NOT NULL DEFAULT '{}')""",
     "CREATE INDEX IF NOT EXISTS bulletins_campaign ON bulletins (campaign_id, issued_at)",
+    # The 挂钩联系履职 section, for databases whose bulletins table predates it.
+    "ALTER TABLE bulletins ADD COLUMN IF NOT EXISTS liaison_duties jsonb NOT NULL DEFAULT '[]'",
+    "ALTER TABLE bulletins ADD COLUMN IF NOT EXISTS liaison_step_ids uuid[] NOT NULL DEFAULT '{}'",
     """CREATE TABLE IF NOT EXISTS proposals (
         kind text NOT NULL, id uuid NOT NULL, campaign_id uuid NOT NULL, subject_kind text NOT NULL,
         subject_id uuid NOT NULL, subject_name text NULL, convener text NULL, reason_zh text NOT NULL,
@@ -42,7 +46,7 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS proposals_basis ON proposals USING gin (basis_ids)",
 )
 
-_LISTS = ("title", "body_zh", "red_list", "black_list", "flags", "listed_escalations")
+_LISTS = ("title", "body_zh", "red_list", "black_list", "flags", "listed_escalations", "liaison_duties")
 
 
 class BulletinsProjection(Projection):
@@ -71,6 +75,8 @@ def _list_values(e: DomainEvent) -> dict[str, Any]:
         out[name] = value if isinstance(value, str) else Jsonb([v.model_dump(mode="json") for v in value])
         if name == "listed_escalations":
             out["listed_step_ids"] = [v.step_id for v in value]
+        if name == "liaison_duties":
+            out["liaison_step_ids"] = [step for v in value for step in v.step_ids]
     return out
 
 
@@ -165,8 +171,8 @@ def list_bulletins(conn: Any, campaign_id: UUID) -> list[Row]:
 
 
 def listed_step_ids(conn: Any, campaign_id: UUID) -> set[UUID]:
-    """Level-3 escalations already listed in an issued bulletin (not listed again)."""
-    rows = _rows(conn, "SELECT DISTINCT unnest(listed_step_ids) AS step_id FROM bulletins"
+    """Level-3 escalations already listed in an issued bulletin, either section (not listed again)."""
+    rows = _rows(conn, "SELECT DISTINCT unnest(listed_step_ids || liaison_step_ids) AS step_id FROM bulletins"
                        " WHERE campaign_id = %s AND issued_at IS NOT NULL", (campaign_id,))
     return {r["step_id"] for r in rows}
 

@@ -1,7 +1,7 @@
 """Queries over the open-work tables: escalation lists, who is told at a step, 按期整改率 per unit, notices.
 
-Rows come back raw (plus names, grid, sub-command and 包保责任人 resolved from the structure and
-matrix tables at query time); working-time ages and the next step are computed by the caller,
+Rows come back raw (plus names, grid, sub-command, 包保责任人 and 挂钩领导 resolved from the structure,
+matrix and liaison tables at query time); working-time ages and the next step are computed by the caller,
 which knows the calendar and the ladder.
 """
 
@@ -50,6 +50,18 @@ up (origin, cur, depth) AS (
                      ORDER BY b.name) AS bao_bao
       FROM bao b WHERE b.depth = (SELECT min(depth) FROM bao b2 WHERE b2.origin = b.origin)
      GROUP BY b.origin
+), liaison AS (
+    SELECT up.origin, up.depth, k.person_id, pe.name
+      FROM up JOIN liaison_links k ON k.target_kind = 'place' AND k.target_id = up.cur
+      LEFT JOIN structure_persons pe ON pe.person_id = k.person_id
+     WHERE k.valid_from <= COALESCE(%(at)s::timestamptz, now())
+       AND COALESCE(%(at)s::timestamptz, now()) < COALESCE(k.valid_to, 'infinity'::timestamptz)
+), liaison_of AS (
+    SELECT l.origin AS place_id, array_agg(l.person_id ORDER BY l.name) AS leader_ids,
+           jsonb_agg(jsonb_build_object('party_kind', 'person', 'party_id', l.person_id, 'name', l.name)
+                     ORDER BY l.name) AS leaders
+      FROM liaison l WHERE l.depth = (SELECT min(depth) FROM liaison l2 WHERE l2.origin = l.origin)
+     GROUP BY l.origin
 ), """ + sub_command_of("SELECT DISTINCT unit_id, unit_id, 0 FROM origins WHERE unit_id IS NOT NULL")
 
 # HQ's own unit (the office when there is one): extension requests are HQ's work.
@@ -65,7 +77,8 @@ WITH RECURSIVE origins AS (
 ), """ + _PLACE_CONTEXT + """
 SELECT o.item_kind, o.item_id, o.campaign_id, o.summary, o.state, o.unit_id, u.name AS unit_name,
        o.place_id, sp.name AS place_name, g.grid_id, g.grid_name, g.grid_number, s.sub_command_id,
-       s.sub_command_name, COALESCE(b.bao_bao, '[]'::jsonb) AS bao_bao, o.level, o.steps_done, o.last_step_at,
+       s.sub_command_name, COALESCE(b.bao_bao, '[]'::jsonb) AS bao_bao,
+       COALESCE(lo.leaders, '[]'::jsonb) AS liaison_leaders, o.level, o.steps_done, o.last_step_at,
        o.deadline, o.opened_at, o.limit_working_hours, o.parked_since, o.relapse_count, o.relapse_at, o.closed,
        o.responsible_unit_id, o.parent_id, o.subject_kind
   FROM origins o
@@ -74,21 +87,29 @@ SELECT o.item_kind, o.item_id, o.campaign_id, o.summary, o.state, o.unit_id, u.n
   LEFT JOIN grid_of g ON g.place_id = o.place_id
   LEFT JOIN sub_of s ON s.unit_id = o.unit_id
   LEFT JOIN bao_of b ON b.place_id = o.place_id
+  LEFT JOIN liaison_of lo ON lo.place_id = o.place_id
  WHERE (%(unit_id)s::uuid IS NULL OR o.unit_id = %(unit_id)s::uuid)
    AND (%(grid_id)s::uuid IS NULL OR g.grid_id = %(grid_id)s::uuid)
    AND (%(sub_command_id)s::uuid IS NULL OR s.sub_command_id = %(sub_command_id)s::uuid)
    AND (%(bao_bao_id)s::uuid IS NULL OR %(bao_bao_id)s::uuid = ANY(b.bao_bao_ids))
+   AND (%(leader_id)s::uuid IS NULL OR %(leader_id)s::uuid = ANY(lo.leader_ids)
+        OR (lo.leader_ids IS NULL AND %(leader_id)s::uuid = ANY(b.bao_bao_ids))
+        OR (o.item_kind = 'liaison_duty' AND o.parent_id = %(leader_id)s::uuid))
  ORDER BY o.level DESC, o.deadline NULLS LAST, o.item_kind, o.item_id
 """
 
 
 def open_escalations(conn: Any, campaign_id: UUID, *, level: int | None = None, unit_id: UUID | None = None,
                      grid_id: UUID | None = None, sub_command_id: UUID | None = None, bao_bao_id: UUID | None = None,
-                     at: datetime | None = None) -> list[Row]:
-    """Open work items that took at least one ladder step, with unit, place, grid, sub-command and 包保人."""
+                     leader_id: UUID | None = None, at: datetime | None = None) -> list[Row]:
+    """Open work items that took at least one ladder step, with unit, place, grid, sub-command, 包保人 and 挂钩领导.
+
+    `leader_id` keeps a leader's rows: at places they are the liaison leader of (the 包保人 standing in
+    where no liaison link is defined), and their own unmet liaison duties.
+    """
     return _rows(conn, _ESCALATIONS, {"campaign_id": campaign_id, "level": level, "unit_id": unit_id,
                                       "grid_id": grid_id, "sub_command_id": sub_command_id,
-                                      "bao_bao_id": bao_bao_id, "at": at})
+                                      "bao_bao_id": bao_bao_id, "leader_id": leader_id, "at": at})
 
 
 def hq_unit(conn: Any, campaign_id: UUID) -> Row | None:
@@ -110,8 +131,11 @@ SELECT 'sub_command_or_grid_lead', 'unit', a.party_id, su.name
 UNION ALL
 SELECT 'sub_command_or_grid_lead', 'unit', s.sub_command_id, s.sub_command_name FROM sub_of s
 UNION ALL
+SELECT 'liaison_leader', 'person', l.person_id, l.name
+  FROM liaison l WHERE l.depth = (SELECT min(depth) FROM liaison)
+UNION ALL
 SELECT 'liaison_leader', b.party_kind, b.party_id, b.name
-  FROM bao b WHERE b.depth = (SELECT min(depth) FROM bao)
+  FROM bao b WHERE b.depth = (SELECT min(depth) FROM bao) AND NOT EXISTS (SELECT 1 FROM liaison)
 UNION ALL
 SELECT 'hq', 'unit', unit_id, name FROM structure_units WHERE unit_id = """ + _HQ + """
 UNION ALL
@@ -121,7 +145,8 @@ SELECT 'unit', 'unit', unit_id, name FROM structure_units WHERE unit_id = %(unit
 
 def step_parties(conn: Any, campaign_id: UUID, unit_id: UUID | None, place_id: UUID | None,
                  at: datetime | None = None) -> dict[str, list[Row]]:
-    """Who can be told at a step: the unit, its head, the grid lead and sub-command, the 包保责任人, HQ."""
+    """Who can be told at a step: the unit, its head, the grid lead and sub-command, the liaison leader (挂钩领导,
+    nearest up the place tree; the 包保责任人 where no liaison link is defined), HQ."""
     out: dict[str, list[Row]] = {}
     params = {"campaign_id": campaign_id, "unit_id": unit_id, "place_id": place_id, "at": at}
     for row in _rows(conn, _PARTIES, params):
@@ -169,7 +194,7 @@ def unit_rates(conn: Any, campaign_id: UUID, start: datetime, end: datetime, now
 def listing_steps(conn: Any, campaign_id: UUID, until: datetime) -> list[Row]:
     """Level-3 listings for 通报 (列入通报) taken before `until`, with their item, unit and place."""
     return _rows(conn, """
-        SELECT s.step_id, s.item_kind, s.item_id, s.taken_at, s.due_at, w.summary, w.deadline, w.state,
+        SELECT s.step_id, s.item_kind, s.item_id, s.taken_at, s.due_at, w.summary, w.deadline, w.state, w.parent_id,
                COALESCE(s.responsible_unit_id, w.responsible_unit_id) AS unit_id, u.name AS unit_name,
                sp.name AS place_name
           FROM escalation_steps s

@@ -1,9 +1,11 @@
-"""The responsibility matrix (责任矩阵): who is lead, co-unit or 包保人 of each place, task and indicator, now or as of T.
+"""The responsibility matrix (责任矩阵): who is lead, co-unit, 包保人 or liaison leader (挂钩领导) of each place, task,
+indicator and unit, now or as of T.
 
 Rows are intervals [valid_from, valid_to): an assignment that ended is kept with its end, so any
 past instant can be answered. Names of places, units and persons come from the structure
 projection's tables by LEFT JOIN at query time (a missing name never drops a row); indicator and
-task names are kept here in `matrix_scopes`.
+task names are kept here in `matrix_scopes`. Liaison leaders come from the liaison read model's
+links (`projections.liaison_duties`), also as validity intervals, with role "liaison".
 """
 
 from __future__ import annotations
@@ -102,24 +104,38 @@ _SELECT = """
      WHERE a.valid_from <= COALESCE(%(as_of)s::timestamptz, now())
        AND COALESCE(%(as_of)s::timestamptz, now()) < COALESCE(a.valid_to, 'infinity'::timestamptz)
 """
+# The liaison leaders (挂钩领导, role "liaison") of places and units, from the liaison read model's links.
+_LIAISON = """
+    SELECT k.target_kind AS scope_kind, k.target_id AS scope_id, COALESCE(lp.name, lu.name) AS scope_name,
+           'person' AS party_kind, k.person_id AS party_id, lpe.name AS party_name,
+           'liaison' AS role, k.valid_from, k.valid_to, k.link_id AS assignment_id
+      FROM liaison_links k
+      LEFT JOIN structure_places lp ON k.target_kind = 'place' AND lp.place_id = k.target_id
+      LEFT JOIN structure_units lu ON k.target_kind = 'unit' AND lu.unit_id = k.target_id
+      LEFT JOIN structure_persons lpe ON lpe.person_id = k.person_id
+     WHERE k.valid_from <= COALESCE(%(as_of)s::timestamptz, now())
+       AND COALESCE(%(as_of)s::timestamptz, now()) < COALESCE(k.valid_to, 'infinity'::timestamptz)
+"""
 _ORDER = """
-     ORDER BY scope_name NULLS LAST, a.scope_kind, a.scope_id,
-              CASE a.role WHEN 'lead' THEN 0 WHEN 'co' THEN 1 ELSE 2 END,
-              party_name NULLS LAST, a.assignment_id
+     ORDER BY scope_name NULLS LAST, scope_kind, scope_id,
+              CASE role WHEN 'lead' THEN 0 WHEN 'co' THEN 1 WHEN 'bao_bao' THEN 2 ELSE 3 END,
+              party_name NULLS LAST, assignment_id
 """
 
 Row = dict[str, Any]
 
 
 def matrix(conn: Connection[Row], campaign_id: UUID, as_of: datetime | None = None) -> list[Row]:
-    """Every (scope, party, role) of the campaign in force at `as_of` (now by default)."""
-    sql = _SELECT + " AND a.campaign_id = %(campaign_id)s" + _ORDER
+    """Every (scope, party, role) of the campaign in force at `as_of` (now by default), 挂钩领导 included."""
+    sql = ("SELECT * FROM (" + _SELECT + " AND a.campaign_id = %(campaign_id)s UNION ALL" + _LIAISON
+           + " AND k.campaign_id = %(campaign_id)s) m" + _ORDER)
     return conn.execute(sql, {"as_of": as_of, "campaign_id": campaign_id}).fetchall()
 
 
 def responsible_for(conn: Connection[Row], scope_kind: str, scope_id: UUID, as_of: datetime | None = None) -> list[Row]:
-    """Who answers for one place, task or indicator at `as_of` (now by default), lead first."""
-    sql = _SELECT + " AND a.scope_kind = %(scope_kind)s AND a.scope_id = %(scope_id)s" + _ORDER
+    """Who answers for one place, task or indicator at `as_of` (now by default), lead first, 挂钩领导 last."""
+    sql = ("SELECT * FROM (" + _SELECT + " AND a.scope_kind = %(scope_kind)s AND a.scope_id = %(scope_id)s UNION ALL"
+           + _LIAISON + " AND k.target_kind = %(scope_kind)s AND k.target_id = %(scope_id)s) m" + _ORDER)
     return conn.execute(sql, {"as_of": as_of, "scope_kind": scope_kind, "scope_id": scope_id}).fetchall()
 
 

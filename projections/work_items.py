@@ -19,6 +19,7 @@ from uuid import UUID
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
+from domain import liaison as li
 from domain.problem import events as pe
 from domain.kernel.base import events_of_kind, fold
 from domain.escalation.step import EscalationStepTaken
@@ -74,6 +75,7 @@ class WorkItemsProjection(Projection):
         self.on(NoticeIssued)(notice_issued)
         self.on(NoticeAcknowledged)(notice_acknowledged)
         self.on(EscalationStepTaken)(step_taken)
+        self.on(li.LiaisonDutyReminded, li.LiaisonDutyFoundUnmet, li.LiaisonDutyResolved)(liaison_duty_changed)
 
 
 # --- problems ------------------------------------------------------------------------------------
@@ -195,6 +197,40 @@ def notice_acknowledged(curs: Cursor[Any], rec: RecordedEvent) -> None:
     curs.execute("UPDATE work_items SET state = 'acknowledged', closed = true, closed_at = COALESCE(closed_at, %s),"
                  " row_version = %s WHERE item_kind = 'notice' AND item_id = %s AND state <> 'acknowledged'",
                  (e.meta.recorded_at, rec.notification_id, e.notice_id))
+
+
+# --- liaison duties (挂钩联系履职) ---------------------------------------------------------------------
+# A duty is a row from its reminder on: closed (nothing to chase) until it is found unmet, so the reminder
+# notice about it needs no 签收 chase; then open, due at its judgement instant and addressed to the HQ
+# office, until resolved. Its ladder "reminder" step is the duty's own reminder before the period ended,
+# so the row starts with that step done rather than telling HQ of a deadline already past.
+
+
+def _liaison_duty(curs: Cursor[Any], duty_id: UUID) -> li.Duty | None:
+    row = curs.execute("SELECT state_json FROM work_items WHERE item_kind = %s AND item_id = %s",
+                       (li.ITEM_KIND, duty_id)).fetchone()
+    return None if row is None else li.Duty.model_validate(row["state_json"] if isinstance(row, dict) else row[0])
+
+
+def liaison_duty_changed(curs: Cursor[Any], rec: RecordedEvent) -> None:
+    e = rec.event
+    assert isinstance(e, (li.LiaisonDutyReminded, li.LiaisonDutyFoundUnmet, li.LiaisonDutyResolved))
+    duty = fold(li.ITEM_KIND, [e], li.Duty, _liaison_duty(curs, e.duty_id))
+    item = li.duty_work_item(duty)
+    state = duty.resolution or ("unmet" if duty.found_unmet_at else "reminded")
+    _upsert(curs, {"item_kind": li.ITEM_KIND, "item_id": duty.duty_id, "campaign_id": duty.campaign_id,
+                   "responsible_unit_id": item.responsible_unit_id, "place_id": item.place_id,
+                   "parent_id": duty.person_id, "subject_kind": "person",
+                   "summary": duty.summary_zh or "挂钩联系履职提醒", "state": state,
+                   "opened_at": duty.found_unmet_at or duty.reminded_at or e.meta.recorded_at,
+                   "deadline": item.deadline, "closed": item.closed, "closed_at": duty.resolved_at,
+                   "row_version": rec.notification_id, "state_json": Jsonb(duty.model_dump(mode="json"))})
+    if isinstance(e, li.LiaisonDutyFoundUnmet):
+        curs.execute("UPDATE work_items SET steps_done = array_append(steps_done, 'reminder')"
+                     " WHERE item_kind = %s AND item_id = %s AND NOT ('reminder' = ANY(steps_done))",
+                     (li.ITEM_KIND, duty.duty_id))
+    if isinstance(e, li.LiaisonDutyResolved):
+        _cascade(curs, duty.duty_id, True, rec.notification_id)
 
 
 # --- escalation steps ----------------------------------------------------------------------------

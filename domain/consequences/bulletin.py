@@ -22,12 +22,12 @@ from domain.kernel.base import (
 )
 from domain.kernel.roles import HQ_ROLES, ensure_may_write, ensure_role
 from domain.consequences.ranking import (
-    DEFAULT_RANKING_POLICY, DraftContents, FlagAward, ListedStep, RankEntry, RankingPolicy, UnitRate, draft_contents,
-    ranking_consequences,
+    DEFAULT_RANKING_POLICY, DraftContents, FlagAward, LiaisonListing, ListedStep, RankEntry, RankingPolicy, UnitRate,
+    draft_contents, ranking_consequences,
 )
 
 __all__ = [
-    "DEFAULT_RANKING_POLICY", "DraftContents", "FlagAward", "ListedStep", "RankEntry", "RankingPolicy", "UnitRate",
+    "DEFAULT_RANKING_POLICY", "DraftContents", "FlagAward", "LiaisonListing", "ListedStep", "RankEntry", "RankingPolicy", "UnitRate",
     "draft_contents", "ranking_consequences",
 ]
 
@@ -54,6 +54,7 @@ class BulletinDrafted(_BulletinEvent):
     black_list: tuple[RankEntry, ...] = ()
     flags: tuple[FlagAward, ...] = ()
     listed_escalations: tuple[ListedStep, ...] = ()
+    liaison_duties: tuple[LiaisonListing, ...] = ()  # 挂钩联系履职 section
     corrects: UUID | None = None
 
 
@@ -66,6 +67,7 @@ class BulletinEdited(_BulletinEvent):
     black_list: tuple[RankEntry, ...] | None = None
     flags: tuple[FlagAward, ...] | None = None
     listed_escalations: tuple[ListedStep, ...] | None = None
+    liaison_duties: tuple[LiaisonListing, ...] | None = None
 
 
 class BulletinIssued(_BulletinEvent):
@@ -90,6 +92,7 @@ class Bulletin(Frozen):
     black_list: tuple[RankEntry, ...]
     flags: tuple[FlagAward, ...]
     listed_escalations: tuple[ListedStep, ...]
+    liaison_duties: tuple[LiaisonListing, ...] = ()
     corrects: UUID | None = None
     issued_at: datetime | None = None
     acknowledged_by: tuple[UUID, ...] = ()
@@ -132,6 +135,7 @@ class DraftBulletin(Command):
     black_list: tuple[RankEntry, ...] = Field(default=(), max_length=50)
     flags: tuple[FlagAward, ...] = Field(default=(), max_length=200)
     listed_escalations: tuple[ListedStep, ...] = Field(default=(), max_length=2000)
+    liaison_duties: tuple[LiaisonListing, ...] = Field(default=(), max_length=500)
     corrects: UUID | None = None
 
 
@@ -143,6 +147,7 @@ class EditBulletin(Command):
     black_list: tuple[RankEntry, ...] | None = Field(default=None, max_length=50)
     flags: tuple[FlagAward, ...] | None = Field(default=None, max_length=200)
     listed_escalations: tuple[ListedStep, ...] | None = Field(default=None, max_length=2000)
+    liaison_duties: tuple[LiaisonListing, ...] | None = Field(default=None, max_length=500)
 
 
 class IssueBulletin(Command):

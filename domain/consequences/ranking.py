@@ -1,7 +1,8 @@
 """Rankings (排名) and what they lead to: 红黑榜 and 红黄旗 in a bulletin draft, and the consequence ladder.
 
 `draft_contents` pre-fills a bulletin (通报) from the period's rankings by 按期整改率 (top 5 红榜,
-bottom 3 黑榜 by default) and the level-3 escalations listed for 通报. `ranking_consequences`
+bottom 3 黑榜 by default), the level-3 escalations listed for 通报, and — in its own section (挂钩联系履职) —
+the leaders whose unmet liaison duties the ladder listed, with how many periods they left unmet. `ranking_consequences`
 turns the history of 黑榜 into proposed summons (约谈) and accountability (问责). The numbers are
 policy (`RankingPolicy`), versioned on the campaign's escalation policy aggregate.
 """
@@ -79,6 +80,18 @@ class ListedStep(Frozen):
     summary_zh: str | None = None
 
 
+class LiaisonListing(Frozen):
+    """A leader listed in the 挂钩联系履职 section: the unmet duties the ladder listed, and how many periods in all."""
+
+    person_id: UUID
+    name: str | None = None
+    rank: str | None = None
+    step_ids: tuple[UUID, ...] = ()
+    places_zh: tuple[str, ...] = ()
+    unmet_periods: int = Field(default=1, ge=1)
+    summary_zh: str | None = None
+
+
 class DraftContents(Frozen):
     title: str
     body_zh: str
@@ -86,11 +99,12 @@ class DraftContents(Frozen):
     black_list: tuple[RankEntry, ...] = ()
     flags: tuple[FlagAward, ...] = ()
     listed_escalations: tuple[ListedStep, ...] = ()
+    liaison_duties: tuple[LiaisonListing, ...] = ()
 
 
 def draft_contents(rankings: Sequence[UnitRate], level3_steps: Sequence[ListedStep],
                    policy: RankingPolicy = DEFAULT_RANKING_POLICY, *, period_start: date | None = None,
-                   period_end: date | None = None) -> DraftContents:
+                   period_end: date | None = None, liaison: Sequence[LiaisonListing] = ()) -> DraftContents:
     """A bulletin pre-filled from the rankings: ties broken by unit name, units with nothing due left out.
 
     The 黑榜 is taken from the units not already on the 红榜, so with few units no one is on both.
@@ -106,7 +120,7 @@ def draft_contents(rankings: Sequence[UnitRate], level3_steps: Sequence[ListedSt
         title=_title(period_start, period_end), body_zh="",
         red_list=tuple(_entry(i, r) for i, r in enumerate(red, 1)),
         black_list=tuple(_entry(i, r) for i, r in enumerate(black, 1)),
-        flags=flags, listed_escalations=tuple(level3_steps))
+        flags=flags, listed_escalations=tuple(level3_steps), liaison_duties=tuple(liaison))
     return contents.model_copy(update={"body_zh": render_body(contents)})
 
 
@@ -137,6 +151,9 @@ def render_body(c: DraftContents) -> str:
     lines.append(f"三、授予红旗：{red_flags}；亮黄旗：{yellow_flags}。")
     overdue = "；".join(f"{s.unit_name or '责任单位'}：{s.summary_zh or '逾期未整改问题'}" for s in c.listed_escalations)
     lines.append(f"四、逾期未整改问题通报：{overdue or '无'}。")
+    if c.liaison_duties:
+        leaders = "；".join(x.summary_zh or f"{x.name or '挂钩领导'}未履行挂钩联系督查职责" for x in c.liaison_duties)
+        lines.append(f"五、挂钩联系履职情况：{leaders}。")
     return "\n".join(lines)
 
 

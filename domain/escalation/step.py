@@ -102,7 +102,8 @@ def take_command(step: DueStep) -> TakeEscalationStep:
 class StepParties(Frozen):
     """Who can be told at a step (gathered from the responsibility matrix, structure and liaison links).
 
-    liaison_leader: the leader linked to the place; until liaison links exist, the 包保责任人.
+    liaison_leader: the leader linked to the place (挂钩领导); where no link is defined, the 包保责任人.
+    subject: whom a proposed 约谈/问责 names when it is not the unit (a leader's unmet liaison duty).
     """
 
     unit: tuple[Party, ...] = ()
@@ -110,6 +111,12 @@ class StepParties(Frozen):
     sub_command_or_grid_lead: tuple[Party, ...] = ()
     liaison_leader: tuple[Party, ...] = ()
     hq: tuple[Party, ...] = ()
+    subject: tuple[Party, ...] = ()
+
+    @property
+    def accountable(self) -> tuple[Party, ...]:
+        """Who a proposal names: the subject when one is given, else the unit."""
+        return self.subject or self.unit
 
     def recipients(self, told: tuple[Told, ...]) -> tuple[Party, ...]:
         """The parties for the roles told, in order, each once."""
@@ -185,7 +192,7 @@ def _judge(item: WorkItem, cmd: TakeEscalationStep, ctx: CommandContext, refs: S
 
 def _taken(step: DueStep, ctx: CommandContext, refs: StepRefs) -> EscalationStepTaken:
     has_notice = step.notice_kind is not None and bool(refs.parties.recipients(step.told))
-    subject = bool(refs.parties.unit)
+    subject = bool(refs.parties.accountable)
     return EscalationStepTaken(
         meta=ctx.meta, step_id=step.step_id, campaign_id=step.campaign_id, item_kind=step.item_kind,
         item_id=step.item_id, step_name=step.step_name, level=step.level, due_at=step.due_at,
@@ -203,9 +210,9 @@ def _fields(item: WorkItem, given: Mapping[str, object]) -> dict[str, object]:
 
 def _proposals(step: DueStep, item: WorkItem, ctx: CommandContext, refs: StepRefs) -> list[DomainEvent]:
     """Level 3 proposes a summons of the responsible unit, level 4 accountability (proposals only)."""
-    if not refs.parties.unit or step.step_name not in ("summons_proposed", "accountability_proposed"):
+    if not refs.parties.accountable or step.step_name not in ("summons_proposed", "accountability_proposed"):
         return []
-    subject, what = refs.parties.unit[0], str(_fields(item, refs.fields)["subject"])
+    subject, what = refs.parties.accountable[0], str(_fields(item, refs.fields)["subject"])
     basis = (BasisRef(kind=item.item_kind, id=item.item_id), BasisRef(kind=STEP_KIND, id=step.step_id))
     if step.step_name == "summons_proposed":
         return [SummonsProposed(meta=ctx.meta, summons_id=summons_id_for(step.step_id), campaign_id=item.campaign_id,

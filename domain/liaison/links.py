@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import ClassVar, Literal
 from uuid import UUID
 
@@ -28,6 +28,7 @@ from domain.kernel.base import (
     evolver,
 )
 from domain.kernel.roles import HQ_ROLES, ensure_role
+from domain.liaison.periods import is_midnight
 from domain.problem.events import Text
 from domain.structure.tree import Title
 
@@ -215,7 +216,7 @@ def days_of_link(link: Link, tz: tzinfo) -> tuple[date, date | None]:
     if link.valid_to is None:
         return first, None
     end = link.valid_to.astimezone(tz)
-    last = end.date() if end.time() != time(0) else date.fromordinal(end.date().toordinal() - 1)
+    last = date.fromordinal(end.date().toordinal() - 1) if is_midnight(end) else end.date()
     return first, max(first, last)
 
 

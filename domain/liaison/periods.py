@@ -120,10 +120,15 @@ def stretches(versions: Sequence[tuple[datetime, PeriodKind]], tz: tzinfo) -> li
     for number, (effective_from, kind) in enumerate(versions[1:], start=1):
         local = effective_from.astimezone(tz)
         running = period_at(out, local.date())
-        at_boundary = local.time() == time(0) and local.date() == running.start
+        at_boundary = is_midnight(local) and local.date() == running.start
         starts_on = running.start if at_boundary else running.end
         out = [s for s in out if s.starts_on < starts_on] + [Stretch(starts_on, kind, number)]
     return out
+
+
+def is_midnight(local: datetime) -> bool:
+    """The instant is a day boundary (00:00:00) on its own wall clock."""
+    return (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0)
 
 
 def stretch_at(stretches_: Sequence[Stretch], day: date) -> Stretch:

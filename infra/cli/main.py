@@ -209,9 +209,9 @@ def tokens_revoke(token: str = typer.Argument(..., help="The token to revoke."))
 
 
 def _register_subsystems() -> None:
-    from infra.cli import consumers, escalation, problems, streams, system
+    from infra.cli import consumers, duties, escalation, problems, streams, system
 
-    for module in (system, problems, streams, consumers, escalation):
+    for module in (system, problems, streams, consumers, escalation, duties):
         module.register(app)
 
 

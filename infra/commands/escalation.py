@@ -27,6 +27,7 @@ from domain.structure.person import Person
 from domain.escalation.work_item import WorkItem, extension_request_work_item, problem_work_item
 from infra.calendars import official_calendar
 from infra.commands import Handler, Reader, register
+from infra.commands.references import KindIn
 from projections.escalation_lists import hq_unit, place_name, step_parties
 
 # The latest local calendar days are used: a decision and the escalator must count on the same calendar.
@@ -61,6 +62,7 @@ class ItemView:
 
     item: WorkItem
     fields: dict[str, object] = field(default_factory=dict)
+    parties: StepParties | None = None  # who is told, when the kind says so itself (else from the matrix)
 
 
 ItemAdapter = Callable[[Reader, UUID, WorkCalendar], ItemView | None]
@@ -140,8 +142,8 @@ def gather_step(cmd: TakeEscalationStep, reader: Reader) -> StepRefs:
         return StepRefs(item=None, calendar=calendar, ladders=ladders)
     fields = dict(view.fields)
     fields.setdefault("place", reader.query(place_name, view.item.place_id) or "相关点位")
-    return StepRefs(item=view.item, calendar=calendar, ladders=ladders, parties=parties_for(reader, view.item),
-                    fields=fields)
+    return StepRefs(item=view.item, calendar=calendar, ladders=ladders,
+                    parties=view.parties or parties_for(reader, view.item), fields=fields)
 
 
 def gather_policy(cmd: esc.SetEscalationLadder | esc.SetRankingPolicy, reader: Reader) -> PolicyRefs:
@@ -157,5 +159,5 @@ register(
             roles=HQ_ROLES),
     Handler(esc.SetRankingPolicy, esc.POLICY_KIND, _policy_id, esc.set_ranking_policy, gather_policy, roles=HQ_ROLES),
     Handler(TakeEscalationStep, esc.STEP_KIND, lambda cmd: cmd.step_id, take_escalation_step, gather_step,
-            roles=STEP_ROLES),
+            roles=STEP_ROLES, refs={"item_id": KindIn("item_kind", missing="work_item_not_found")}),
 )

@@ -38,6 +38,7 @@ from psycopg.rows import dict_row
 from domain.kernel.base import Actor, DomainError
 from domain.escalation.ladder import DueStep
 from domain.escalation.step import take_command
+from infra.escalator import liaison
 from infra.escalator import schedule as cache
 from infra.bootstrap import System
 from infra.commands.escalation import calendar_for, ladders_of
@@ -68,6 +69,7 @@ class TickReport:
     skipped: int = 0
     failed: int = 0
     consequences: int = 0
+    duties: int = 0  # liaison duties reminded, recorded unmet or resolved (infra.escalator.liaison)
     duration_ms: float = 0.0
 
 
@@ -218,6 +220,7 @@ class Escalator:
         started = time.perf_counter()
         now = self.clock()
         report = TickReport(at=now)
+        report.duties = self.liaison_round(now)
         self.catch_up("work_items", "bulletins")
         conn = self._reads()
         campaigns = [r["campaign_id"] for r in conn.execute(cache.OPEN_CAMPAIGNS).fetchall()]
@@ -236,8 +239,15 @@ class Escalator:
         self.ticks += 1
         log.info("escalator_tick", at=now.isoformat(), items_read=report.items_read, due=report.due,
                  taken=report.taken, already=report.already, skipped=report.skipped, failed=report.failed,
-                 consequences=report.consequences, duration_ms=report.duration_ms)
+                 consequences=report.consequences, duties=report.duties, duration_ms=report.duration_ms)
         return report
+
+    def liaison_round(self, now: datetime) -> int:
+        """Liaison duties first: an unmet one recorded now is a work item the ladder climbs in this same tick."""
+        if self.dry_run:
+            return 0
+        self.catch_up("liaison_duties", "structure", "matrix", "work_items")
+        return liaison.run_round(self._reads(), self.service, SYSTEM_ACTOR, now).written
 
     def catch_up(self, *names: str) -> None:
         """Bring the projections the tick reads up to the log head (a batch only when behind)."""

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from domain.escalation.ladder import STEP_NAMES_ZH, next_step
 from domain.kernel.timefmt import format_zh, to_local
-from domain.consequences.ranking import ListedStep, UnitRate
+from domain.consequences.ranking import LiaisonListing, ListedStep, UnitRate
 from domain.escalation.work_item import threshold_at
 from infra.escalator.schedule import Rules
 from projections.work_items import work_item
@@ -41,6 +41,10 @@ def escalation_row(row: Row, rules: Rules, now: datetime) -> Row:
         "unit": _ref(row["unit_id"], row["unit_name"]), "place": _ref(row["place_id"], row["place_name"]),
         "grid": _ref(row["grid_id"], row["grid_name"]),
         "sub_command": _ref(row["sub_command_id"], row["sub_command_name"]), "bao_bao": row["bao_bao"],
+        # 挂钩领导: the leaders linked to the place; where no link is defined, the 包保责任人 stands in.
+        "liaison_leaders": row.get("liaison_leaders") or row["bao_bao"],
+        "liaison_source": "liaison_link" if row.get("liaison_leaders") else "bao_bao" if row["bao_bao"] else None,
+        "person_id": row["parent_id"] if row["item_kind"] == "liaison_duty" else None,
         "level": row["level"], "level_zh": LEVEL_NAMES_ZH.get(row["level"], ""), "steps_done": sorted(row["steps_done"]),
         "last_step_at": row["last_step_at"], "deadline": due or item.deadline, "parked": bool(paused),
         "overdue": overdue_since is not None, "overdue_since": overdue_since,
@@ -105,7 +109,7 @@ def listed_steps(rows: list[Row], already_listed: set[UUID]) -> list[ListedStep]
     """The 列入通报 steps not yet listed in an issued bulletin, each with a one-line summary."""
     out = []
     for r in rows:
-        if r["step_id"] in already_listed:
+        if r["step_id"] in already_listed or r["item_kind"] == "liaison_duty":  # those have their own section
             continue
         where = f"{r['place_name']}：" if r["place_name"] else ""
         deadline = f"（期限{format_zh(r['deadline'])}）" if r["deadline"] else ""
@@ -118,3 +122,26 @@ def listed_steps(rows: list[Row], already_listed: set[UUID]) -> list[ListedStep]
 def _short(text: str | None, limit: int = 60) -> str:
     text = (text or "").replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def liaison_listings(rows: list[Row], already_listed: set[UUID], leaders: dict[UUID, Row]) -> list[LiaisonListing]:
+    """The 挂钩联系履职 section: per leader, the unmet liaison duties listed for 通报 and not yet in an issued one.
+
+    `leaders` gives each leader's name, rank and how many periods they left unmet in all (`unmet_periods`).
+    """
+    by_leader: dict[UUID, list[Row]] = {}
+    for r in rows:
+        if r["item_kind"] == "liaison_duty" and r["step_id"] not in already_listed and r["parent_id"] is not None:
+            by_leader.setdefault(r["parent_id"], []).append(r)
+    out = []
+    for person_id, listed in by_leader.items():
+        who = leaders.get(person_id, {})
+        unmet = max(int(who.get("unmet_periods") or 0), len(listed))
+        places = tuple(dict.fromkeys(r["place_name"] or "挂钩联系点" for r in listed))
+        name = who.get("name") or "挂钩领导"
+        rank = f"（{who['rank']}）" if who.get("rank") else ""
+        out.append(LiaisonListing(person_id=person_id, name=who.get("name"), rank=who.get("rank"),
+                                  step_ids=tuple(r["step_id"] for r in listed), places_zh=places, unmet_periods=unmet,
+                                  summary_zh=f"{name}{rank}挂钩联系{'、'.join(places)}未按要求督查，"
+                                             f"累计{unmet}个周期未履职"))
+    return sorted(out, key=lambda x: (-x.unmet_periods, x.name or "", str(x.person_id)))

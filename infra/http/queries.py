@@ -34,6 +34,7 @@ ENTITY_KINDS = {
 }
 SCOPE_KINDS = ("place", "indicator", "task")
 T = TypeVar("T")
+MATRIX_MODELS = ("matrix", "structure", "liaison_duties")  # the matrix shows liaison leaders from their links
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorBody} for s in (401, 403, 404, 422, 503)
@@ -172,7 +173,7 @@ def campaign_matrix(campaign_id: UUID, request: Request, as_of: datetime | None 
     """The responsibility matrix (责任矩阵): one row per (scope, party, role) in force at `as_of`."""
     campaign = visible_campaign(request, grant, campaign_id)
     at = instant(as_of, campaign.timezone, request.app.state.system.clock)
-    body = read_consistently(request, (mx.MatrixProjection.name, st.StructureProjection.name),
+    body = read_consistently(request, MATRIX_MODELS,
                              lambda conn: mx.matrix(conn, campaign_id, at))
     return {"campaign_id": str(campaign_id), "as_of": at.isoformat(), **body}
 
@@ -196,7 +197,7 @@ def responsible_endpoint(kind: str) -> Callable[..., Any]:
         ensure_campaign(grant, campaign_id)
         campaign = visible_campaign(request, grant, campaign_id) if campaign_id else None
         at = instant(as_of, campaign.timezone if campaign else "UTC", request.app.state.system.clock)
-        body = read_consistently(request, (mx.MatrixProjection.name, st.StructureProjection.name),
+        body = read_consistently(request, MATRIX_MODELS,
                                  lambda conn: mx.responsible_for(conn, kind, entity_id, at))
         return {"scope_kind": kind, "scope_id": str(entity_id), "as_of": at.isoformat(), **body}
 

@@ -26,19 +26,21 @@ from infra.escalator.schedule import rules_for
 from infra.commands.service import StoreReader
 from projections import bulletins as bl
 from projections import escalation_lists as el
+from projections import liaison_duties as ld
 
 router = APIRouter(tags=["escalation"])
 
-READ_MODELS = ("work_items", "bulletins", "structure", "matrix")
+READ_MODELS = ("work_items", "bulletins", "structure", "matrix", "liaison_duties")
 
 
 @router.get("/campaigns/{campaign_id}/escalations", responses=ERRORS)
 def escalations(campaign_id: UUID, request: Request, level: int | None = Query(None, ge=0, le=4),
                 unit_id: UUID | None = None, grid_id: UUID | None = None, sub_command_id: UUID | None = None,
                 bao_bao_id: UUID | None = Query(None, description="包保责任人 (person or unit) of the place"),
+                leader_id: UUID | None = Query(None, description="挂钩领导: their places' rows and their unmet duties"),
                 limit: int = Query(200, ge=1, le=5000), offset: int = Query(0, ge=0),
                 grant: Grant = Depends(current_grant)) -> dict[str, Any]:
-    """Open escalations (督办清单) by level and age, filtered per unit, grid, sub-command or 包保责任人, with the
+    """Open escalations (督办清单) by level and age, filtered per unit, grid, sub-command, 包保责任人 or 挂钩领导, with the
     HQ overview (总览) of the same selection: each row says what is overdue, since when, the next step and when."""
     campaign = visible_campaign(request, grant, campaign_id)
     now = request.app.state.system.clock()
@@ -46,7 +48,7 @@ def escalations(campaign_id: UUID, request: Request, level: int | None = Query(N
     rules = rules_for(ladders_of(reader, campaign_id), calendar_for(reader, campaign_id))
     raw, positions = snapshot(request, READ_MODELS, lambda conn: el.open_escalations(
         conn, campaign_id, level=level, unit_id=unit_id, grid_id=grid_id, sub_command_id=sub_command_id,
-        bao_bao_id=bao_bao_id, at=now))
+        bao_bao_id=bao_bao_id, leader_id=leader_id, at=now))
     rows = views.sort_rows([views.escalation_row(r, rules, now) for r in raw])
     body = {"campaign_id": campaign_id, "as_of": now, "overview": views.overview(rows), "total": len(rows),
             "rows": rows[offset:offset + limit], **positions}
@@ -56,8 +58,9 @@ def escalations(campaign_id: UUID, request: Request, level: int | None = Query(N
 @router.get("/campaigns/{campaign_id}/bulletins/draft", responses=ERRORS)
 def bulletin_draft(campaign_id: UUID, request: Request, period_start: date, period_end: date,
                    grant: Grant = Depends(current_grant)) -> dict[str, Any]:
-    """A pre-filled bulletin (通报草稿) for the period: 红榜/黑榜 and 红黄旗 by 按期整改率, and the level-3 escalations
-    not yet listed in an issued bulletin. Post it back (edited) as DraftBulletin."""
+    """A pre-filled bulletin (通报草稿) for the period: 红榜/黑榜 and 红黄旗 by 按期整改率, the level-3 escalations
+    not yet listed in an issued bulletin, and the 挂钩联系履职 section (leaders whose unmet liaison duties the ladder
+    listed). Post it back (edited) as DraftBulletin."""
     campaign = visible_campaign(request, grant, campaign_id)
     if period_end < period_start:
         raise DomainError("period_invalid", "通报期间的结束日期早于开始日期", "the period ends before it starts")
@@ -68,14 +71,15 @@ def bulletin_draft(campaign_id: UUID, request: Request, period_start: date, peri
     )
     policy = ranking_policy_in_force(policy_state.ranking_policies if policy_state else (), min(end, now))
 
-    def read(conn: Any) -> tuple[list[Any], list[Any], set[UUID]]:
-        return (el.unit_rates(conn, campaign_id, start, end, now), el.listing_steps(conn, campaign_id, end),
-                bl.listed_step_ids(conn, campaign_id))
+    def read(conn: Any) -> tuple[list[Any], list[Any], set[UUID], dict[UUID, Any]]:
+        steps = el.listing_steps(conn, campaign_id, end)
+        leaders = ld.listing_leaders(conn, [s["parent_id"] for s in steps if s["item_kind"] == "liaison_duty"])
+        return el.unit_rates(conn, campaign_id, start, end, now), steps, bl.listed_step_ids(conn, campaign_id), leaders
 
-    (rates_rows, steps, listed), positions = snapshot(request, READ_MODELS, read)
+    (rates_rows, steps, listed, leaders), positions = snapshot(request, READ_MODELS, read)
     rates = views.unit_rates(rates_rows)
     contents = draft_contents(rates, views.listed_steps(steps, listed), policy, period_start=period_start,
-                              period_end=period_end)
+                              period_end=period_end, liaison=views.liaison_listings(steps, listed, leaders))
     return jsonable_encoder({"campaign_id": campaign_id, "period_start": period_start, "period_end": period_end,
                              "draft": contents, "rankings": sorted(rates, key=lambda r: (-r.on_time_rate, r.name)),
                              "ranking_policy": policy, **positions})
