@@ -118,7 +118,7 @@ def deployment(kafka: EmbeddedKafka) -> Iterator[Deployment]:
         conn.execute('CREATE DATABASE "outage"')
     url = make_conninfo(pg.uri, dbname="outage")
     system = bootstrap(url)
-    events_table = system.app.recorder.events_table_name
+    events_table = system.app.store.events_table_name
     system.close()
     with psycopg.connect(url, autocommit=True) as conn:
         token = create_token(conn, role="admin", name="outage test")
