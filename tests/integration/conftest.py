@@ -1,4 +1,5 @@
-"""Fixtures shared by the Kafka integration tests: one real Tansu broker per module, a topic prefix per test."""
+"""Fixtures shared by the Kafka integration tests: one real Tansu broker per module, a topic prefix per test,
+and a broker of its own for a test that stops or restarts it (it would pull the shared one from under the rest)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ from infra.runtime.embedded import EmbeddedKafka, start_kafka
 @pytest.fixture(scope="module")
 def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedKafka]:
     broker = start_kafka(Path(tmp_path_factory.mktemp("kafka")))
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def own_kafka(tmp_path: Path) -> Iterator[EmbeddedKafka]:
+    """A broker for this test alone, free to be stopped and restarted."""
+    broker = start_kafka(tmp_path / "own-kafka")
     yield broker
     broker.stop()
 

@@ -60,13 +60,6 @@ def round_trip(bootstrap: str) -> bytes:
         consumer.close()
 
 
-@pytest.fixture
-def kafka(tmp_path: Path):
-    broker = start_kafka(tmp_path / "var")
-    yield broker
-    broker.stop()
-
-
 def test_postgres_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
     """PostgreSQL starts in a tmp dir, answers `select 1`, and stop() leaves no process."""
     data_dir = (tmp_path / "pg").resolve()
@@ -109,9 +102,11 @@ def test_kafka_round_trip_and_stop(tmp_path: Path) -> None:
     assert "tansu" in (tmp_path / "var" / "tansu.log").read_text()
 
 
-def test_kafka_restart_gives_empty_broker_on_same_port(kafka: EmbeddedKafka) -> None:
+def test_kafka_restart_gives_empty_broker_on_same_port(own_kafka: EmbeddedKafka) -> None:
     """restart() brings back a working broker on the same port with no topics."""
     from kafka import KafkaAdminClient
+
+    kafka = own_kafka
 
     assert round_trip(kafka.bootstrap) == b"hello"
     old_pid, bootstrap = kafka.process.pid, kafka.bootstrap

@@ -1,5 +1,8 @@
 """The relay against the real PostgreSQL and the real broker: every event on its topic exactly once,
-in per-aggregate order, in an envelope valid for the CloudEvents SDK and the published JSON Schema."""
+in per-aggregate order, in an envelope valid for the CloudEvents SDK and the published JSON Schema.
+
+The tests share one broker per module (tests/integration/conftest.py); each publishes under a topic
+prefix of its own, so none sees another's messages or consumer groups."""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Callable
 from uuid import UUID, uuid4
 
@@ -29,7 +31,7 @@ from domain.structure.place import PlaceRegistered, PlaceRenamed
 from domain.structure.unit import UnitRegistered, UnitRenamed
 from infra.bootstrap import System, bootstrap
 from infra.streams.cloudevents import from_cloudevent
-from infra.runtime.embedded import EmbeddedKafka, start_kafka
+from infra.runtime.embedded import EmbeddedKafka
 from infra.streams.broker import scan_partitions
 from infra.streams.relay import Relay
 from infra.streams.contract import render
@@ -51,13 +53,6 @@ def system(database_url: str, clock: Any) -> Iterator[System]:
     s = bootstrap(database_url, clock=clock, pool_size=10)
     yield s
     s.close()
-
-
-@pytest.fixture
-def kafka(tmp_path: Path) -> Iterator[EmbeddedKafka]:
-    broker = start_kafka(tmp_path / "kafka")
-    yield broker
-    broker.stop()
 
 
 def meta(n: int, campaign_id: UUID) -> Meta:
@@ -125,8 +120,8 @@ def stored_ids(system: System) -> dict[str, int]:
     return found
 
 
-def make_relay(system: System, kafka: EmbeddedKafka, **kwargs: Any) -> Relay:
-    return Relay(system.app, system.database_url, kafka.bootstrap, **kwargs)
+def make_relay(system: System, kafka: EmbeddedKafka, prefix: str, **kwargs: Any) -> Relay:
+    return Relay(system.app, system.database_url, kafka.bootstrap, prefix, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -143,7 +138,7 @@ class Message:
         return json.loads(self.value)
 
 
-def read_topics(bootstrap: str, prefix: str = "dudao", timeout_s: float = 30.0) -> list[Message]:
+def read_topics(bootstrap: str, prefix: str, timeout_s: float = 30.0) -> list[Message]:
     """Every message of every `<prefix>.*` topic, in offset order per partition (each offset once)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                              max_partition_fetch_bytes=4 << 20, fetch_max_wait_ms=50)
@@ -216,35 +211,35 @@ def contract_validators() -> dict[str, Draft202012Validator]:
 
 
 def test_ten_thousand_mixed_events_reach_their_topics_exactly_once_in_aggregate_order(
-        system: System, kafka: EmbeddedKafka) -> None:
-    """10,000 events of four kinds are each published once, on `dudao.<kind>`, keyed and ordered by aggregate."""
+        system: System, kafka: EmbeddedKafka, prefix: str) -> None:
+    """10,000 events of four kinds are each published once, on `<prefix>.<kind>`, keyed and ordered by aggregate."""
     events = mixed_events(10_000)
     write_events(system, events)
-    make_relay(system, kafka).run_until()
-    messages = read_topics(kafka.bootstrap)
+    make_relay(system, kafka, prefix).run_until()
+    messages = read_topics(kafka.bootstrap, prefix)
     expected = stored_ids(system)
     assert len(expected) == 10_000
     assert_exactly_once(messages, expected)
     versions: dict[bytes, list[int]] = defaultdict(list)
     for m in messages:
         envelope = m.envelope
-        assert m.topic == f"dudao.{envelope['type'].split('.')[1]}"
+        assert m.topic == f"{prefix}.{envelope['type'].split('.')[1]}"
         assert m.key.decode() == envelope["subject"]
         assert envelope["dudaonotificationid"] == expected[envelope["id"]]
         versions[m.key].append(envelope["dudaoversion"])
     assert all(v == list(range(1, len(v) + 1)) for v in versions.values()), "an aggregate's events are out of order"
-    assert {m.topic for m in messages} == {f"dudao.{k}" for k in KINDS}
+    assert {m.topic for m in messages} == {f"{prefix}.{k}" for k in KINDS}
 
 
 def test_every_envelope_is_a_valid_cloudevent_and_matches_the_published_schema(
-        system: System, kafka: EmbeddedKafka) -> None:
+        system: System, kafka: EmbeddedKafka, prefix: str) -> None:
     """Each message parses with the CloudEvents SDK (structured mode) and validates against the contract."""
     events = mixed_events(2_000, seed=11)
     write_events(system, events)
-    make_relay(system, kafka).run_until()
+    make_relay(system, kafka, prefix).run_until()
     validators = contract_validators()
     originals = {e.event_id: e for e in events}
-    for m in read_topics(kafka.bootstrap):
+    for m in read_topics(kafka.bootstrap, prefix):
         event = from_kafka_event(KafkaMessage(headers=m.headers, key=m.key, value=m.value))
         envelope = m.envelope
         assert event.get_id() == envelope["id"] and event.get_type() == envelope["type"]
@@ -255,11 +250,11 @@ def test_every_envelope_is_a_valid_cloudevent_and_matches_the_published_schema(
         assert decoded == originals[f"{aggregate_id}:{version}"].event
 
 
-def test_the_relay_publishes_new_events_as_they_are_written(system: System, kafka: EmbeddedKafka) -> None:
+def test_the_relay_publishes_new_events_as_they_are_written(system: System, kafka: EmbeddedKafka, prefix: str) -> None:
     """A running relay picks up events written after it started, within a fraction of a second."""
     import threading
 
-    relay = make_relay(system, kafka, poll_seconds=0.05)
+    relay = make_relay(system, kafka, prefix, poll_seconds=0.05)
     worker = threading.Thread(target=relay.run_forever, daemon=True)
     worker.start()
     try:
@@ -270,7 +265,7 @@ def test_the_relay_publishes_new_events_as_they_are_written(system: System, kafk
     finally:
         relay.stop()
         worker.join(10)
-    assert_exactly_once(read_topics(kafka.bootstrap), stored_ids(system))
+    assert_exactly_once(read_topics(kafka.bootstrap, prefix), stored_ids(system))
 
 
 def relay_position(system: System, name: str = "kafka") -> int:
@@ -287,37 +282,37 @@ def relay_position(system: System, name: str = "kafka") -> int:
 
 
 def test_status_reports_relay_lag_in_events_and_seconds_then_zero_once_caught_up(
-        system: System, kafka: EmbeddedKafka) -> None:
+        system: System, kafka: EmbeddedKafka, prefix: str) -> None:
     """Before the relay runs, the lag is every event and the age of the oldest; afterwards both are 0."""
     write_events(system, mixed_events(120, aggregates=12))
     now = T0 + timedelta(minutes=10)
-    before = status(system.database_url, kafka.bootstrap, now=now)
+    before = status(system.database_url, kafka.bootstrap, prefix=prefix, now=now)
     assert (before["log_head"], before["relay_position"], before["relay_lag_events"]) == (120, 0, 120)
     assert before["relay_lag_seconds"] == 600.0
     assert all(p == {"position": 0, "lag": 120} for p in before["projections"].values())
-    make_relay(system, kafka).run_until()
-    after = status(system.database_url, kafka.bootstrap, now=now)
+    make_relay(system, kafka, prefix).run_until()
+    after = status(system.database_url, kafka.bootstrap, prefix=prefix, now=now)
     assert (after["relay_position"], after["relay_lag_events"], after["relay_lag_seconds"]) == (120, 0, 0.0)
     assert after["consumer_groups"] == {} and "kafka_error" not in after
 
 
-def test_status_reports_a_consumer_groups_lag_per_partition(system: System, kafka: EmbeddedKafka) -> None:
+def test_status_reports_a_consumer_groups_lag_per_partition(system: System, kafka: EmbeddedKafka, prefix: str) -> None:
     """A group that committed offset 1 on one partition lags by that partition's end offset minus 1."""
     write_events(system, mixed_events(200, aggregates=8))
-    make_relay(system, kafka).run_until()
-    sizes = Counter((m.topic, m.partition) for m in read_topics(kafka.bootstrap))
+    make_relay(system, kafka, prefix).run_until()
+    sizes = Counter((m.topic, m.partition) for m in read_topics(kafka.bootstrap, prefix))
     (topic, partition), end = sizes.most_common(1)[0]
     tp = TopicPartition(topic, partition)
-    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id="downstream", enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=f"{prefix}-downstream", enable_auto_commit=False)
     consumer.assign([tp])
     consumer.commit({tp: OffsetAndMetadata(1, "", -1)})
     consumer.close()
-    report = status(system.database_url, kafka.bootstrap)
-    group = report["consumer_groups"]["downstream"]
+    report = status(system.database_url, kafka.bootstrap, prefix=prefix)
+    group = report["consumer_groups"][f"{prefix}-downstream"]
     assert group["lag"] == end - 1
     assert group["partitions"] == [{"topic": topic, "partition": partition, "committed": 1, "end": end, "lag": end - 1}]
     text = metrics_text(report)
-    assert f'dudao_consumer_group_lag{{group="downstream",topic="{topic}",partition="{partition}"}} {end - 1}' in text
+    assert f'dudao_consumer_group_lag{{group="{prefix}-downstream",topic="{topic}",partition="{partition}"}} {end - 1}' in text
     assert "dudao_relay_lag_events 0" in text and "# TYPE dudao_log_head gauge" in text
 
 
@@ -331,7 +326,8 @@ def test_status_still_answers_when_kafka_is_unreachable(system: System) -> None:
     assert "dudao_kafka_up 0" in metrics_text(report)
 
 
-def test_dudao_status_json_prints_the_head_the_relay_position_and_the_groups(system: System, kafka: EmbeddedKafka) -> None:
+def test_dudao_status_json_prints_the_head_the_relay_position_and_the_groups(system: System, kafka: EmbeddedKafka,
+                                                                              prefix: str) -> None:
     """`dudao status --json` answers with log_head, relay_position and consumer_groups."""
     import typer
     from typer.testing import CliRunner
@@ -339,10 +335,11 @@ def test_dudao_status_json_prints_the_head_the_relay_position_and_the_groups(sys
     from infra.cli.streams import register
 
     write_events(system, mixed_events(30, aggregates=5))
-    make_relay(system, kafka).run_until()
+    make_relay(system, kafka, prefix).run_until()
     app = typer.Typer()
     register(app)
-    env = {"DUDAO_DATABASE_URL": system.database_url, "DUDAO_KAFKA_BOOTSTRAP": kafka.bootstrap}
+    env = {"DUDAO_DATABASE_URL": system.database_url, "DUDAO_KAFKA_BOOTSTRAP": kafka.bootstrap,
+           "DUDAO_TOPIC_PREFIX": prefix}
     result = CliRunner().invoke(app, ["status", "--json"], env=env)
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
