@@ -12,7 +12,7 @@ from infra.clock import wall_clock
 from infra.commands.service import CommandService
 from infra.store.projector import Projector
 from infra.settings import Settings
-from infra.store.event_store import Dudao, open_store
+from infra.store.event_store import DEFAULT_TIMEOUTS, Dudao, StoreTimeouts, open_store
 from consumers.registry import load_events
 from projections.base import Projection
 
@@ -55,9 +55,9 @@ class System:
 
 
 def bootstrap(database_url: str, *, clock: Callable[[], datetime] = wall_clock, create_tables: bool = True,
-              pool_size: int = 5, command_retries: int = 10) -> System:
+              pool_size: int = 5, command_retries: int = 10, timeouts: StoreTimeouts = DEFAULT_TIMEOUTS) -> System:
     load_handlers()
-    app = open_store(database_url, create_table=create_tables, pool_size=pool_size)
+    app = open_store(database_url, create_table=create_tables, pool_size=pool_size, timeouts=timeouts)
     projector = Projector(app, database_url, all_projections())
     if create_tables:
         projector.create_tables()
@@ -73,6 +73,14 @@ def database_url_from(settings: Settings) -> str:
     return start_postgres(settings.var_dir / "pg").uri
 
 
+def store_timeouts(settings: Settings) -> StoreTimeouts:
+    """The store connection bounds among the settings (lock, statement, idle, connect, pool wait)."""
+    return StoreTimeouts(lock_s=settings.db_lock_timeout_seconds, statement_s=settings.db_statement_timeout_seconds,
+                         idle_in_transaction_s=settings.db_idle_in_transaction_timeout_seconds,
+                         connect_s=settings.db_connect_timeout_seconds, pool_wait_s=settings.db_pool_wait_seconds)
+
+
 def bootstrap_from_settings(settings: Settings, **kwargs: Any) -> System:
     kwargs.setdefault("create_tables", settings.create_tables)
+    kwargs.setdefault("timeouts", store_timeouts(settings))
     return bootstrap(database_url_from(settings), command_retries=settings.command_retries, **kwargs)

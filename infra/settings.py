@@ -31,6 +31,12 @@ class Settings:
     kafka_partitions: int = 3
     relay_batch_size: int = 500
     relay_standby_seconds: float = 1.0
+    # Store connections (whole seconds, 0 = off): no write waits or holds the events table unboundedly.
+    db_lock_timeout_seconds: int = 5
+    db_statement_timeout_seconds: int = 30
+    db_idle_in_transaction_timeout_seconds: int = 10
+    db_connect_timeout_seconds: int = 3
+    db_pool_wait_seconds: int = 3
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -51,6 +57,12 @@ class Settings:
             kafka_partitions=int(e.get("DUDAO_KAFKA_PARTITIONS", d.kafka_partitions)),
             relay_batch_size=int(e.get("DUDAO_RELAY_BATCH_SIZE", d.relay_batch_size)),
             relay_standby_seconds=float(e.get("DUDAO_RELAY_STANDBY_SECONDS", d.relay_standby_seconds)),
+            db_lock_timeout_seconds=int(e.get("DUDAO_DB_LOCK_TIMEOUT_SECONDS", d.db_lock_timeout_seconds)),
+            db_statement_timeout_seconds=int(e.get("DUDAO_DB_STATEMENT_TIMEOUT_SECONDS", d.db_statement_timeout_seconds)),
+            db_idle_in_transaction_timeout_seconds=int(e.get("DUDAO_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS",
+                                                             d.db_idle_in_transaction_timeout_seconds)),
+            db_connect_timeout_seconds=int(e.get("DUDAO_DB_CONNECT_TIMEOUT_SECONDS", d.db_connect_timeout_seconds)),
+            db_pool_wait_seconds=int(e.get("DUDAO_DB_POOL_WAIT_SECONDS", d.db_pool_wait_seconds)),
         )
 
     @property

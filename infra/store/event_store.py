@@ -3,11 +3,18 @@
 One `eventsourcing` application (`Dudao`) holds every event of the deployment in one table with
 one notification log, so the audit chain and the relay see a single order. The mapper stores each
 event under its stable registry name (not a Python path) as JSON, and upcasts old versions on read.
-The recorder is the library's PostgreSQL recorder plus one thing: it writes the command receipt
+The recorder is the library's PostgreSQL recorder with two changes: it writes the command receipt
 (idempotency record) in the same transaction as the events (a command that decides no event
-writes nothing, so it needs no receipt), so a command is either fully recorded
-with its receipt or not at all. Replacing the recorder (e.g. by a faster gap-safe one) touches only
-this module.
+writes nothing, so it needs no receipt), so a command is either fully recorded with its receipt or
+not at all; and it writes in a plain transaction instead of psycopg's pipeline mode (see
+`DudaoRecorder.insert_events` for why). Replacing the recorder (e.g. by a faster gap-safe one)
+touches only this module.
+
+No wait is unbounded (DESIGN §12): every store connection carries a lock timeout, a statement
+timeout and an idle-in-transaction timeout, opening one gives up after a connect timeout, and
+taking one from the pool after a pool wait (`StoreTimeouts`). A write that hits any of them fails
+with `eventsourcing.persistence.OperationalError` (or `InterfaceError` for a dropped connection)
+instead of hanging; the write path does not retry, so the caller decides (HTTP answers 503).
 """
 
 from __future__ import annotations
@@ -20,11 +27,12 @@ from typing import Any, Sequence
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
-from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import get_topic
+from eventsourcing.persistence import InternalError, Mapper, OperationalError, StoredEvent, Transcoder
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresFactory
+from eventsourcing.utils import Environment, EnvType, get_topic
 from psycopg import Cursor
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.errors import IdleInTransactionSessionTimeout
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
@@ -115,7 +123,7 @@ def payload_digest(command_name: str, payload: dict[str, Any]) -> str:
 
 
 class DudaoRecorder(PostgresApplicationRecorder):
-    """The library's recorder, plus the command receipt written in the events' transaction."""
+    """The library's recorder, writing without pipeline mode and with the command receipt in the events' transaction."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -128,20 +136,56 @@ class DudaoRecorder(PostgresApplicationRecorder):
             ).format(self.receipts)
         )
 
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """Lock the events table, insert the events and the receipt, commit: one plain transaction, no retry.
+
+        The library sends these statements in psycopg's pipeline mode, and psycopg (3.3.9 here, C and
+        Python implementations alike; cf. psycopg issue #685) stops flushing its output buffer once its
+        queue of pipelined commands is empty, even when libpq has not sent every byte yet. It then
+        waits for a result the server cannot produce, because the server is still reading the rest
+        of the statement. So a statement larger than the socket's send buffer (a ~1 MB command, or
+        ~1,000 events in one save) hung forever with the table's EXCLUSIVE lock already taken, and
+        no server-side timeout fires while a backend waits for the rest of a message (statement and
+        idle timeouts included: tried). Without pipeline mode each statement is sent completely
+        before its result is awaited, at the cost of a few more round trips on one connection.
+
+        No retry: the library's ten retries on OperationalError turned one lock or pool timeout into
+        ten, and retrying a write is the caller's decision (its receipt makes a retry safe).
+        """
+        try:
+            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+                self._insert_events(curs, stored_events, **kwargs)
+                if not stored_events:
+                    return None
+                self._insert_stored_events(curs, stored_events, **kwargs)
+                return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        except InternalError as exc:
+            if isinstance(exc.__cause__, IdleInTransactionSessionTimeout):
+                # The server ended this session mid-write: as unavailable as a dropped connection.
+                raise OperationalError(str(exc)) from exc.__cause__
+            raise
+
+    def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
+        """The library's read without its ten retries: during an outage the caller hears of it after one pool wait."""
+        return _without_retry(PostgresAggregateRecorder.select_events)(self, originator_id, **kwargs)
+
+    def max_notification_id(self) -> int | None:
+        """The library's query without its ten retries (the API reads it for health and freshness)."""
+        return _without_retry(PostgresApplicationRecorder.max_notification_id)(self)
+
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         receipt: Receipt | None = kwargs.get("receipt")
         if receipt is not None:
-            # Fetching forces the pipeline to sync here, so a duplicate command_id raises
-            # psycopg's IntegrityError now and the whole transaction (events too) rolls back.
+            # A duplicate command_id raises psycopg's IntegrityError here and the whole transaction
+            # (events too) rolls back.
             curs.execute(
                 SQL("INSERT INTO {} (command_id, command_name, payload_sha256, result) "
-                    "VALUES (%s, %s, %s, %s) RETURNING command_id").format(self.receipts),
+                    "VALUES (%s, %s, %s, %s)").format(self.receipts),
                 (receipt.command_id, receipt.command_name, receipt.payload_sha256, json.dumps(receipt.result)),
             )
-            curs.fetchone()
         return ids
 
     def get_receipt(self, command_id: str) -> Receipt | None:
@@ -158,6 +202,58 @@ class DudaoRecorder(PostgresApplicationRecorder):
         return Receipt(row["command_id"], row["command_name"], row["payload_sha256"], row["result"])
 
 
+def _without_retry(method: Any) -> Any:
+    """The undecorated function under one of the library's `@retry(...)` methods."""
+    return getattr(method, "__wrapped__", method)
+
+
+@dataclass(frozen=True)
+class StoreTimeouts:
+    """Bounds on every wait of a store connection, in whole seconds (0 turns one off).
+
+    A statement waiting for a lock is cut off by whichever of the lock and statement timeouts comes
+    first, so the statement timeout should be the larger.
+
+    lock_s: lock_timeout, the longest wait for any lock (the events table's, a row's, an advisory one).
+    statement_s: statement_timeout, the longest any single statement may run.
+    idle_in_transaction_s: idle_in_transaction_session_timeout: the server ends a session whose
+        transaction sits idle this long, which releases its locks.
+    connect_s: libpq's connect_timeout for opening a connection (libpq reads 1 as 2).
+    pool_wait_s: the longest wait for a connection from the pool (psycopg_pool.PoolTimeout after it).
+    """
+
+    lock_s: int = 5
+    statement_s: int = 30
+    idle_in_transaction_s: int = 10
+    connect_s: int = 3
+    pool_wait_s: int = 3
+
+
+DEFAULT_TIMEOUTS = StoreTimeouts()
+
+
+class DudaoFactory(PostgresFactory):
+    """The library's PostgreSQL factory, plus libpq's connect timeout and session lock and statement timeouts.
+
+    The library sets idle_in_transaction_session_timeout on each new connection and lock_timeout only
+    around its own table lock; it has no statement timeout and no libpq connect timeout. Both go
+    into the pool's connection parameters here, before the pool opens (the recorder opens it).
+    """
+
+    POSTGRES_STATEMENT_TIMEOUT = "POSTGRES_STATEMENT_TIMEOUT"
+    POSTGRES_LIBPQ_CONNECT_TIMEOUT = "POSTGRES_LIBPQ_CONNECT_TIMEOUT"
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
+        statement_s = int(self.env.get(self.POSTGRES_STATEMENT_TIMEOUT) or 0)
+        connect_s = int(self.env.get(self.POSTGRES_LIBPQ_CONNECT_TIMEOUT) or 0)
+        kwargs = self.datastore.pool.kwargs
+        assert isinstance(kwargs, dict)
+        kwargs["options"] = f"-c lock_timeout={self.datastore.lock_timeout}s -c statement_timeout={statement_s}s"
+        if connect_s:
+            kwargs["connect_timeout"] = connect_s
+
+
 class Dudao(Application[UUID]):
     """The single event-sourced application of a deployment (one table, one notification log)."""
 
@@ -166,7 +262,7 @@ class Dudao(Application[UUID]):
         "MAPPER_TOPIC": get_topic(DudaoMapper),
         "TRANSCODER_TOPIC": get_topic(JSONBytes),
         "APPLICATION_RECORDER_TOPIC": get_topic(DudaoRecorder),
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": get_topic(DudaoFactory),
     }
 
     @property
@@ -189,8 +285,9 @@ def stored_domain_event(event: object) -> StoredDomainEvent:
     return event
 
 
-def postgres_env(database_url: str, *, create_table: bool = True, pool_size: int = 5) -> dict[str, str]:
-    """Translate a libpq DSN (URL or key=value; unix-socket host allowed) into the library's settings."""
+def postgres_env(database_url: str, *, create_table: bool = True, pool_size: int = 5,
+                 timeouts: StoreTimeouts = DEFAULT_TIMEOUTS) -> dict[str, str]:
+    """Translate a libpq DSN (URL or key=value; unix-socket host allowed) and the timeouts into the library's settings."""
     params = conninfo_to_dict(database_url)
     return {
         "POSTGRES_DBNAME": str(params.get("dbname", "postgres")),
@@ -201,9 +298,16 @@ def postgres_env(database_url: str, *, create_table: bool = True, pool_size: int
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": "20",
         "POSTGRES_PRE_PING": "y",
+        "POSTGRES_LOCK_TIMEOUT": str(timeouts.lock_s),
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(timeouts.idle_in_transaction_s),
+        # The library's "connect timeout" is the pool's wait for a connection, not libpq's.
+        "POSTGRES_CONNECT_TIMEOUT": str(timeouts.pool_wait_s),
+        DudaoFactory.POSTGRES_LIBPQ_CONNECT_TIMEOUT: str(timeouts.connect_s),
+        DudaoFactory.POSTGRES_STATEMENT_TIMEOUT: str(timeouts.statement_s),
         "CREATE_TABLE": "y" if create_table else "n",
     }
 
 
-def open_store(database_url: str, *, create_table: bool = True, pool_size: int = 5) -> Dudao:
-    return Dudao(env=postgres_env(database_url, create_table=create_table, pool_size=pool_size))
+def open_store(database_url: str, *, create_table: bool = True, pool_size: int = 5,
+               timeouts: StoreTimeouts = DEFAULT_TIMEOUTS) -> Dudao:
+    return Dudao(env=postgres_env(database_url, create_table=create_table, pool_size=pool_size, timeouts=timeouts))
