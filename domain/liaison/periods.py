@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Literal
 
@@ -158,6 +159,7 @@ def periods_between(stretches_: Sequence[Stretch], first: date, last: date) -> I
         day = p.end
 
 
+@lru_cache(maxsize=8192)  # pure, and asked for every link of a campaign with the same periods
 def judged_at(period: Period, grace_working_days: int, calendar: WorkCalendar) -> datetime:
     """When the period is judged: midnight after the N-th working day after its last day (N = 0: its end)."""
     day = period.last_day
@@ -168,6 +170,7 @@ def judged_at(period: Period, grace_working_days: int, calendar: WorkCalendar) -
     return datetime.combine(day + _DAY, time(0), calendar.tz)
 
 
+@lru_cache(maxsize=8192)
 def remind_at(period: Period, working_days_before: int, calendar: WorkCalendar) -> datetime | None:
     """The start of the working day N working days before the end (the last working day counts as one).
 

@@ -5,7 +5,9 @@ step may be due in one query, judges each by the domain's `due_steps` under its 
 ladder history and calendar, and issues `TakeEscalationStep` through the command service as the
 system actor. Step and command ids derive from (work item, step), so a doubled, lagging or
 restarted escalator cannot take a step twice. Then it proposes what the 黑榜 history leads to
-(`infra.escalator.ranking_consequences`).
+(`infra.escalator.ranking_consequences`). Before the ladder, its liaison round reminds leaders of
+undone liaison duties and records unmet ones as work items (`infra.escalator.liaison`), so an unmet
+duty climbs the ladder in the tick that records it.
 
 A cache (`infra.escalator.schedule`) remembers each item's next check time, so a tick over 100k open
 items judges only those changed since the last tick or whose time has come.
@@ -40,6 +42,7 @@ from domain.escalation.ladder import DueStep
 from domain.escalation.step import take_command
 from infra.escalator import liaison
 from infra.escalator import schedule as cache
+from infra.audit.causes import step_cause
 from infra.bootstrap import System
 from infra.commands.escalation import calendar_for, ladders_of
 from infra.store.projector import Projector
@@ -281,7 +284,8 @@ class Escalator:
 
     def take_step(self, step: DueStep) -> str:
         try:
-            result = self.service.handle(take_command(step), SYSTEM_ACTOR)
+            cause = step_cause(self.service.app, step.item_kind, step.item_id, step.campaign_id)
+            result = self.service.handle(take_command(step), SYSTEM_ACTOR, causation_id=cause)
         except DomainError as err:
             if err.code in ALREADY:
                 return "already"
