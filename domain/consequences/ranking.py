@@ -17,6 +17,8 @@ from uuid import UUID
 from pydantic import AwareDatetime, Field
 
 from domain.kernel.base import Frozen
+from domain.kernel.scalars import Count
+from domain.kernel.text import Line, LongText, Name
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 Consequence = Literal["summons_by_city_leader", "summons_by_organisation_department", "accountability_proposed"]
@@ -84,12 +86,12 @@ class LiaisonListing(Frozen):
     """A leader listed in the 挂钩联系履职 section: the unmet duties the ladder listed, and how many periods in all."""
 
     person_id: UUID
-    name: str | None = None
-    rank: str | None = None
-    step_ids: tuple[UUID, ...] = ()
-    places_zh: tuple[str, ...] = ()
-    unmet_periods: int = Field(default=1, ge=1)
-    summary_zh: str | None = None
+    name: Name | None = None
+    rank: Name | None = None
+    step_ids: tuple[UUID, ...] = Field(default=(), max_length=500)
+    places_zh: tuple[Line, ...] = Field(default=(), max_length=50)
+    unmet_periods: Count = Field(default=1, ge=1)
+    summary_zh: LongText | None = None
 
 
 class DraftContents(Frozen):

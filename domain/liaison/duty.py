@@ -33,7 +33,8 @@ from domain.liaison.judgement import LinkPlaces, Verdict, VisitFact, duty_id_for
 from domain.liaison.links import Exemption, Link, TargetKind
 from domain.liaison.periods import Period, period_at
 from domain.liaison.policy import PolicyTimeline
-from domain.problem.events import Text
+from domain.kernel.instants import Day
+from domain.kernel.text import Text
 
 KIND = "liaison_duty"
 ITEM_KIND = KIND
@@ -161,7 +162,7 @@ class _DutyCommand(Command):
     campaign_id: UUID
     person_id: UUID
     link_id: UUID
-    period_start: date
+    period_start: Day
 
     @property
     def duty_id(self) -> UUID:

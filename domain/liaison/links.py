@@ -29,8 +29,8 @@ from domain.kernel.base import (
 )
 from domain.kernel.roles import HQ_ROLES, ensure_role
 from domain.liaison.periods import is_midnight
-from domain.problem.events import Text
-from domain.structure.tree import Title
+from domain.kernel.instants import Day, Instant
+from domain.kernel.text import Name, Text
 
 KIND = "liaison"
 
@@ -238,7 +238,7 @@ class DesignateLeader(Command):
     person_id: UUID
     campaign_id: UUID
     body: LeaderBody
-    rank: Title
+    rank: Name
     liaison_officer_id: UUID | None = None
     reason: Text | None = None
 
@@ -251,8 +251,8 @@ class LinkLiaison(Command):
     campaign_id: UUID
     target_kind: TargetKind = "place"
     target_id: UUID
-    valid_from: AwareDatetime | None = None
-    valid_to: AwareDatetime | None = None
+    valid_from: Instant | None = None
+    valid_to: Instant | None = None
     reason: Text
 
 
@@ -261,7 +261,7 @@ class EndLiaisonLink(Command):
 
     person_id: UUID
     link_id: UUID
-    valid_to: AwareDatetime | None = None
+    valid_to: Instant | None = None
     reason: Text
 
 
@@ -272,7 +272,7 @@ class HandOverLiaison(Command):
     link_id: UUID
     to_person_id: UUID
     new_link_id: UUID
-    at: AwareDatetime | None = None
+    at: Instant | None = None
     reason: Text
 
 
@@ -282,8 +282,8 @@ class GrantDutyExemption(Command):
     person_id: UUID
     exemption_id: UUID
     exemption_kind: ExemptionKind
-    starts_on: date
-    ends_on: date
+    starts_on: Day
+    ends_on: Day
     reason: Text
 
 

@@ -25,7 +25,9 @@ from domain.kernel.base import (
 )
 from domain.kernel.roles import HQ_ROLES, ensure_role
 from domain.liaison.periods import PeriodKind, Stretch, stretch_at, stretches
-from domain.problem.events import Text
+from domain.kernel.instants import Instant
+from domain.kernel.scalars import Count, Flag
+from domain.kernel.text import Text
 
 KIND = "liaison_policy"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -48,10 +50,10 @@ class DutyRules(Frozen):
     """
 
     period: PeriodKind = "month"
-    visits_per_place: int = Field(default=1, ge=1, le=100)
-    grace_working_days: int = Field(default=3, ge=0, le=30)
-    remind_working_days: int = Field(default=3, ge=0, le=30)
-    count_places_inside: bool = True
+    visits_per_place: Count = Field(default=1, ge=1, le=100)
+    grace_working_days: Count = Field(default=3, ge=0, le=30)
+    remind_working_days: Count = Field(default=3, ge=0, le=30)
+    count_places_inside: Flag = True
     counting: Counting = "lead_or_participant"
     exemption_effect: Proration = "pro_rate"
     partial_period: PartialPeriod = "pro_rate"
@@ -107,7 +109,7 @@ class SetLiaisonDutyPolicy(DutyRules, Command):
     """Set the liaison duty policy (设定挂钩联系履职规则) from `effective_from` (None: now), with a reason."""
 
     campaign_id: UUID
-    effective_from: AwareDatetime | None = None
+    effective_from: Instant | None = None
     reason: Text
 
 
