@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,22 +20,14 @@ import psutil
 import pytest
 
 from infra.runtime.embedded import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
 DUDAO = str(Path(sys.executable).with_name("dudao"))
 
 
-def wait_for(condition: Callable[[], Any], deadline_s: float, what: str) -> Any:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        try:
-            if value := condition():
-                return value
-        except (httpx.HTTPError, OSError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+NOT_ANSWERING_YET = (httpx.HTTPError, OSError)  # a server still starting: wait on
 
 
 class Running:
@@ -94,18 +86,19 @@ def test_make_run_serves_the_demo_matrix_and_ctrl_c_leaves_no_process(running: R
     token = running.line_with("admin token").split()[-1]
     database_url = running.line_with("PostgreSQL").split()[-1]
     base = f"http://127.0.0.1:{running.env['DUDAO_HTTP_PORT']}"
-    wait_for(lambda: httpx.get(f"{base}/health").status_code == 200, 60, "/health")
+    wait_until(lambda: httpx.get(f"{base}/health").status_code == 200, "/health", 60,
+               interval_s=0.2, ignoring=NOT_ANSWERING_YET)
     demo = subprocess.run([DUDAO, "demo", "--json"], env=running.env, capture_output=True, text=True, timeout=180)
     assert demo.returncode == 0, demo.stderr
     out = json.loads(demo.stdout)
     headers = {"Authorization": f"Bearer {token}"}
 
-    def leads() -> list[dict[str, Any]] | None:
+    def leads() -> list[dict[str, Any]]:
         rows = httpx.get(f"{base}/campaigns/{out['campaign_id']}/matrix", headers=headers).json()["rows"]
         lead_rows = [r for r in rows if r["role"] == "lead"]
-        return lead_rows if len(lead_rows) == 32 else None
+        return lead_rows if len(lead_rows) == 32 else []  # empty: not yet
 
-    rows = wait_for(leads, 60, "32 lead rows in the matrix")
+    rows = wait_until(leads, "32 lead rows in the matrix", 60, interval_s=0.2, ignoring=NOT_ANSWERING_YET)
     assert {r["party_name"] for r in rows if r["scope_name"] == "第九网格"} == {"人社局"}
     health = httpx.get(f"{base}/health").json()
     assert health["database"]["ok"] and health["broker"]["ok"]
@@ -119,7 +112,9 @@ def test_make_run_serves_the_demo_matrix_and_ctrl_c_leaves_no_process(running: R
                 for table in ("szcg_cases", "ledger_problems", "scaleout.structure_places", "structure_places"))
         return report["relay_lag_events"] == 0 and cases == problems > 0 and scaled == places > 0
 
-    wait_for(streamed, 120, "the relay to publish everything and the consumers to apply it")
+    wait_until(streamed, "the relay to publish everything and the consumers to apply it", 120,
+               interval_s=0.2, ignoring=NOT_ANSWERING_YET)
     running.proc.send_signal(signal.SIGINT)
     assert running.proc.wait(timeout=60) == 0
-    wait_for(lambda: not descendants_alive(tmp_path / "var"), 15, "no process left under the var dir")
+    wait_until(lambda: not descendants_alive(tmp_path / "var"), "no process left under the var dir", 15,
+               interval_s=0.2, ignoring=NOT_ANSWERING_YET)

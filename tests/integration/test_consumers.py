@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -34,6 +33,7 @@ from infra.bootstrap import bootstrap
 from infra.streams.cloudevents import to_kafka_record
 from infra.runtime.embedded import EmbeddedKafka
 from infra.store.event_store import StoredDomainEvent
+from tests.support.waiting import wait_until
 from tests.support.problem_world import build_world, photo
 
 pytestmark = pytest.mark.integration
@@ -63,14 +63,6 @@ def publish(kafka: EmbeddedKafka, messages: list[tuple[str, bytes, bytes]]) -> N
         producer.send(topic, key=key, value=value)
     producer.flush()
     producer.close()
-
-
-def wait_until(condition: Callable[[], bool], what: str, deadline_s: float = DEADLINE_S) -> None:
-    deadline = time.monotonic() + deadline_s
-    pause = threading.Event()
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        pause.wait(0.05)
 
 
 @contextmanager
@@ -145,7 +137,8 @@ def test_notice_gateway_queues_one_pending_message_per_recipient_and_channel(dat
     ])
     g = gateway(database_url, kafka, prefix)
     with running(g):
-        wait_until(lambda: g.stats["handled"] + g.stats["unwanted"] + g.stats["undecodable"] == 4, "four messages")
+        wait_until(lambda: g.stats["handled"] + g.stats["unwanted"] + g.stats["undecodable"] == 4, "four messages",
+                   DEADLINE_S)
     assert sorted((r["recipient_name"], r["channel"], r["status"]) for r in outbound(database_url)) == sorted([
         ("市城管局", "sms", "pending"), ("市城管局", "wechat", "pending"),
         ("瑞州街道", "sms", "pending"), ("瑞州街道", "wechat", "pending"),
@@ -163,11 +156,11 @@ def test_a_notice_delivered_twice_queues_its_messages_once(database_url: str, ka
     publish(kafka, [(topic, str(a).encode(), twice), (topic, str(a).encode(), twice)])
     first = gateway(database_url, kafka, prefix)
     with running(first):
-        wait_until(lambda: first.stats["handled"] + first.stats["duplicates"] == 2, "both copies")
+        wait_until(lambda: first.stats["handled"] + first.stats["duplicates"] == 2, "both copies", DEADLINE_S)
     publish(kafka, [(topic, str(a).encode(), twice)])
     second = gateway(database_url, kafka, prefix)
     with running(second):
-        wait_until(lambda: second.stats["duplicates"] == 1, "the third copy")
+        wait_until(lambda: second.stats["duplicates"] == 1, "the third copy", DEADLINE_S)
     assert (first.stats["handled"], first.stats["duplicates"], second.stats["handled"]) == (1, 1, 0)
     assert len(outbound(database_url)) == 1
     assert rows(database_url, "SELECT next_offset FROM dudao_consumer_offsets WHERE topic = %s", topic) == [
@@ -193,7 +186,7 @@ def test_a_notice_issued_through_the_service_reaches_the_outbound_table(database
     publish(kafka, [(r.topic, r.key, r.value) for r in log if r.topic == f"{prefix}.notice"])
     g = gateway(database_url, kafka, prefix)
     with running(g):
-        wait_until(lambda: g.stats["handled"] == 1, "the notice")
+        wait_until(lambda: g.stats["handled"] == 1, "the notice", DEADLINE_S)
     messages = rows(database_url, "SELECT notice_id, recipient_kind, recipient_name, channel, text_zh"
                                   " FROM dudao_outbound_messages ORDER BY recipient_kind, channel")
     assert [(m["recipient_kind"], m["recipient_name"], m["channel"]) for m in messages] == [
@@ -216,7 +209,8 @@ def test_aborted_transactions_are_never_applied_and_lag_reaches_zero_past_the_ma
     producer.close()
     g = gateway(database_url, kafka, prefix, group)
     with running(g), psycopg.connect(database_url) as conn:
-        wait_until(lambda: consumer_lag(conn, kafka.bootstrap).get(group, {}).get("lag") == 0, "lag zero")
+        wait_until(lambda: consumer_lag(conn, kafka.bootstrap).get(group, {}).get("lag") == 0, "lag zero",
+                   DEADLINE_S)
         report = consumer_lag(conn, kafka.bootstrap)[group]
     assert sorted(r["recipient_name"] for r in outbound(database_url)) == ["commit0", "commit2"]
     assert report["partitions"][f"{topic}:0"]["next_offset"] == report["partitions"][f"{topic}:0"]["end_offset"] > 3
@@ -242,7 +236,7 @@ def test_a_crash_between_the_database_commit_and_the_kafka_commit_applies_nothin
     publish(kafka, [(topic, b"k", notice(i, [party(f"单位{n}")], n)) for n, i in enumerate(ids, 1)])
     doomed = gateway(database_url, kafka, prefix, group, cls=CrashBeforeKafkaCommit)
     with running(doomed) as errors:
-        wait_until(lambda: bool(errors), "the crash")
+        wait_until(lambda: bool(errors), "the crash", DEADLINE_S)
     assert isinstance(errors[0], Crash) and len(outbound(database_url)) == 5
     assert kafka_committed(kafka, group, TopicPartition(topic, 0)) is None  # Kafka never heard of the progress
 
@@ -250,7 +244,7 @@ def test_a_crash_between_the_database_commit_and_the_kafka_commit_applies_nothin
     publish(kafka, [(topic, b"k", notice(later, [party("单位6")], 6))])
     successor = gateway(database_url, kafka, prefix, group)
     with running(successor):
-        wait_until(lambda: successor.stats["handled"] == 1, "the new notice")
+        wait_until(lambda: successor.stats["handled"] == 1, "the new notice", DEADLINE_S)
     assert (successor.stats["duplicates"], successor.stats["stale"]) == (0, 0)  # the old five were never re-read
     assert len(outbound(database_url)) == 6
 
@@ -360,7 +354,7 @@ def test_szcg_export_follows_a_problem_from_report_to_closure(database_url: str,
     export = SzcgExport(database_url, options(kafka), group_id=f"{prefix}-szcg", prefix=prefix)
     export.create_tables()
     with running(export):
-        wait_until(lambda: export.stats["handled"] == len(life), "the whole life")
+        wait_until(lambda: export.stats["handled"] == len(life), "the whole life", DEADLINE_S)
     [case] = rows(database_url, "SELECT * FROM szcg_cases")
     assert case["case_no"] == "DD20211214000041" == case_no(T0, 1_000_041)
     assert (case["problem_id"], case["place_id"], case["unit_id"]) == (problem_id, place_id, unit_id)

@@ -6,9 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -17,18 +15,11 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from infra.runtime.embedded import EmbeddedKafka, start_kafka, start_postgres
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_until(condition: Callable[[], bool], deadline_s: float = 20.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {deadline_s} s")
-        time.sleep(0.05)
 
 
 def gone(pid: int) -> bool:
@@ -125,7 +116,7 @@ def test_kafka_start_kills_stale_broker_from_pid_file(tmp_path: Path) -> None:
     stale = start_kafka(tmp_path / "var")
     fresh = start_kafka(tmp_path / "var")
     try:
-        wait_until(lambda: stale.process.poll() is not None)
+        wait_until(lambda: stale.process.poll() is not None, "the stale broker to exit", 20)
         assert round_trip(fresh.bootstrap) == b"hello"
     finally:
         fresh.stop()
@@ -160,6 +151,6 @@ def test_supervisor_sigterm_stops_all_children() -> None:
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out
-    wait_until(lambda: all(gone(pid) for pid in pids))
+    wait_until(lambda: all(gone(pid) for pid in pids), "both children to be gone", 20)
 
 # A child exiting on its own no longer stops the rest (issue 9): see tests/integration/test_supervisor.py.

@@ -32,10 +32,11 @@ from infra.clock import SimulatedClock
 from infra.escalator.engine import Escalator
 from tests.support.escalation_kit import (
     ON_TIME, at, close_problem, escalation_world, events_of, issued_per_notice, overdue_problems,
-    ranked_world, report_and_assign, run_hourly, steps_taken, taken_per_step, wait_until,
+    ranked_world, report_and_assign, run_hourly, steps_taken, taken_per_step,
 )
 from tests.support.databases import Databases
 from tests.support.problem_world import World
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -217,18 +218,18 @@ def test_the_standby_takes_over_within_seconds_when_the_active_escalator_dies_an
     threads = [threading.Thread(target=e.run, daemon=True) for e in escalators]
     for t in threads:
         t.start()
-    wait_until(lambda: len(taken_per_step(system, "reminder")) == 1000, 120, "1000 reminders")
+    wait_until(lambda: len(taken_per_step(system, "reminder")) == 1000, "1000 reminders", 120)
     active = next(e for e in escalators if e.leading)
     standby = next(e for e in escalators if e is not active)
     clock.set(at("2021-12-23", "14:00"))  # every 催办 falls due
-    wait_until(lambda: len(taken_per_step(system, "urge")) >= 100, 60, "the first 催办")
+    wait_until(lambda: len(taken_per_step(system, "urge")) >= 100, "the first 催办", 60)
     with psycopg.connect(system.database_url, autocommit=True) as conn:  # the active process dies
         active.stop()
         conn.execute("SELECT pg_terminate_backend(%s)", (active.lock_backend_pid,))
     died = time.monotonic()
-    wait_until(lambda: standby.leading, 10, "the standby to take the lock")
+    wait_until(lambda: standby.leading, "the standby to take the lock", 10)
     took_over = time.monotonic() - died
-    wait_until(lambda: len(taken_per_step(system, "urge")) == 1000, 120, "1000 催办")
+    wait_until(lambda: len(taken_per_step(system, "urge")) == 1000, "1000 催办", 120)
     for e in escalators:
         e.stop()
     for t in threads:

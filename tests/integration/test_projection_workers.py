@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -31,7 +30,8 @@ from consumers.projection_worker import NotPartitionLocal, ProjectionWorker, pro
 from consumers.szcg_export import SzcgExport
 from domain import problem as pr
 from domain.kernel.base import Actor, Command
-from domain.structure.indicator import DefineIndicator, DefineTask
+from domain.structure.indicator import DefineIndicator
+from domain.tasks import DefineTask
 from domain.structure.person import JoinUnit, LeaveUnit, RegisterPerson, RenamePerson
 from domain.structure.place import RenamePlace
 from domain.structure.responsibility import AssignResponsibility, RevokeResponsibility, new_assignment_id, responsibility_id
@@ -44,6 +44,7 @@ from infra.runtime.embedded import EmbeddedKafka
 from infra.commands.service import CommandService
 from projections.base import Projection
 from projections.structure import list_places, list_units
+from tests.support.waiting import wait_until
 from tests.support.problem_world import build_world, photo
 
 pytestmark = pytest.mark.integration
@@ -154,14 +155,6 @@ def options(kafka: EmbeddedKafka) -> KafkaOptions:
                         max_poll_interval_ms=15000, metadata_max_age_ms=1000, max_poll_records=25)
 
 
-def wait_until(condition: Callable[[], bool], what: str, deadline_s: float = DEADLINE_S) -> None:
-    deadline = time.monotonic() + deadline_s
-    pause = threading.Event()
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        pause.wait(0.05)
-
-
 @contextmanager
 def running(*members: TrackedConsumer) -> Iterator[dict[TrackedConsumer, BaseException]]:
     """Run members in threads; yields where their crashes land; stops the rest on exit."""
@@ -205,7 +198,8 @@ def caught_up(kafka: EmbeddedKafka, database_url: str, group: str, topics: list[
                 "SELECT topic, partition, next_offset FROM dudao_consumer_offsets WHERE group_id = %s", (group,))}
 
     with end_offsets(kafka, topics) as ends:
-        wait_until(lambda: all(stored().get(tp, 0) >= end for tp, end in ends().items()), f"group {group} to catch up")
+        wait_until(lambda: all(stored().get(tp, 0) >= end for tp, end in ends().items()), f"group {group} to catch up",
+                   DEADLINE_S)
 
 
 def tables(database_url: str, schema: str, projections: list[Projection]) -> dict[str, list[tuple[Any, ...]]]:
@@ -253,12 +247,12 @@ def test_three_workers_one_killed_mid_batch_build_the_same_tables_as_the_project
     doomed.create_tables()
     with running(*members) as crashes:
         wait_until(lambda: sum(len(m.assigned) for m in members) == len(topics) * PARTITIONS
-                   and all(m.assigned for m in members), "the three members to share the partitions")
+                   and all(m.assigned for m in members), "the three members to share the partitions", DEADLINE_S)
         half = len(records) // 2
         publish(kafka, records[:half])
-        wait_until(lambda: doomed.stats["batches"] >= 1, "the doomed worker's first committed batch")
+        wait_until(lambda: doomed.stats["batches"] >= 1, "the doomed worker's first committed batch", DEADLINE_S)
         publish(kafka, records[half:])
-        wait_until(lambda: doomed in crashes, "the doomed worker to die mid-batch")
+        wait_until(lambda: doomed in crashes, "the doomed worker to die mid-batch", DEADLINE_S)
         caught_up(kafka, system.database_url, group, topics)
     assert isinstance(crashes[doomed], Killed) and not set(crashes) - {doomed}
     assert all(s.stats["handled"] for s in survivors)
@@ -309,7 +303,7 @@ def test_workers_fed_by_the_relay_build_the_same_tables_and_reach_zero_lag(syste
                 and len(report[group]["partitions"]) == len(topics) * PARTITIONS)
 
     with running(*members, export) as crashes, psycopg.connect(system.database_url) as conn:
-        wait_until(lambda: settled(conn), "zero lag on every partition")
+        wait_until(lambda: settled(conn), "zero lag on every partition", DEADLINE_S)
     assert not crashes
     assert tables(system.database_url, "scaleout", projections) == expected
     with psycopg.connect(system.database_url) as conn:
@@ -407,9 +401,9 @@ def test_a_worker_process_killed_mid_batch_leaves_the_survivors_to_build_the_sam
                for i in range(3)]
     victim = workers[0]
     try:
-        wait_until(lambda: all(w.said("assigned") for w in workers), "the three processes to join")
+        wait_until(lambda: all(w.said("assigned") for w in workers), "the three processes to join", DEADLINE_S)
         publish(kafka, records)
-        wait_until(lambda: victim.said("mid-batch"), "the victim to be half-way through a batch")
+        wait_until(lambda: victim.said("mid-batch"), "the victim to be half-way through a batch", DEADLINE_S)
         victim.stop(signal.SIGKILL)
         caught_up(kafka, system.database_url, group, topics)
     finally:

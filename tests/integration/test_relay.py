@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -37,6 +37,7 @@ from infra.streams.relay import Relay
 from infra.streams.contract import render
 from infra.streams.status import metrics_text, status
 from infra.store.event_store import StoredDomainEvent
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -160,13 +161,6 @@ def read_topics(bootstrap: str, prefix: str, timeout_s: float = 30.0) -> list[Me
         consumer.close()
 
 
-def wait_for(condition: Callable[[], bool], deadline_s: float, interval_s: float = 0.05, what: str = "") -> None:
-    deadline = time.monotonic() + deadline_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what or condition}"
-        time.sleep(interval_s)
-
-
 def assert_exactly_once(messages: list[Message], expected: dict[str, int]) -> None:
     """Each expected event id once (no more, no fewer) and per-partition order by notification id."""
     counts = Counter(m.headers["event_id"].decode() for m in messages)
@@ -261,7 +255,7 @@ def test_the_relay_publishes_new_events_as_they_are_written(system: System, kafk
         events = mixed_events(300, aggregates=30, seed=3)
         for i in range(0, 300, 50):
             write_events(system, events[i:i + 50])
-        wait_for(lambda: relay_position(system) >= head(system), 20, what="the relay to catch up")
+        wait_until(lambda: relay_position(system) >= head(system), "the relay to catch up", 20)
     finally:
         relay.stop()
         worker.join(10)

@@ -28,7 +28,8 @@ from infra.bootstrap import System
 from infra.runtime.embedded import EmbeddedKafka
 from infra.streams.relay import PublishFailed, Relay
 from tests.integration.test_relay import (HQ, assert_exactly_once, head, make_relay, mixed_events, read_topics,
-                                          relay_position, stored_ids, system, wait_for, write_events)
+                                          relay_position, stored_ids, system, write_events)
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 __all__ = ["system"]  # a fixture shared with test_relay
@@ -81,7 +82,7 @@ class Relays:
 
     def stop(self, pid: int, sig: int = signal.SIGKILL) -> None:
         os.kill(pid, sig)
-        wait_for(lambda: not self.alive(pid), 15, 0.01, f"relay {pid} to exit")
+        wait_until(lambda: not self.alive(pid), f"relay {pid} to exit", 15, interval_s=0.01)
 
     def close(self) -> None:
         assert self.parent.stdin
@@ -111,13 +112,13 @@ def test_a_relay_killed_twenty_times_at_random_points_still_publishes_every_even
                 write_events(system, mixed_events(1_500, seed=rng.randrange(10**6)))
             target = relay_position(system) + rng.randint(1, 250)
             pid = relays.spawn()
-            wait_for(lambda: relay_position(system) >= target or not relays.alive(pid), 30, 0.002,  # noqa: B023  # waited on before the loop moves on
-                     "relay progress")
+            wait_until(lambda: relay_position(system) >= target or not relays.alive(pid),  # noqa: B023  # waited on before the loop moves on
+                       "relay progress", 30, interval_s=0.002)
             assert relays.alive(pid), relays.log_path.read_text()[-2000:]
             time.sleep(rng.uniform(0, 0.03))  # the kill point: somewhere inside the next batch
             relays.stop(pid)
         pid = relays.spawn()
-        wait_for(lambda: relay_position(system) >= head(system), 60, what="the last relay to catch up")
+        wait_until(lambda: relay_position(system) >= head(system), "the last relay to catch up", 60)
         relays.stop(pid, signal.SIGTERM)
     finally:
         relays.close()
@@ -189,24 +190,24 @@ def test_a_broker_outage_loses_nothing_and_duplicates_nothing(
         for t in threads:
             t.start()
         try:
-            wait_for(lambda: relay_position(system) >= 30, 20, what="the relay to start publishing")
+            wait_until(lambda: relay_position(system) >= 30, "the relay to start publishing", 20)
             errors_before = broker_errors()
             # The broker dies (a graceful stop would wait 5 s for its connected clients, then kill it all the same).
             kafka.process.kill()
             kafka.process.wait()
             down_since = time.monotonic()
-            wait_for(lambda: broker_errors() > errors_before, 30, what="the relay to find the broker gone")
+            wait_until(lambda: broker_errors() > errors_before, "the relay to find the broker gone", 30)
             frozen, head_at_stop = relay_position(system), head(system)
-            wait_for(lambda: time.monotonic() - down_since >= OUTAGE_S and broker_errors() >= errors_before + 2
-                     and head(system) > head_at_stop + 100, 60,
-                     what=f"{OUTAGE_S} s of outage, a failed reconnect and 100 commands handled during it")
+            wait_until(lambda: time.monotonic() - down_since >= OUTAGE_S and broker_errors() >= errors_before + 2
+                       and head(system) > head_at_stop + 100,
+                       f"{OUTAGE_S} s of outage, a failed reconnect and 100 commands handled during it", 60)
             assert relay_position(system) == frozen, "the position moved while the broker was down"
             kafka.restart()
             head_at_restart = head(system)
-            wait_for(lambda: head(system) > head_at_restart + 10, 20, what="commands after the broker's return")
+            wait_until(lambda: head(system) > head_at_restart + 10, "commands after the broker's return", 20)
             stop_writing.set()
             threads[1].join(10)
-            wait_for(lambda: relay_position(system) >= head(system), 40, what="the relay to catch up")
+            wait_until(lambda: relay_position(system) >= head(system), "the relay to catch up", 40)
         finally:
             stop_writing.set()
             relay.stop()
@@ -222,14 +223,14 @@ def test_of_two_relays_only_one_publishes_and_the_standby_takes_over_when_it_die
     relays = [Relays(system, kafka, prefix, tmp_path / "a.log"), Relays(system, kafka, prefix, tmp_path / "b.log")]
     try:
         pids = [r.spawn() for r in relays]
-        wait_for(lambda: relay_position(system) >= 1_000, 30, 0.002, "publication to start")
+        wait_until(lambda: relay_position(system) >= 1_000, "publication to start", 30, interval_s=0.002)
         active = next(i for i in (0, 1) if "relay_active" in log_events(relays[i].log_path))
         standby = 1 - active
         relays[active].stop(pids[active])
         before = log_events(relays[standby].log_path)
         assert "relay_standby" in before and "relay_batch" not in before
         assert relay_position(system) < head(system), "the first relay finished before it was killed"
-        wait_for(lambda: relay_position(system) >= head(system), 30, what="the standby to finish")
+        wait_until(lambda: relay_position(system) >= head(system), "the standby to finish", 30)
         relays[standby].stop(pids[standby], signal.SIGTERM)
     finally:
         for r in relays:

@@ -78,7 +78,7 @@ class Databases:
 
     def copy(self, database_url: str, stem: str = "copy") -> str:
         """A DSN to a new database equal to the one at `database_url` (which nobody may be connected to)."""
-        return self._create(self._name(stem), conninfo_to_dict(database_url)["dbname"])
+        return self._create(self._name(stem), str(conninfo_to_dict(database_url)["dbname"]))
 
     def blank(self, stem: str = "blank") -> str:
         """A DSN to a new database with no tables at all, as on a brand-new installation."""

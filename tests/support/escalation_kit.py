@@ -4,7 +4,6 @@ Beijing-time instants, an hourly simulated-clock run of the escalator, and the s
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar, overload
@@ -91,14 +90,6 @@ def events_of(system: System, *types: type[DomainEvent]) -> Iterator[Any]:
 
 def steps_taken(system: System, item_id: UUID | None = None) -> list[EscalationStepTaken]:
     return [e for e in events_of(system, EscalationStepTaken) if item_id is None or e.item_id == item_id]
-
-
-def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def overdue_problems(w: World, n: int, deadline: datetime) -> list[UUID]:
