@@ -13,6 +13,7 @@ derive from keys; a second run finds January done and only reports it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
@@ -39,6 +40,7 @@ from infra.store.projector import Projector
 from infra.commands.service import StoreReader
 from projections import bulletins as bl
 from projections import escalation_lists as el
+from projections import liaison_duties as ld
 
 END = datetime(2022, 1, 31, 17, 0, tzinfo=CHINA_TZ)
 BULLETIN_DAY, BULLETIN_PERIOD = date(2022, 1, 4), (date(2021, 12, 27), date(2021, 12, 31))
@@ -62,20 +64,26 @@ def database_url_of(loader: DemoLoader) -> str:
     return make_conninfo(**{k: v for k, v in kwargs.items() if k != "row_factory" and v})
 
 
-def continue_through_january(loader: DemoLoader, data: dict[str, Any], escalator: Escalator | None = None) -> dict[str, Any]:
-    """Run January; returns what it made: steps, the bulletin, the summons held, proposals, the list by level."""
+def continue_through_january(loader: DemoLoader, data: dict[str, Any], escalator: Escalator | None = None,
+                             daily: Sequence[Callable[[date], None]] = ()) -> dict[str, Any]:
+    """Run January; returns what it made: steps, the bulletin, the summons held, proposals, the list by level.
+
+    `daily` hooks run on each working day after the morning's work (e.g. the leaders' uploads, infra.demo.leadership).
+    """
     if escalator is None:
         url = database_url_of(loader)
         escalator = Escalator(loader.service, Projector(loader.service.app, url, all_projections()), url,
                               clock=loader.clock)
-    return January(loader, data, escalator).run()
+    return January(loader, data, escalator, daily).run()
 
 
 class January:
     """The month, day by day: the escalator's ticks and what people do between them."""
 
-    def __init__(self, loader: DemoLoader, data: dict[str, Any], escalator: Escalator) -> None:
+    def __init__(self, loader: DemoLoader, data: dict[str, Any], escalator: Escalator,
+                 daily: Sequence[Callable[[date], None]] = ()) -> None:
         self.loader, self.batch, self.escalator = loader, Batch(loader, data), escalator
+        self.daily = tuple(daily)
         self.units = {loader.unit_id(u): u for u in set(grid_leads(data).values())}
         self.office = loader.unit_id(data["headquarters"]["office"]["name"])
         self.grids = {g["number"]: g["name"] for g in data["grids"]}
@@ -112,6 +120,8 @@ class January:
         self.tick(day, 9)
         self.at(day, 9, 30)
         self.morning(day)
+        for hook in self.daily:
+            hook(day)
         for hour in range(10, 18):
             if hour == 15:
                 self.at(day, 15)
@@ -209,10 +219,12 @@ class January:
         campaign, now = self.loader.campaign_id, self.loader.clock()
         with self.conn() as conn:
             rates = views.unit_rates(el.unit_rates(conn, campaign, start, end, now))
-            listed = views.listed_steps(el.listing_steps(conn, campaign, end), bl.listed_step_ids(conn, campaign))
+            steps, already = el.listing_steps(conn, campaign, end), bl.listed_step_ids(conn, campaign)
+            leaders = ld.listing_leaders(conn, [s["parent_id"] for s in steps if s["item_kind"] == "liaison_duty"])
         policy_state = reader.get("escalation_policy", escalation_policy_id(campaign), EscalationPolicy)
         policy = ranking_policy_in_force(policy_state.ranking_policies if policy_state else (), end)
-        contents = draft_contents(rates, listed, policy, period_start=BULLETIN_PERIOD[0], period_end=BULLETIN_PERIOD[1])
+        contents = draft_contents(rates, views.listed_steps(steps, already), policy, period_start=BULLETIN_PERIOD[0],
+                                  period_end=BULLETIN_PERIOD[1], liaison=views.liaison_listings(steps, already, leaders))
         self.batch.send(self.batch.hq, "jan:bulletin:draft", DraftBulletin, bulletin_id=self.bulletin_id,
                         campaign_id=campaign, period_start=BULLETIN_PERIOD[0], period_end=BULLETIN_PERIOD[1],
                         **contents.model_dump())

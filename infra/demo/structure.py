@@ -130,7 +130,11 @@ def run_demo(app: Dudao, catch_up: Callable[[], None] | None = None) -> dict[str
     from infra.demo.first_batch import load_first_batch  # it builds on this module's loader
 
     summary["first_batch"] = load_first_batch(loader, data, catch_up=catch_up)
-    from infra.demo.escalation import continue_through_january  # escalation builds on the first batch
+    from infra.demo.escalation import continue_through_january, database_url_of  # builds on the first batch
+    from infra.demo.leadership import Leadership  # the city leadership's liaison duties, met or not in January
 
-    summary["january"] = continue_through_january(loader, data)
+    leadership = Leadership(loader, data)
+    summary["leadership"] = leadership.setup()
+    summary["january"] = continue_through_january(loader, data, daily=(leadership.on_day,))
+    summary["leadership"].update(leadership.summary(database_url_of(loader)))
     return {"campaign_id": str(loader.campaign_id), "commands": loader.commands, "events_written": loader.written, **summary}
