@@ -8,6 +8,7 @@ brand-new installation.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -74,6 +75,15 @@ def database_url(databases: Databases) -> str:
 def blank_database_url(databases: Databases) -> str:
     """A DSN to a new database with no tables at all, as on a brand-new installation."""
     return databases.blank()
+
+
+@pytest.fixture
+def rng() -> random.Random:
+    """A random generator of this test's own, seeded from DUDAO_TEST_SEED or afresh; the seed is printed, so a
+    failing run shows it (captured output) and DUDAO_TEST_SEED=<seed> replays the same random choices."""
+    seed = int(os.environ.get("DUDAO_TEST_SEED") or random.SystemRandom().randrange(2**32))
+    print(f"random seed {seed} (replay with DUDAO_TEST_SEED={seed})")
+    return random.Random(seed)
 
 
 @pytest.fixture

@@ -140,10 +140,8 @@ def system(database_url: str, clock: SimulatedClock) -> Iterator[System]:
     s.close()
 
 
-def test_a_ladder_change_mid_flight_applies_from_its_effective_time(system: System) -> None:
+def test_a_ladder_change_mid_flight_applies_from_its_effective_time(system: System, clock: SimulatedClock) -> None:
     """提醒 and 催办 follow the default ladder; from 12-30 12:00 the shorter ladder times 督办 and what follows."""
-    clock = system.clock
-    assert isinstance(clock, SimulatedClock)
     w = escalation_world(system)
     clock.set(at("2021-12-23"))
     pid = report_and_assign(w, "s1")
@@ -187,11 +185,10 @@ def test_only_discipline_and_the_hq_leader_decide_measures_through_the_service(s
         ("public_criticism",), ("written_self_criticism",)]
 
 
-def test_two_escalators_ticking_at_once_take_each_of_1000_steps_exactly_once(system: System) -> None:
+def test_two_escalators_ticking_at_once_take_each_of_1000_steps_exactly_once(system: System,
+                                                                            clock: SimulatedClock) -> None:
     """A doubled escalator (both ticking the same instant, no lock) writes each step and each notice once."""
     w = escalation_world(system)
-    clock = system.clock
-    assert isinstance(clock, SimulatedClock)
     clock.set(at("2021-12-23", "15:00"))
     overdue_problems(w, 1000, at("2021-12-23", "14:00"))  # reminder and 催办 both due
     second = bootstrap(system.database_url, clock=clock, create_tables=False, pool_size=10)
@@ -206,11 +203,9 @@ def test_two_escalators_ticking_at_once_take_each_of_1000_steps_exactly_once(sys
 
 
 def test_the_standby_takes_over_within_seconds_when_the_active_escalator_dies_and_nothing_is_taken_twice(
-        system: System) -> None:
+        system: System, clock: SimulatedClock) -> None:
     """1000 overdue items: the active one dies mid-催办; the standby takes the lock and finishes, each step once."""
     w = escalation_world(system)
-    clock = system.clock
-    assert isinstance(clock, SimulatedClock)
     clock.set(at("2021-12-23", "10:00"))
     overdue_problems(w, 1000, at("2021-12-23", "14:00"))  # only the reminder is due at 10:00
     second = bootstrap(system.database_url, clock=clock, create_tables=False, pool_size=10)
@@ -242,10 +237,10 @@ def test_the_standby_takes_over_within_seconds_when_the_active_escalator_dies_an
 
 
 def test_the_bulletin_draft_lists_the_top_five_and_bottom_three_by_on_time_rate_and_the_level_three_listings(
-        system: System) -> None:
+        system: System, clock: SimulatedClock) -> None:
     """GET …/bulletins/draft: the rankings are closed-on-time ÷ due-to-close per unit and the lists follow them."""
-    w, problems = ranked_world(system)
-    system.clock.set(at("2021-12-31"))  # type: ignore[attr-defined]  # this system runs on a SimulatedClock
+    w, problems = ranked_world(system, clock)
+    clock.set(at("2021-12-31"))
     listed = w.send("hq", TakeEscalationStep, campaign_id=w.campaign_id, item_kind="problem",
                     item_id=problems["d9"][3], step_name="bulletin_listing")
     w.catch_up()

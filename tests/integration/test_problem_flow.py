@@ -23,16 +23,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def world(database_url: str, clock) -> Iterator[World]:
+def world(database_url: str, clock: SimulatedClock) -> Iterator[World]:
     system = bootstrap(database_url, clock=clock)
     yield build_world(system)
     system.close()
-
-
-def sim_clock(w: World) -> SimulatedClock:
-    """The world's clock, which these tests move on."""
-    assert isinstance(w.system.clock, SimulatedClock)
-    return w.system.clock
 
 
 def state(w: World, problem_id: UUID) -> pr.Problem:
@@ -107,10 +101,11 @@ def test_an_offline_visit_uploaded_twice_is_recorded_once(world: World) -> None:
     assert len(first.events) == 3 and again.events == [] and world.log_head() == head
 
 
-def test_a_visit_uploaded_three_days_late_keeps_its_field_time_and_the_deadline_counts_from_assignment(world: World) -> None:
+def test_a_visit_uploaded_three_days_late_keeps_its_field_time_and_the_deadline_counts_from_assignment(
+        world: World, clock: SimulatedClock) -> None:
     """occurred_at stays the field time; the problem's clock starts when it is handed over, not when it was found."""
     visit_id, pid = uuid4(), uuid4()
-    sim_clock(world).advance(timedelta(days=3))  # Friday 2021-12-17 09:00 in 高安
+    clock.advance(timedelta(days=3))  # Friday 2021-12-17 09:00 in 高安
     cmd = visit_cmd(world, visit_id, [pid], days_ago=3)
     world.system.service.handle(cmd, world.actors["supervisor"])
     visit = StoreReader(world.system.app).get("visit", visit_id, vi.Visit)
@@ -134,12 +129,13 @@ def test_a_new_problem_at_the_place_and_category_of_an_open_one_is_flagged_as_a_
     assert state(world, first).likely_duplicate_of == ()
 
 
-def test_a_problem_found_again_after_closure_is_linked_as_a_relapse_and_counted_on_the_original(world: World) -> None:
+def test_a_problem_found_again_after_closure_is_linked_as_a_relapse_and_counted_on_the_original(
+        world: World, clock: SimulatedClock) -> None:
     """A report at the place and category of a problem closed within the window is a relapse of it."""
     original = report(world)
     close(world, original)
     world.catch_up()
-    sim_clock(world).advance(timedelta(days=10))
+    clock.advance(timedelta(days=10))
     again = report(world)
     assert state(world, again).relapse_of == original
     assert state(world, original).relapse_count == 1
@@ -204,7 +200,7 @@ def test_a_report_at_an_unknown_place_is_not_found_and_writes_nothing(world: Wor
     assert (err.value.code, err.value.status) == ("place_not_found", 404) and world.log_head() == head
 
 
-def test_rework_transfer_extension_and_parking_run_through_the_service(world: World) -> None:
+def test_rework_transfer_extension_and_parking_run_through_the_service(world: World, clock: SimulatedClock) -> None:
     """A rejected rectification is reworked; a transfer, an extension and a park/resume each move the problem."""
     pid = report(world)
     rectify(world, pid)
@@ -216,7 +212,7 @@ def test_rework_transfer_extension_and_parking_run_through_the_service(world: Wo
     world.send("hq", pr.ApproveExtension, problem_id=pid)
     assert state(world, pid).deadline == official_calendar().add_working_days(before, 2)
     world.send("hq", pr.ParkProblem, problem_id=pid, reason="待拆迁")
-    sim_clock(world).advance(timedelta(days=1))
+    clock.advance(timedelta(days=1))
     world.send("hq", pr.ResumeProblem, problem_id=pid)
     world.send("hq", pr.TransferProblem, problem_id=pid, to_unit_id=world["unit_b"], reason="属住建局")
     p = state(world, pid)

@@ -39,6 +39,7 @@ from domain.structure.responsibility import PartyKind, Role, ScopeKind
 from domain.structure.unit import RenameUnit
 from infra.bootstrap import System, bootstrap
 from infra.streams.cloudevents import KafkaRecord, to_kafka_record
+from infra.streams.relay import Relay
 from infra.demo.structure import DemoLoader, demo_clock, load_structure, scenario
 from infra.runtime.embedded import EmbeddedKafka
 from infra.commands.service import CommandService
@@ -284,12 +285,11 @@ def test_workers_fed_by_the_relay_build_the_same_tables_and_reach_zero_lag(syste
                                                                            prefix: str) -> None:
     """End to end: the relay's transactional stream, read by two workers and the 数字城管 export, gives the projector's
     tables, a case per problem in the ledger's state, and no lag."""
-    relay = pytest.importorskip("infra.streams.relay")
     history(system)
     projections = read_models(system)
     expected = tables(system.database_url, "public", projections)
     topics, group = projection_topics(projections, prefix), f"{prefix}-proj"
-    relay.Relay(system.app, system.database_url, kafka.bootstrap, prefix, partitions=PARTITIONS).run_until()
+    Relay(system.app, system.database_url, kafka.bootstrap, prefix, partitions=PARTITIONS).run_until()
     members: list[TrackedConsumer] = [
         ProjectionWorker(system.database_url, options(kafka), read_models(system), group_id=group, prefix=prefix)
         for _ in range(2)]

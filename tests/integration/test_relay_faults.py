@@ -101,9 +101,8 @@ def log_events(log_path: Path) -> list[str]:
 
 
 def test_a_relay_killed_twenty_times_at_random_points_still_publishes_every_event_once(
-        system: System, kafka: EmbeddedKafka, prefix: str, tmp_path: Path) -> None:
+        system: System, kafka: EmbeddedKafka, prefix: str, tmp_path: Path, rng: random.Random) -> None:
     """SIGKILL lands 20 times in the middle of publication; after the last restart each event is on Kafka once."""
-    rng = random.Random()
     write_events(system, mixed_events(6_000, seed=21))
     relays = Relays(system, kafka, prefix, tmp_path / "relay.log")
     try:
@@ -151,7 +150,7 @@ def test_a_batch_acknowledged_but_not_checkpointed_is_skipped_on_resume_not_repu
     assert_exactly_once(read_topics(kafka.bootstrap, prefix), stored_ids(system))
 
 
-def keep_writing(system: System, stop: threading.Event) -> None:
+def keep_writing(system: System, stop: threading.Event, rng: random.Random) -> None:
     """Commands keep arriving: new campaigns and renames, one every ~20 ms."""
     ids: list[UUID] = []
     n = 0
@@ -162,7 +161,7 @@ def keep_writing(system: System, stop: threading.Event) -> None:
             system.service.handle(StartCampaign(command_id=str(uuid4()), campaign_id=ids[-1], name=f"活动{n}",
                                                 jurisdiction="高安市", launched_on=date(2021, 12, 3)), HQ)
         else:
-            system.service.handle(RenameCampaign(command_id=str(uuid4()), campaign_id=random.choice(ids),
+            system.service.handle(RenameCampaign(command_id=str(uuid4()), campaign_id=rng.choice(ids),
                                                  name=f"活动{n}"), HQ)
         stop.wait(0.02)
 
@@ -173,7 +172,7 @@ OUTAGE_S = 5.0
 
 
 def test_a_broker_outage_loses_nothing_and_duplicates_nothing(
-        system: System, own_kafka: EmbeddedKafka, prefix: str) -> None:
+        system: System, own_kafka: EmbeddedKafka, prefix: str, rng: random.Random) -> None:
     """While the broker is down (5 s and two failed attempts at least) commands go on and the position stays put;
     after it returns (empty: memory storage) every event after the position is published once."""
     kafka = own_kafka
@@ -182,7 +181,7 @@ def test_a_broker_outage_loses_nothing_and_duplicates_nothing(
         # A 3 s broker timeout instead of 10 s: the relay gives up on the dead broker sooner, nothing else changes.
         relay = make_relay(system, kafka, prefix, poll_seconds=0.05, timeout_s=3.0)
         threads = [threading.Thread(target=relay.run_forever, daemon=True),
-                   threading.Thread(target=keep_writing, args=(system, stop_writing), daemon=True)]
+                   threading.Thread(target=keep_writing, args=(system, stop_writing, rng), daemon=True)]
 
         def broker_errors() -> int:
             return sum(entry["event"] == "relay_broker_error" for entry in list(logs))

@@ -142,8 +142,10 @@ def close_problem(w: World, pid: UUID, officer: str = "officer_a") -> None:
 ON_TIME = {"unit_a": 4, "unit_b": 4, "d3": 3, "d4": 3, "d5": 2, "d6": 2, "d7": 1, "d8": 1, "d9": 0}
 
 
-def ranked_world(system: System) -> tuple[World, dict[str, list[UUID]]]:
-    """Nine lead units with four problems each, assigned 12-23 (due 12-28): some closed on time, one late, the rest open."""
+def ranked_world(system: System, clock: SimulatedClock) -> tuple[World, dict[str, list[UUID]]]:
+    """Nine lead units with four problems each, assigned 12-23 (due 12-28): some closed on time, one late, the rest open.
+
+    `clock` is the simulated clock `system` runs on; it is moved to 12-29."""
     w = escalation_world(system)
     sites, officers = {"unit_a": "s1", "unit_b": "s3"}, {"unit_a": "officer_a", "unit_b": "officer_b"}
     for i in range(3, 10):
@@ -156,8 +158,6 @@ def ranked_world(system: System) -> tuple[World, dict[str, list[UUID]]]:
         w.person(f"officer_{unit}", "unit_officer", unit, ("unit_officer",))
         sites[unit], officers[unit] = grid, f"officer_{unit}"
     w.catch_up()
-    clock = system.clock
-    assert isinstance(clock, SimulatedClock)
     clock.set(at("2021-12-23"))
     problems = {u: [report_and_assign(w, sites[u], f"{u}的问题{i}") for i in range(4)] for u in ON_TIME}
     clock.set(at("2021-12-24"))
