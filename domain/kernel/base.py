@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid5
 
+import pydantic
+
 from pydantic import BaseModel, ConfigDict, Field
 
 # Namespace for ids derived from business keys (deterministic, so retries and replays agree).
@@ -49,6 +51,13 @@ class Meta(Frozen):
     causation_id: UUID | None = None
     command_id: str
     campaign_id: UUID | None = None
+    # Why (理由), as the command gave it; None on events stored before the envelope had it (they load unchanged).
+    reason: str | None = None
+
+
+def event_uuid(originator_id: UUID, version: int) -> UUID:
+    """The UUID of one stored event (aggregate + version): what another event's `causation_id` names."""
+    return derived_id("event", originator_id, version)
 
 
 _REGISTRY: dict[str, type[DomainEvent]] = {}
@@ -130,7 +139,36 @@ def evolvers() -> dict[str, Any]:
     return dict(_EVOLVERS)
 
 
-class Command(Frozen):
+class Reasoned(Frozen):
+    """What every command may say beyond its payload: why (`reason`, 理由), carried into the envelope (`Meta.reason`).
+
+    `domain.reasons` names the commands that must give one. The envelope's reason is not part of
+    the payload, so `model_dump` leaves it out unless the command declares a `reason` field of its own.
+    """
+
+    reason: str | None = pydantic.Field(default=None, min_length=1, max_length=2000)
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        if not declares_own_reason(type(self)):
+            kwargs["exclude"] = _with_reason(kwargs.get("exclude"))
+        return super().model_dump(**kwargs)
+
+
+def declares_own_reason(cls: type) -> bool:
+    """Whether a command type declares `reason` itself (a field of its payload), not only the envelope's."""
+    return any("reason" in vars(c).get("__annotations__", {}) for c in cls.__mro__[:-1] if c is not Reasoned
+               and issubclass(c, Reasoned))
+
+
+def _with_reason(exclude: Any) -> Any:
+    if exclude is None:
+        return {"reason"}
+    if isinstance(exclude, dict):
+        return {**exclude, "reason": True}
+    return {*exclude, "reason"}
+
+
+class Command(Reasoned):
     """Base of every command: an imperative request, validated at the edge.
 
     `command_id` is the client's idempotency key: the same id twice writes once.

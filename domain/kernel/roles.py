@@ -61,6 +61,9 @@ WRITE_GROUPS: dict[str, frozenset[str]] = {
 }
 WRITER_ROLES = frozenset().union(*WRITE_GROUPS.values())
 READ_ONLY_ROLES = frozenset(ROLES) - WRITER_ROLES
+# Who reads the audit (trails, as-of and knowledge views, escalation replay, dossiers) — of their campaign only
+# when their token is bound to one: 督查室/审计, 纪委监委, and HQ's office, commander and operator.
+AUDIT_READER_ROLES = frozenset({"auditor", "discipline", "hq_office", "hq_leader", "admin"})
 
 
 def may_write(role: str) -> bool:

@@ -50,7 +50,11 @@ def serve(host: str = typer.Option(None, help="Default: DUDAO_HTTP_HOST or 127.0
     s = load_settings(configure_logs=True)
     system = bootstrap_from_settings(s, create_tables=s.create_tables)
     try:
-        uvicorn.run(create_app(system, kafka_bootstrap=s.kafka_bootstrap, uploads_dir=s.uploads_dir), host=host or s.http_host,
+        from infra.audit.digests import load_key
+
+        api = create_app(system, kafka_bootstrap=s.kafka_bootstrap, uploads_dir=s.uploads_dir)
+        api.state.audit_key = load_key(s.audit_key, s.audit_key_id, s.var_dir)  # dossiers check digests' signatures
+        uvicorn.run(api, host=host or s.http_host,
                     port=port or s.http_port, access_log=False)
     finally:
         system.close()
@@ -211,7 +215,9 @@ def tokens_revoke(token: str = typer.Argument(..., help="The token to revoke."))
 def _register_subsystems() -> None:
     from infra.cli import consumers, duties, escalation, problems, streams, system
 
-    for module in (system, problems, streams, consumers, escalation, duties):
+    from infra.cli import audit
+
+    for module in (system, problems, streams, consumers, escalation, duties, audit):
         module.register(app)
 
 

@@ -22,6 +22,8 @@ from psycopg import IntegrityError as PgIntegrityError
 
 from domain.kernel.base import Actor, Command, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Meta, fold
 from infra.commands import HANDLERS, Handler, Reader
+from domain.kernel.base import event_uuid
+from domain.reasons import has_reason, needs_reason
 from infra.store.event_store import Dudao, Receipt, StoredDomainEvent, payload_digest
 
 log = structlog.get_logger("dudao.commands")
@@ -124,8 +126,11 @@ class CommandService:
                 role=actor.role, allowed=sorted(handler.roles),
             )
         name = type(command).__name__
-        digest = payload_digest(name, {"cmd": command.model_dump(mode="json", exclude={"command_id"}),
-                                       "actor": actor.model_dump(mode="json")})
+        body: dict[str, Any] = {"cmd": command.model_dump(mode="json", exclude={"command_id"}),
+                                "actor": actor.model_dump(mode="json")}
+        if command.reason is not None:  # only then, so receipts written before commands had a reason still match
+            body["reason"] = command.reason
+        digest = payload_digest(name, body)
         for attempt in range(self.max_attempts):
             if (prior := self._prior(command.command_id, digest)) is not None:
                 return prior
@@ -182,12 +187,16 @@ class CommandService:
             actor=actor, occurred_at=command.occurred_at or now, recorded_at=now, correlation_id=correlation_id,
             causation_id=causation_id, command_id=command.command_id, campaign_id=handler.campaign(command),
         )
+        if needs_reason(command, state) and not has_reason(command):
+            raise DomainError("reason_required", "此项变更须说明理由（reason）", "this change needs a reason",
+                              command=type(command).__name__)
+        meta = meta.model_copy(update={"reason": command.reason})
         ctx = CommandContext(meta=meta)
         if handler.gather is not None:
             events = handler.decide(state, command, ctx, handler.gather(command, reader))
         else:
             events = handler.decide(state, command, ctx)
-        stored = self._sequence(events, reader)
+        stored = caused_by_target(self._sequence(events, reader), target, causation_id)
         result = CommandResult(
             command_id=command.command_id, command=type(command).__name__, aggregate_id=str(target),
             events=[{"event_id": s.event_id, "type": s.event.event_name, "aggregate_id": str(s.originator_id),
@@ -207,4 +216,22 @@ class CommandService:
             next_version[aid] = v
             out.append(StoredDomainEvent(aid, v, e))
         return out
+
+
+def caused_by_target(stored: list[StoredDomainEvent], target: UUID, given: UUID | None) -> list[StoredDomainEvent]:
+    """Events a command writes on other aggregates on behalf of its target are caused by the target's event.
+
+    A 交办单 issued with a 交办, the notice and proposals of an escalation step, a 签收 of the
+    notice with the problem's: each names (`causation_id`) the latest event the same command wrote
+    on its target before it, unless the decision named a cause of its own.
+    """
+    out, cause = [], None
+    for s in stored:
+        if s.originator_id == target:
+            cause = event_uuid(s.originator_id, s.originator_version)
+        elif cause is not None and s.event.meta.causation_id == given:
+            meta = s.event.meta.model_copy(update={"causation_id": cause})
+            s = StoredDomainEvent(s.originator_id, s.originator_version, s.event.model_copy(update={"meta": meta}))
+        out.append(s)
+    return out
 

@@ -20,6 +20,7 @@ from domain.escalation.ladder import EscalationPolicy, escalation_policy_id, ran
 from domain.escalation.notice import Party
 from domain.consequences.ranking import CONSEQUENCE_NAMES_ZH, Consequence, ranking_consequences
 from domain.consequences.summons import Convener, ProposeSummons, summons_id_for
+from infra.audit.causes import bulletin_issued
 from infra.commands.service import CommandService, StoreReader
 from projections.bulletins import issued_black_lists
 
@@ -73,7 +74,8 @@ def _propose(service: CommandService, actor: Actor, campaign_id: UUID, bulletin:
                              campaign_id=campaign_id, subject=subject, convener=CONVENERS[what], reason_zh=reason,
                              basis=basis, source="ranking")
     try:
-        return 0 if service.handle(cmd, actor).replayed else 1
+        cause = bulletin_issued(service.app, bulletin["bulletin_id"])  # the issuing of the list that led here
+        return 0 if service.handle(cmd, actor, causation_id=cause).replayed else 1
     except DomainError as err:
         if err.code in ("summons_exists", "case_exists"):
             return 0

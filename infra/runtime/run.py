@@ -28,6 +28,7 @@ WORKERS: dict[str, list[str]] = {
     "projector": ["project", "run"],
     "relay": ["relay"],
     "escalator": ["escalate", "--interval", "30"],
+    "chain": ["chain"],
     "projection-workers": ["consume", "projections"],
     "notice-gateway": ["consume", "notices"],
     "szcg-export": ["consume", "szcg"],

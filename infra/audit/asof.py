@@ -1,0 +1,182 @@
+"""As of T (截至某时), replayed from the event store: an entity's state, the names in force, who answered for it,
+and the knowledge view — what HQ could see at T next to what had happened by T.
+
+"Known at T" folds the events recorded by T; "happened by T" folds those that had occurred by T,
+including ones entered later (offline visits): 问责 turns on the difference. Names (单位、地点、人员)
+are those in force at T. The responsibility matrix is folded from the responsibility and liaison
+aggregates themselves, never read from the matrix projection, so it can check that projection.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic_core import to_jsonable_python
+from psycopg.sql import SQL
+
+from domain.kernel.base import DomainEvent, NotFound, event_class
+from domain.liaison.links import LiaisonLinked
+from domain.structure.responsibility import ResponsibilityAssigned
+from infra.audit.history import AsOfReader, Cutoff, History, Positioned, events_table
+from infra.store.event_store import Dudao
+from projections import trail as tr
+
+NAMED_KINDS = ("unit", "place", "person", "campaign", "indicator", "task")
+ROLE_ORDER = {"lead": 0, "co": 1, "bao_bao": 2, "liaison": 3}
+
+
+def fold_at(reader: AsOfReader, aggregate_id: UUID) -> tuple[str | None, Any, int]:
+    """An aggregate's kind, state (None when it did not exist yet) and the number of events counted."""
+    events = reader.events(aggregate_id)
+    if not events:
+        return reader.history.kind_of(aggregate_id), None, 0
+    kind = events[0].kind
+    try:
+        return kind, reader.get(kind, aggregate_id, object), len(events)
+    except (AssertionError, TypeError, ValueError) as exc:  # a subset by occurrence may not fold: say so
+        return kind, {"unfoldable": str(exc)}, len(events)
+
+
+def names_at(reader: AsOfReader, ids: set[UUID]) -> dict[str, str]:
+    """The names of the units, places, persons, campaigns, indicators and tasks among `ids`, as in force then."""
+    reader.history.load([i for i in ids if i not in reader.history._cache])
+    out = {}
+    for i in ids:
+        kind = reader.history.kind_of(i)
+        if kind in NAMED_KINDS:
+            state = reader.get(kind, i, object)
+            name = getattr(state, "name", None)
+            if isinstance(name, str):
+                out[str(i)] = name
+    return out
+
+
+def entity_as_of(app: Dudao, kind: tuple[str, ...], entity_id: UUID, at: datetime, basis: str = "recorded") -> dict[str, Any]:
+    """The entity as it stood at `at` (events recorded by then, or occurred by then), with names then in force."""
+    history = History(app)
+    found = history.kind_of(entity_id)
+    if found is None or found not in kind:
+        raise NotFound(f"{kind[0]}_not_found", "对象不存在", f"{kind[0]} not found", id=str(entity_id))
+    cutoff = Cutoff(occurred_by=at) if basis == "occurred" else Cutoff(recorded_by=at)
+    reader = AsOfReader(history, cutoff)
+    _, state, counted = fold_at(reader, entity_id)
+    body = to_jsonable_python(state) if state is not None else None
+    ids = _uuid_strings(body)
+    out: dict[str, Any] = {"kind": found, "id": str(entity_id), "as_of": at.isoformat(), "basis": basis,
+                           "existed": state is not None, "events_counted": counted,
+                           "events_total": len(history.of(entity_id)), "state": body,
+                           "names": names_at(reader.at(Cutoff(recorded_by=at)), ids)}
+    scope = _scope_of(found, entity_id, body)
+    if scope is not None and state is not None:
+        campaign = body.get("campaign_id") if isinstance(body, dict) else None
+        out["responsible"] = matrix_at(app, UUID(str(campaign)), at, scope=scope) if campaign else []
+    return out
+
+
+def _uuid_strings(value: Any) -> set[UUID]:
+    found: set[UUID] = set()
+    if isinstance(value, str) and len(value) == 36:
+        try:
+            found.add(UUID(value))
+        except ValueError:
+            pass
+    elif isinstance(value, dict):
+        for v in value.values():
+            found |= _uuid_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            found |= _uuid_strings(v)
+    return found
+
+
+def _scope_of(kind: str, entity_id: UUID, body: Any) -> tuple[str, UUID] | None:
+    """Whose responsibility the as-of view shows: the scope itself, or the place a problem or visit is at."""
+    if kind in ("place", "task", "indicator"):
+        return kind, entity_id
+    place = body.get("place_id") if isinstance(body, dict) else None
+    return ("place", UUID(str(place))) if place else None
+
+
+# --- the responsibility matrix, folded from the store -----------------------------------------------
+
+
+def holder_aggregates(app: Dudao) -> list[UUID]:
+    """Every responsibility and liaison aggregate (found by their first event's type in the store)."""
+    topics = [ResponsibilityAssigned.event_name, LiaisonLinked.event_name]
+    query = SQL("SELECT DISTINCT originator_id FROM {} WHERE topic = ANY(%s)").format(events_table(app))
+    with app.store.datastore.get_connection() as conn, conn.cursor() as curs:
+        return [r["originator_id"] for r in curs.execute(query, (topics,)).fetchall()]
+
+
+def matrix_at(app: Dudao, campaign_id: UUID, at: datetime, *, scope: tuple[str, UUID] | None = None,
+              history: History | None = None) -> list[dict[str, Any]]:
+    """Every (scope, party, role) in force at `at` as recorded by `at`, with the names then in force, 挂钩领导 included."""
+    history = history or History(app)
+    reader = AsOfReader(history, Cutoff(recorded_by=at))
+    history.load(holder_aggregates(app))
+    rows = []
+    for aggregate_id in list(history._cache):
+        events = reader.events(aggregate_id)
+        if not events or events[0].kind not in ("responsibility", "liaison"):
+            continue
+        state = reader.get(events[0].kind, aggregate_id, object)
+        if getattr(state, "campaign_id", None) != campaign_id:
+            continue
+        rows += _rows_of(state, at)
+    if scope is not None:
+        rows = [r for r in rows if (r["scope_kind"], r["scope_id"]) == scope]
+    names = names_at(reader, {r["scope_id"] for r in rows} | {r["party_id"] for r in rows})
+    for r in rows:
+        r["scope_name"], r["party_name"] = names.get(str(r["scope_id"])), names.get(str(r["party_id"]))
+    return sorted(rows, key=lambda r: (r["scope_name"] is None, r["scope_name"] or "", r["scope_kind"], str(r["scope_id"]),
+                                       ROLE_ORDER.get(r["role"], 4), r["party_name"] is None, r["party_name"] or "",
+                                       str(r["assignment_id"])))
+
+
+def _rows_of(state: Any, at: datetime) -> list[dict[str, Any]]:
+    def in_force(start: datetime, end: datetime | None) -> bool:
+        return start <= at and (end is None or at < end)
+
+    if hasattr(state, "assignments"):
+        return [{"scope_kind": state.scope_kind, "scope_id": state.scope_id, "party_kind": a.party_kind,
+                 "party_id": a.party_id, "role": a.role, "valid_from": a.effective_from, "valid_to": a.effective_to,
+                 "assignment_id": a.assignment_id} for a in state.assignments if in_force(a.effective_from, a.effective_to)]
+    return [{"scope_kind": k.target_kind, "scope_id": k.target_id, "party_kind": "person", "party_id": state.person_id,
+             "role": "liaison", "valid_from": k.valid_from, "valid_to": k.valid_to, "assignment_id": k.link_id}
+            for k in getattr(state, "links", ()) if in_force(k.valid_from, k.valid_to)]
+
+
+# --- the knowledge view -------------------------------------------------------------------------------
+
+
+def knowledge(app: Dudao, conn: Any, kinds: tuple[str, ...], entity_id: UUID, at: datetime) -> dict[str, Any]:
+    """What HQ could see at `at` (recorded by then) next to what had happened by then (occurred by then)."""
+    touching = tr.trail(conn, entity_id, limit=100_000)
+    history = History(app)
+    by_position = history.at_positions([r["notification_id"] for r in touching])
+    known = [p for p in by_position.values() if p.event.meta.recorded_at <= at]
+    happened = [p for p in by_position.values() if p.event.meta.occurred_at <= at]
+    later = [p for p in happened if p.event.meta.recorded_at > at]
+    out: dict[str, Any] = {"as_of": at.isoformat(), "known": _listing(known), "happened": _listing(happened),
+                           "recorded_later": _listing(later)}
+    out["state_known"] = entity_as_of(app, kinds, entity_id, at, "recorded")
+    out["state_happened"] = entity_as_of(app, kinds, entity_id, at, "occurred")
+    return out
+
+
+def _listing(events: list[Positioned]) -> list[dict[str, Any]]:
+    return [describe(p) for p in sorted(events, key=lambda p: p.position)]
+
+
+def describe(p: Positioned) -> dict[str, Any]:
+    m = p.event.meta
+    return {"position": p.position, "event_id": p.event_id, "type": p.event.event_name,
+            "aggregate_id": str(p.originator_id), "kind": p.kind, "occurred_at": m.occurred_at.isoformat(),
+            "recorded_at": m.recorded_at.isoformat(), "actor": m.actor.model_dump(mode="json"), "reason": m.reason}
+
+
+def event_type_name(name: str) -> str:
+    cls: type[DomainEvent] = event_class(name)
+    return cls.__name__

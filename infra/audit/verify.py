@@ -1,0 +1,270 @@
+"""`dudao verify`: recompute the chain over the stored events and compare it with the stored links and the signed digests.
+
+Every link is checked on its own: its hash must equal SHA-256 of the previous stored link's hash and
+id and the event's canonical record, and it must name the previous link's id. So the first row that
+disagrees is reported exactly, whatever follows it: a changed byte (the event's hash differs), a
+deleted event (a link without its event; with its link deleted too, a link naming a predecessor that
+is missing), an insertion (an event without a link), a reordering (two events exchanged their
+positions: both records differ from what was chained). Then each digest — from the table and, when
+given, from the Kafka topic downstream holds — must carry a valid signature and the hash of the link
+at its position: an administrator who rewrote events and recomputed the chain to match is caught by
+the first digest after the change (the change lies between the last digest that matches and it).
+
+What it cannot see: events stored after the chain's head (`unchained`, reported) are not yet
+protected; someone holding both write access and the key can forge digests that were never sent
+downstream, which is why the Kafka copy matters.
+
+Reading is two server-side cursors in one REPEATABLE READ snapshot, merged in batches; where the
+two id sequences agree (nearly always) a tight loop checks the hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from bisect import bisect_right
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Composed
+
+from infra.audit import chain, digests
+from infra.audit.chain import CHAIN_TABLE, GENESIS, RECORD_SQL
+
+BATCH = 20_000
+MAX_FINDINGS = 100
+_ID = chain._ID.pack  # the previous link's id, as hashed
+INFINITY = float("inf")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One place where stored history disagrees with the chain or a digest."""
+
+    position: int
+    what: str  # changed | deleted | inserted | digest_mismatch | digest_signature | head_mismatch
+    detail: str
+    aggregate_id: UUID | None = None
+    version: int | None = None
+    kind: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"position": self.position, "what": self.what, "detail": self.detail,
+                "aggregate_id": str(self.aggregate_id) if self.aggregate_id else None, "version": self.version,
+                "kind": self.kind}
+
+
+@dataclass
+class Report:
+    """What a verification found, from position `start` (exclusive) to `checked_to`."""
+
+    start: int
+    checked_to: int
+    head_hash: bytes = GENESIS
+    events: int = 0
+    links: int = 0
+    digests_checked: int = 0
+    unchained: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    seconds: float = 0.0
+    last_good_digest: digests.Digest | None = None
+
+    @property
+    def intact(self) -> bool:
+        return not self.findings
+
+    @property
+    def first(self) -> Finding | None:
+        return min(self.findings, key=lambda f: f.position) if self.findings else None
+
+    def as_json(self) -> dict[str, Any]:
+        first = self.first
+        return {"intact": self.intact, "checked_from": self.start, "checked_to": self.checked_to,
+                "head_hash": self.head_hash.hex(), "events": self.events, "links": self.links,
+                "digests_checked": self.digests_checked, "unchained": self.unchained,
+                "first": first.as_json() if first else None, "findings": [f.as_json() for f in self.findings],
+                "seconds": round(self.seconds, 3),
+                "last_good_digest": self.last_good_digest.as_json() if self.last_good_digest else None}
+
+
+class _Walk:
+    """The running state of one verification: the previous link, the digests due, the findings."""
+
+    def __init__(self, report: Report, prev_id: int, prev_hash: bytes, due: dict[int, list[digests.Digest]],
+                 key: digests.SigningKey | None) -> None:
+        self.report, self.prev_id, self.prev_hash, self.due, self.key = report, prev_id, prev_hash, due, key
+
+    def find(self, position: int, what: str, detail: str) -> None:
+        if len(self.report.findings) < MAX_FINDINGS:
+            self.report.findings.append(Finding(position, what, detail))
+
+    def aligned(self, events: list[Any], links: list[Any]) -> None:
+        """Events and links with the same ids: the tight loop."""
+        sha, prev_id, prev_hash, due = hashlib.sha256, self.prev_id, self.prev_hash, self.due
+        for (nid, record), (_, link_prev, link_hash) in zip(events, links, strict=True):
+            if link_prev != prev_id or link_hash != sha(prev_hash + _ID(prev_id) + record).digest():
+                self.prev_id, self.prev_hash = prev_id, prev_hash
+                self.mismatch(nid, link_prev)
+            prev_id, prev_hash = nid, link_hash
+            if nid in due:
+                self.prev_id, self.prev_hash = prev_id, prev_hash
+                self.digest_at(nid, link_hash)
+        self.prev_id, self.prev_hash = prev_id, prev_hash
+
+    def mismatch(self, nid: int, link_prev: int) -> None:
+        if link_prev > self.prev_id:
+            self.find(link_prev, "deleted", f"the link at {nid} follows {link_prev}, which is gone (event and link deleted)")
+        elif link_prev != self.prev_id:
+            self.find(nid, "changed", f"the link at {nid} names {link_prev} before it, not {self.prev_id}")
+        else:
+            self.find(nid, "changed", f"the event at {nid} is not what was chained (hash differs)")
+
+    def merged(self, events: list[Any], links: list[Any]) -> None:
+        """Events and links whose ids differ somewhere: merge them one by one."""
+        i = j = 0
+        while i < len(events) or j < len(links):
+            e = events[i] if i < len(events) else None
+            k = links[j] if j < len(links) else None
+            if k is None or (e is not None and e[0] < k[0]):
+                assert e is not None
+                self.find(e[0], "inserted", f"an event is stored at {e[0]} that was never chained")
+                i += 1
+            elif e is None or k[0] < e[0]:
+                self.find(k[0], "deleted", f"the event chained at {k[0]} is no longer stored")
+                self.prev_id, self.prev_hash = k[0], bytes(k[2])
+                if k[0] in self.due:
+                    self.digest_at(k[0], bytes(k[2]))
+                j += 1
+            else:
+                self.aligned([e], [k])
+                i, j = i + 1, j + 1
+
+    def digest_at(self, position: int, link_hash: bytes) -> None:
+        for d in self.due.pop(position):
+            self.report.digests_checked += 1
+            if self.key is not None and not d.signed_by(self.key):
+                self.find(position, "digest_signature", f"the {d.source} digest at {position} "
+                          f"(signed {d.signed_at.isoformat()}, key {d.key_id}) has no valid signature")
+            elif d.head_hash != link_hash:
+                after = self.report.last_good_digest.position if self.report.last_good_digest else self.report.start
+                self.find(position, "digest_mismatch", f"the {d.source} digest signed {d.signed_at.isoformat()} holds "
+                          f"another head hash at {position}: history was changed after position {after} and up to "
+                          f"{position}, and the chain recomputed to hide it")
+            else:
+                self.report.last_good_digest = d
+
+
+def verify(conn: psycopg.Connection[Any], events: Composed, *, key: digests.SigningKey | None,
+           extra_digests: Iterable[digests.Digest] = (), start: int = 0, upto: int | None = None,
+           progress: Progress | None = None) -> Report:
+    """Verify links and digests in (start, upto] (default: the whole chain) in one snapshot."""
+    began = time.perf_counter()
+    fresh = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    with conn.transaction():
+        if fresh:  # inside a caller's transaction (a test's uncommitted tampering) its snapshot is the one read
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        head = chain.head(conn)
+        hi = head.position if upto is None else min(upto, head.position)
+        report = Report(start=start, checked_to=hi, head_hash=head.hash)
+        prev_id, prev_hash = _link_before(conn, start)
+        due: dict[int, list[digests.Digest]] = {}
+        for d in [*digests.stored(conn), *extra_digests]:
+            if start < d.position <= hi:
+                due.setdefault(d.position, []).append(d)
+        walk = _Walk(report, prev_id, prev_hash, due, key)
+        _walk(conn, events, walk, start, hi, progress)
+        for position in sorted(walk.due):  # digests at positions with neither event nor link
+            walk.digest_at(position, b"")
+        if upto is None and hi and walk.prev_hash != head.hash:
+            walk.find(hi, "head_mismatch", "the chain's recorded head hash is not its last link's")
+        report.unchained = _count_after(conn, events, head.position)
+        _name_entities(conn, events, report)
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def _link_before(conn: psycopg.Connection[Any], position: int) -> tuple[int, bytes]:
+    if position <= 0:
+        return 0, GENESIS
+    row = conn.execute(f"SELECT notification_id, hash FROM {CHAIN_TABLE} WHERE notification_id <= %s"
+                       " ORDER BY notification_id DESC LIMIT 1", (position,)).fetchone()
+    if row is None:
+        return 0, GENESIS
+    values = list(row.values()) if isinstance(row, dict) else list(row)
+    return int(values[0]), bytes(values[1])
+
+
+def _walk(conn: psycopg.Connection[Any], events: Composed, walk: _Walk, lo: int, hi: int,
+          progress: Progress | None) -> None:
+    ev_cur = conn.cursor(name="verify_events", binary=True, row_factory=tuple_row)
+    ln_cur = conn.cursor(name="verify_links", binary=True, row_factory=tuple_row)
+    ev_cur.execute(SQL("SELECT notification_id, " + RECORD_SQL + " FROM {} WHERE notification_id > %s"
+                       " AND notification_id <= %s ORDER BY notification_id").format(events), (lo, hi))
+    ln_cur.execute(f"SELECT notification_id, prev_id, hash FROM {CHAIN_TABLE} WHERE notification_id > %s"
+                   " AND notification_id <= %s ORDER BY notification_id", (lo, hi))
+    ev: list[Any] = []
+    ln: list[Any] = []
+    ev_done = ln_done = False
+    while True:
+        if not ev_done and len(ev) < BATCH:
+            more = ev_cur.fetchmany(BATCH)
+            ev += more
+            ev_done = len(more) < BATCH
+        if not ln_done and len(ln) < BATCH:
+            more = ln_cur.fetchmany(BATCH)
+            ln += more
+            ln_done = len(more) < BATCH
+        if not ev and not ln:
+            break
+        cut = min(INFINITY if ev_done else ev[-1][0], INFINITY if ln_done else ln[-1][0])
+        ev_ids, ln_ids = [r[0] for r in ev], [r[0] for r in ln]
+        k, m = bisect_right(ev_ids, cut), bisect_right(ln_ids, cut)
+        if ev_ids[:k] == ln_ids[:m]:
+            walk.aligned(ev[:k], ln[:m])
+        else:
+            walk.merged(ev[:k], ln[:m])
+        walk.report.events += k
+        walk.report.links += m
+        ev, ln = ev[k:], ln[m:]
+        if progress:
+            progress(max(walk.prev_id - lo, 0), max(hi - lo, 0))
+    ev_cur.close()
+    ln_cur.close()
+
+
+def _count_after(conn: psycopg.Connection[Any], events: Composed, position: int) -> int:
+    row = conn.execute(SQL("SELECT count(*) FROM {} WHERE notification_id > %s").format(events), (position,)).fetchone()
+    return int(list(row.values())[0] if isinstance(row, dict) else row[0]) if row else 0
+
+
+def _name_entities(conn: psycopg.Connection[Any], events: Composed, report: Report) -> None:
+    """Name the aggregate (kind, id, version) each finding belongs to, from the stored event or its link."""
+    from infra.audit.history import kind_of_topic
+
+    named = []
+    for f in report.findings:
+        row = conn.execute(SQL("SELECT originator_id, originator_version FROM {} WHERE notification_id = %s")
+                           .format(events), (f.position,)).fetchone()
+        if row is None:
+            row = conn.execute(f"SELECT originator_id, originator_version FROM {CHAIN_TABLE} WHERE notification_id = %s",
+                               (f.position,)).fetchone()
+        if row is None:
+            named.append(f)
+            continue
+        oid, version = (row["originator_id"], row["originator_version"]) if isinstance(row, dict) else row
+        first = conn.execute(SQL("SELECT topic FROM {} WHERE originator_id = %s ORDER BY originator_version LIMIT 1")
+                             .format(events), (oid,)).fetchone()
+        kind = None
+        if first is not None:
+            try:
+                kind = kind_of_topic(first["topic"] if isinstance(first, dict) else first[0])
+            except KeyError:
+                kind = None
+        named.append(Finding(f.position, f.what, f.detail, oid, int(version), kind))
+    report.findings = named

@@ -1,0 +1,227 @@
+"""The audit trail (履历/审计轨迹): every event touching an entity, directly or as a named party, with its envelope.
+
+One row per stored event (`audit_events`: actor, both times, reason, command, correlation and
+causation ids, the payload) and one row per (entity, event) it touches (`audit_parties`, with the
+relation): the aggregate itself; every id the payload names, found by walking it, so a new event type
+is indexed without a line here (a unit in a bulletin's 黑榜, a notice's recipients, a case's basis);
+the place of an aggregate that has one (a problem's or visit's place, and through the item they
+name, a step's or notice's); and, when an escalation step is taken or its notice issued, the lead
+unit (牵头单位) and the liaison leader (挂钩领导) of that place at that moment, up the place tree.
+To know those, it keeps each aggregate's kind and place (`audit_entities`) and who held each place
+when (`audit_holds`). `causation_id` resolves through `event_uuid` (`domain.kernel.base.event_uuid`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import Cursor
+from psycopg.types.json import Jsonb
+
+from domain.escalation.notice import NoticeIssued
+from domain.escalation.step import EscalationStepTaken
+from domain.kernel.base import DomainEvent, event_registry, event_uuid
+from domain.liaison.links import LiaisonLinked, LiaisonLinkEnded
+from domain.structure.place import PlaceMoved
+from domain.structure.responsibility import ResponsibilityAssigned, ResponsibilityEnded, ResponsibilityRevoked
+from projections.base import Projection, RecordedEvent
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS audit_events (
+        notification_id bigint PRIMARY KEY, event_uuid uuid NOT NULL UNIQUE, aggregate_id uuid NOT NULL,
+        version bigint NOT NULL, kind text NOT NULL, event_type text NOT NULL, campaign_id uuid NULL,
+        actor jsonb NOT NULL, occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL, reason text NULL,
+        command_id text NOT NULL, correlation_id uuid NOT NULL, causation_id uuid NULL, payload jsonb NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS audit_events_campaign ON audit_events (campaign_id, recorded_at)",
+    """CREATE TABLE IF NOT EXISTS audit_parties (
+        entity_id uuid NOT NULL, notification_id bigint NOT NULL, relation text NOT NULL,
+        PRIMARY KEY (entity_id, notification_id, relation))""",
+    """CREATE TABLE IF NOT EXISTS audit_entities (
+        entity_id uuid PRIMARY KEY, kind text NOT NULL, campaign_id uuid NULL, place_id uuid NULL, parent_id uuid NULL)""",
+    """CREATE TABLE IF NOT EXISTS audit_holds (
+        hold_id uuid PRIMARY KEY, place_id uuid NOT NULL, holder_kind text NOT NULL, holder_id uuid NOT NULL,
+        relation text NOT NULL, valid_from timestamptz NOT NULL, valid_to timestamptz NULL)""",
+    "CREATE INDEX IF NOT EXISTS audit_holds_place ON audit_holds (place_id)",
+)
+MAX_TREE_DEPTH = 32
+SELF = "self"
+
+
+class TrailProjection(Projection):
+    """Indexes every stored event by every entity it touches."""
+
+    name = "trail"
+    tables = ("audit_events", "audit_parties", "audit_entities", "audit_holds")
+    ddl = DDL
+
+    def register(self) -> None:
+        self.on(*event_registry().values())(index_event)
+
+
+def uuids_in(value: Any, path: str = "") -> list[tuple[str, UUID]]:
+    """Every UUID in a dumped payload with the path of the field naming it (`recipients.party_id`)."""
+    if isinstance(value, UUID):
+        return [(path, value)]
+    if isinstance(value, dict):
+        return [found for k, v in value.items() for found in uuids_in(v, f"{path}.{k}" if path else k)]
+    if isinstance(value, (list, tuple)):
+        return [found for v in value for found in uuids_in(v, path)]
+    return []
+
+
+def index_event(curs: Cursor[Any], recorded: RecordedEvent) -> None:
+    e, m = recorded.event, recorded.event.meta
+    payload = e.model_dump(exclude={"meta"})
+    curs.execute(
+        "INSERT INTO audit_events (notification_id, event_uuid, aggregate_id, version, kind, event_type, campaign_id,"
+        " actor, occurred_at, recorded_at, reason, command_id, correlation_id, causation_id, payload)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (recorded.notification_id, event_uuid(recorded.originator_id, recorded.originator_version),
+         recorded.originator_id, recorded.originator_version, e.kind, e.event_name,
+         m.campaign_id or payload.get("campaign_id"), Jsonb(m.actor.model_dump(mode="json")), m.occurred_at,
+         m.recorded_at, m.reason or reason_in(e), m.command_id, m.correlation_id, m.causation_id,
+         Jsonb(e.model_dump(mode="json", exclude={"meta"}))))
+    named = [(rel, i) for rel, i in uuids_in(payload) if i != recorded.originator_id and rel != "campaign_id"]
+    remember_entity(curs, recorded, payload, named)
+    parties = [(recorded.originator_id, SELF), *((i, rel) for rel, i in named)]
+    parties += places_of(curs, [recorded.originator_id, *(i for _, i in named)])
+    keep_holds(curs, e)
+    if isinstance(e, EscalationStepTaken) or (isinstance(e, NoticeIssued) and e.escalation_step_id is not None):
+        parties += holders_when_escalated(curs, parties, m.recorded_at)
+    seen: set[tuple[UUID, str]] = set()
+    for entity_id, relation in parties:
+        if (entity_id, relation) not in seen:
+            seen.add((entity_id, relation))
+            curs.execute("INSERT INTO audit_parties (entity_id, notification_id, relation) VALUES (%s, %s, %s)"
+                         " ON CONFLICT DO NOTHING", (entity_id, recorded.notification_id, relation))
+
+
+def reason_in(e: DomainEvent) -> str | None:
+    """The event's own reason (理由) field, for events stored before the envelope carried one."""
+    for name in ("reason", "reason_zh"):
+        value = getattr(e, name, None)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def remember_entity(curs: Cursor[Any], recorded: RecordedEvent, payload: dict[str, Any],
+                    named: list[tuple[str, UUID]]) -> None:
+    """An aggregate's kind, campaign and place, from its first event (a step's or notice's from the item it names)."""
+    e = recorded.event
+    if isinstance(e, PlaceMoved):
+        curs.execute("UPDATE audit_entities SET parent_id = %s WHERE entity_id = %s", (e.parent_id, e.place_id))
+    if recorded.originator_version != 1:
+        return
+    place = payload.get("place_id")
+    if place is None:
+        subject = payload.get("item_id") or payload.get("subject_id")
+        if subject is not None:
+            row = curs.execute("SELECT place_id FROM audit_entities WHERE entity_id = %s", (subject,)).fetchone()
+            place = row["place_id"] if row else None
+    parent = payload.get("parent_id") if e.kind == "place" else None
+    curs.execute("INSERT INTO audit_entities (entity_id, kind, campaign_id, place_id, parent_id) VALUES (%s, %s, %s, %s, %s)"
+                 " ON CONFLICT DO NOTHING", (recorded.originator_id, e.kind, e.meta.campaign_id or payload.get("campaign_id"),
+                                             place, parent))
+
+
+def places_of(curs: Cursor[Any], ids: list[UUID]) -> list[tuple[UUID, str]]:
+    rows = curs.execute("SELECT entity_id, place_id FROM audit_entities WHERE entity_id = ANY(%s) AND place_id IS NOT NULL",
+                        (ids,)).fetchall()
+    return [(r["place_id"], "place") for r in rows]
+
+
+def keep_holds(curs: Cursor[Any], e: DomainEvent) -> None:
+    """Who holds a place when: lead units and 包保人 (责任分工), liaison leaders (挂钩联系)."""
+    if isinstance(e, ResponsibilityAssigned) and e.scope_kind == "place":
+        curs.execute("INSERT INTO audit_holds (hold_id, place_id, holder_kind, holder_id, relation, valid_from)"
+                     " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                     (e.assignment_id, e.scope_id, e.party_kind, e.party_id, f"{e.role}_of_place", e.effective_from))
+    elif isinstance(e, (ResponsibilityEnded, ResponsibilityRevoked)):
+        curs.execute("UPDATE audit_holds SET valid_to = %s WHERE hold_id = %s", (e.effective_to, e.assignment_id))
+    elif isinstance(e, LiaisonLinked) and e.target_kind == "place":
+        curs.execute("INSERT INTO audit_holds (hold_id, place_id, holder_kind, holder_id, relation, valid_from, valid_to)"
+                     " VALUES (%s, %s, 'person', %s, 'liaison_of_place', %s, %s) ON CONFLICT DO NOTHING",
+                     (e.link_id, e.target_id, e.person_id, e.valid_from, e.valid_to))
+    elif isinstance(e, LiaisonLinkEnded):
+        curs.execute("UPDATE audit_holds SET valid_to = %s WHERE hold_id = %s", (e.valid_to, e.link_id))
+
+
+_HOLDERS = """
+    WITH RECURSIVE up (place_id, depth) AS (
+        SELECT unnest(%(places)s::uuid[]), 0
+        UNION
+        SELECT a.parent_id, u.depth + 1 FROM up u JOIN audit_entities a ON a.entity_id = u.place_id
+         WHERE a.parent_id IS NOT NULL AND u.depth < %(depth)s)
+    SELECT DISTINCT h.holder_id, h.relation FROM up JOIN audit_holds h ON h.place_id = up.place_id
+     WHERE h.relation IN ('lead_of_place', 'liaison_of_place', 'bao_bao_of_place')
+       AND h.valid_from <= %(at)s AND %(at)s < COALESCE(h.valid_to, 'infinity'::timestamptz)
+"""
+
+
+def holders_when_escalated(curs: Cursor[Any], parties: list[tuple[UUID, str]], at: datetime) -> list[tuple[UUID, str]]:
+    """The lead unit and liaison leader of the escalated item's place (and the places above it) at that moment."""
+    places = [i for i, rel in parties if rel == "place"]
+    if not places:
+        return []
+    rows = curs.execute(_HOLDERS, {"places": places, "depth": MAX_TREE_DEPTH, "at": at}).fetchall()
+    return [(r["holder_id"], r["relation"]) for r in rows]
+
+
+# --- queries ---------------------------------------------------------------------------------------
+
+_COLUMNS = ("e.notification_id, e.event_uuid, e.aggregate_id, e.version, e.kind, e.event_type, e.campaign_id, e.actor,"
+            " e.occurred_at, e.recorded_at, e.reason, e.command_id, e.correlation_id, e.causation_id, e.payload")
+
+
+def trail(conn: Any, entity_id: UUID, *, since: datetime | None = None, until: datetime | None = None,
+          by: str = "recorded", limit: int = 500, offset: int = 0) -> list[dict[str, Any]]:
+    """The events touching an entity in log order, with the relations by which they touch it (paginated, by period)."""
+    column = "e.occurred_at" if by == "occurred" else "e.recorded_at"
+    sql = (f"SELECT {_COLUMNS}, array_agg(DISTINCT p.relation ORDER BY p.relation) AS relations"
+           " FROM audit_parties p JOIN audit_events e ON e.notification_id = p.notification_id"
+           f" WHERE p.entity_id = %(id)s AND (%(since)s::timestamptz IS NULL OR {column} >= %(since)s)"
+           f" AND (%(until)s::timestamptz IS NULL OR {column} <= %(until)s)"
+           " GROUP BY e.notification_id ORDER BY e.notification_id LIMIT %(limit)s OFFSET %(offset)s")
+    rows: list[dict[str, Any]] = conn.execute(sql, {"id": entity_id, "since": since, "until": until, "limit": limit,
+                                                     "offset": offset}).fetchall()
+    return rows
+
+
+def trail_size(conn: Any, entity_id: UUID) -> int:
+    row = conn.execute("SELECT count(DISTINCT notification_id) AS n FROM audit_parties WHERE entity_id = %s",
+                       (entity_id,)).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def events_by_uuid(conn: Any, uuids: list[UUID]) -> dict[UUID, dict[str, Any]]:
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM audit_events e WHERE e.event_uuid = ANY(%s)", (uuids,)).fetchall()
+    return {r["event_uuid"]: r for r in rows}
+
+
+def entity(conn: Any, entity_id: UUID) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = conn.execute("SELECT * FROM audit_entities WHERE entity_id = %s", (entity_id,)).fetchone()
+    return row
+
+
+def causation_chains(conn: Any, rows: list[dict[str, Any]], depth: int = 20) -> dict[UUID, list[dict[str, Any]]]:
+    """For each row, the events that led to it (its cause, the cause's cause ...) up to the root command's event."""
+    known: dict[UUID, dict[str, Any]] = {r["event_uuid"]: r for r in rows}
+    wanted = {r["causation_id"] for r in rows if r["causation_id"]} - set(known)
+    for _ in range(depth):
+        if not wanted:
+            break
+        found = events_by_uuid(conn, list(wanted))
+        known.update(found)
+        wanted = {r["causation_id"] for r in found.values() if r["causation_id"]} - set(known)
+    chains: dict[UUID, list[dict[str, Any]]] = {}
+    for r in rows:
+        chain: list[dict[str, Any]] = []
+        cause = r["causation_id"]
+        while cause is not None and cause in known and len(chain) < depth:
+            chain.append(known[cause])
+            cause = known[cause]["causation_id"]
+        chains[r["event_uuid"]] = chain
+    return chains
