@@ -171,3 +171,22 @@ def test_a_handover_mid_month_ends_one_link_and_starts_the_other_at_the_same_ins
 
     assert road1_leaders("2021-12-05T12:00:00+08:00") == {"li", "zhou"}
     assert road1_leaders("2021-12-15T09:00:00+08:00") == {"wang", "zhou"}
+
+
+def test_a_link_to_a_unit_counts_visits_at_the_places_that_unit_leads(api: Api) -> None:
+    """王 linked to unit A (lead of grid 1) on 15 December: his visit to site s1 inside grid 1 meets December's duty
+    (held 16.6 of 31 days, so the visit is owed), and the matrix lists him as the unit's liaison leader."""
+    w = api.world
+    linked = api.post("link_liaison", {"link_id": w["unit_link"], "person_id": w["wang"], "campaign_id": w.campaign_id,
+                                       "target_kind": "unit", "target_id": w["unit_a"], "reason": "挂钩联系牵头单位"})
+    assert linked.status_code == 201, linked.text
+    visit = api.post("log_visit", {"occurred_at": at("2021-12-15", "10:00").isoformat(), "visit_id": uuid4(),
+                                   "campaign_id": w.campaign_id, "place_id": w["s1"], "participants": [str(w["wang"])]})
+    assert visit.status_code == 201, visit.text
+    w.catch_up()
+    rows = api.client.get(f"/campaigns/{w.campaign_id}/duties", params={"person_id": str(w["wang"])},
+                          headers=api.hq).json()["rows"]
+    (unit_row,) = [r for r in rows if r["target_kind"] == "unit"]
+    assert (unit_row["due"], unit_row["done"], unit_row["status"], unit_row["target_name"]) == (1, 1, "met", "unit_a")
+    matrix = api.client.get(f"/campaigns/{w.campaign_id}/matrix", headers=api.hq).json()["rows"]
+    assert any(r["scope_kind"] == "unit" and r["role"] == "liaison" and r["party_name"] == "wang" for r in matrix)
