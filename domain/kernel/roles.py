@@ -64,6 +64,8 @@ READ_ONLY_ROLES = frozenset(ROLES) - WRITER_ROLES
 # Who reads the audit (trails, as-of and knowledge views, escalation replay, dossiers) — of their campaign only
 # when their token is bound to one: 督查室/审计, 纪委监委, and HQ's office, commander and operator.
 AUDIT_READER_ROLES = frozenset({"auditor", "discipline", "hq_office", "hq_leader", "admin"})
+# Acting for oneself or one's unit (签收, 申诉) takes a person: any writer but a process.
+PERSON_ROLES = WRITER_ROLES - SYSTEM_ROLES
 
 
 def may_write(role: str) -> bool:

@@ -14,10 +14,10 @@ from typing import Any
 from domain.consequences import accountability as ac
 from domain.consequences import summons as su
 from domain.kernel.roles import (
-    CASE_CLOSER_ROLES, CASE_DECIDER_ROLES, CASE_OPENER_ROLES, PROPOSER_ROLES, SUMMONS_ROLES,
+    CASE_CLOSER_ROLES, CASE_DECIDER_ROLES, CASE_OPENER_ROLES, PERSON_ROLES, PROPOSER_ROLES, SUMMONS_ROLES,
 )
-from infra.commands import Handler, Reader, register
-from infra.commands.escalation import actor_unit_ids
+from infra.commands import Handler, Reader, actor_unit_ids, register
+from infra.commands.references import BASIS, PARTY, TARGET
 
 
 def gather_appeal(cmd: ac.FileAppeal, reader: Reader) -> ac.CaseRefs:
@@ -32,16 +32,24 @@ def _summons(cmd: Any) -> Any:
     return cmd.summons_id
 
 
+SUMMONS_ID, CASE_ID = {"summons_id": TARGET}, {"case_id": TARGET}
+WITH_BASIS = {"subject": PARTY, "basis": BASIS}  # whom it is against and what it rests on: all of one campaign
+
 register(
-    Handler(su.ProposeSummons, su.SUMMONS, _summons, su.propose_summons, roles=PROPOSER_ROLES),
-    Handler(su.ScheduleSummons, su.SUMMONS, _summons, su.schedule_summons, roles=SUMMONS_ROLES),
-    Handler(su.HoldSummons, su.SUMMONS, _summons, su.hold_summons, roles=SUMMONS_ROLES),
-    Handler(su.CancelSummons, su.SUMMONS, _summons, su.cancel_summons, roles=SUMMONS_ROLES),
-    Handler(ac.ProposeAccountability, ac.CASE, _case, ac.propose_accountability, roles=PROPOSER_ROLES),
-    Handler(ac.OpenAccountabilityCase, ac.CASE, _case, ac.open_case, roles=CASE_OPENER_ROLES),
-    Handler(ac.DeclineAccountabilityProposal, ac.CASE, _case, ac.decline_proposal, roles=CASE_OPENER_ROLES),
-    Handler(ac.DecideMeasures, ac.CASE, _case, ac.decide_measures, roles=CASE_DECIDER_ROLES),
-    Handler(ac.FileAppeal, ac.CASE, _case, ac.file_appeal, gather_appeal),
-    Handler(ac.DecideAppeal, ac.CASE, _case, ac.decide_appeal, roles=CASE_DECIDER_ROLES),
-    Handler(ac.CloseAccountabilityCase, ac.CASE, _case, ac.close_case, roles=CASE_CLOSER_ROLES),
+    Handler(su.ProposeSummons, su.SUMMONS, _summons, su.propose_summons, roles=PROPOSER_ROLES,
+            refs={**SUMMONS_ID, **WITH_BASIS}),
+    Handler(su.ScheduleSummons, su.SUMMONS, _summons, su.schedule_summons, roles=SUMMONS_ROLES,
+            refs={**SUMMONS_ID, "convened_by": PARTY}),
+    Handler(su.HoldSummons, su.SUMMONS, _summons, su.hold_summons, roles=SUMMONS_ROLES, refs=SUMMONS_ID),
+    Handler(su.CancelSummons, su.SUMMONS, _summons, su.cancel_summons, roles=SUMMONS_ROLES, refs=SUMMONS_ID),
+    Handler(ac.ProposeAccountability, ac.CASE, _case, ac.propose_accountability, roles=PROPOSER_ROLES,
+            refs={**CASE_ID, **WITH_BASIS}),
+    Handler(ac.OpenAccountabilityCase, ac.CASE, _case, ac.open_case, roles=CASE_OPENER_ROLES,
+            refs={**CASE_ID, **WITH_BASIS}),
+    Handler(ac.DeclineAccountabilityProposal, ac.CASE, _case, ac.decline_proposal, roles=CASE_OPENER_ROLES,
+            refs=CASE_ID),
+    Handler(ac.DecideMeasures, ac.CASE, _case, ac.decide_measures, roles=CASE_DECIDER_ROLES, refs=CASE_ID),
+    Handler(ac.FileAppeal, ac.CASE, _case, ac.file_appeal, gather_appeal, roles=PERSON_ROLES, refs=CASE_ID),
+    Handler(ac.DecideAppeal, ac.CASE, _case, ac.decide_appeal, roles=CASE_DECIDER_ROLES, refs=CASE_ID),
+    Handler(ac.CloseAccountabilityCase, ac.CASE, _case, ac.close_case, roles=CASE_CLOSER_ROLES, refs=CASE_ID),
 )

@@ -10,6 +10,7 @@ from domain.structure.campaign import Campaign
 from domain.kernel.base import Conflict
 from domain.kernel.roles import HQ_ROLES
 from infra.commands import Handler, Reader, register
+from infra.commands.references import TARGET, Of
 
 S = TypeVar("S")
 
@@ -36,6 +37,7 @@ def gather_task(cmd: i.DefineTask, reader: Reader) -> i.TaskRefs:
 
 register(
     Handler(i.DefineIndicator, "indicator", lambda cmd: cmd.indicator_id, i.define_indicator, gather_indicator,
-            HQ_ROLES),
-    Handler(i.DefineTask, "task", lambda cmd: cmd.task_id, i.define_task, gather_task, HQ_ROLES),
+            HQ_ROLES, refs={"indicator_id": TARGET, "parent_id": Of("indicator")}),
+    Handler(i.DefineTask, "task", lambda cmd: cmd.task_id, i.define_task, gather_task, HQ_ROLES,
+            refs={"task_id": TARGET, "indicator_id": Of("indicator")}),
 )

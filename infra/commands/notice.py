@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from domain.escalation import notice as no
 from domain.escalation.ladder import ladder_in_force
-from domain.kernel.roles import NOTICE_ISSUER_ROLES
-from infra.commands import Handler, Reader, register
-from infra.commands.escalation import LATEST, actor_unit_ids, calendar_for, ladders_of
+from domain.kernel.roles import NOTICE_ISSUER_ROLES, PERSON_ROLES
+from infra.commands import Handler, Reader, actor_unit_ids, register
+from infra.commands.escalation import LATEST, calendar_for, ladders_of
+from infra.commands.references import PARTY, TARGET, KindIn
 
 
 def gather_issue(cmd: no.IssueNotice, reader: Reader) -> no.NoticeRefs:
@@ -24,6 +25,8 @@ def gather_ack(cmd: no.AcknowledgeNotice, reader: Reader) -> no.AckRefs:
 
 
 register(
-    Handler(no.IssueNotice, no.KIND, lambda cmd: cmd.notice_id, no.issue_notice, gather_issue, roles=NOTICE_ISSUER_ROLES),
-    Handler(no.AcknowledgeNotice, no.KIND, lambda cmd: cmd.notice_id, no.acknowledge_notice, gather_ack),
+    Handler(no.IssueNotice, no.KIND, lambda cmd: cmd.notice_id, no.issue_notice, gather_issue, roles=NOTICE_ISSUER_ROLES,
+            refs={"notice_id": TARGET, "subject_id": KindIn("subject_kind"), "recipients": PARTY}),
+    Handler(no.AcknowledgeNotice, no.KIND, lambda cmd: cmd.notice_id, no.acknowledge_notice, gather_ack,
+            roles=PERSON_ROLES, refs={"notice_id": TARGET}),
 )

@@ -14,6 +14,7 @@ from domain.policy.campaign import PolicyRefs, policy_id_for
 from domain.structure.campaign import Campaign
 from domain.structure.unit import Unit
 from infra.commands import Handler, Reader, register
+from infra.commands.references import Each, Of
 
 
 def gather_policy(cmd: pc.PolicyCommand, reader: Reader) -> PolicyRefs:
@@ -29,7 +30,8 @@ def _target(cmd: pc.PolicyCommand) -> UUID:
 
 
 register(*(
-    Handler(command, "campaign_policy", _target, pc.set_policy, gather_policy, roles=HQ_ROLES)
+    Handler(command, "campaign_policy", _target, pc.set_policy, gather_policy, roles=HQ_ROLES,
+            refs={"routes": Each({"unit_id": Of("unit")})} if command is pc.SetCategoryRouting else {})
     for command in (pc.SetDeadlinePolicy, pc.SetRelapseWindow, pc.SetCategoryRouting, pc.ConfigureCategories,
                     pc.SetCalendarDays)
 ))

@@ -1,6 +1,7 @@
 """Handlers for problem (问题) commands: reporting and every step of the lifecycle, with their gather functions.
 
-Roles are checked inside the domain decisions. Gathering reads aggregates from the store (the
+Roles are checked by the service before anything is read (the groups below, from `domain.kernel.roles`)
+and again inside the domain decisions. Gathering reads aggregates from the store (the
 problem, the acting person's units, the campaign policy, named units, a merge target) and read
 models where only they can answer: the matrix's lead unit of a place, the members of a unit
 (structure projection), and matching problems at a place and category (the ledger).
@@ -22,17 +23,12 @@ from domain.structure.person import Person
 from domain.structure.place import Place
 from domain.structure.unit import Unit
 from domain.problem.commands import REFS_NEEDED, ProblemCommand
+from domain.kernel.roles import HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_ROLES
 from infra.calendars import official_calendar
-from infra.commands import Handler, Reader, register
+from infra.commands import Handler, Reader, actor_unit_ids, register
+from infra.commands.references import TARGET, Of, Spec
 from projections.ledger import problem_matches
 from projections.matrix import lead_unit_for_place
-
-
-def actor_unit_ids(reader: Reader) -> frozenset[UUID]:
-    """The units the acting person belongs to now (none for a system actor or an unknown person)."""
-    person_id = reader.actor.person_id if reader.actor is not None else None
-    person = reader.get("person", person_id, Person) if person_id is not None else None
-    return frozenset(person.memberships) if person is not None else frozenset()
 
 
 def unit_member_ids(conn: Any, unit_id: UUID) -> frozenset[UUID]:
@@ -101,28 +97,32 @@ def _problem(cmd: ProblemCommand) -> UUID:
     return cmd.problem_id
 
 
-# command → decision (each reads ProblemRefs gathered by gather_problem)
-LIFECYCLE: dict[type[ProblemCommand], Any] = {
-    pr.AssignProblem: pr.assign_problem,
-    pr.AcknowledgeProblem: pr.acknowledge_problem,
-    pr.SubmitRectification: pr.submit_rectification,
-    pr.VerifyRectification: pr.verify_rectification,
-    pr.RejectRectification: pr.reject_rectification,
-    pr.CloseProblem: pr.close_problem,
-    pr.RequestTransfer: pr.request_transfer,
-    pr.ApproveTransfer: pr.approve_transfer,
-    pr.RejectTransfer: pr.reject_transfer,
-    pr.TransferProblem: pr.transfer_problem,
-    pr.RequestCoordination: pr.request_coordination,
-    pr.ResolveCoordination: pr.resolve_coordination,
-    pr.RequestExtension: pr.request_extension,
-    pr.ApproveExtension: pr.approve_extension,
-    pr.RejectExtension: pr.reject_extension,
-    pr.ParkProblem: pr.park_problem,
-    pr.ResumeProblem: pr.resume_problem,
-    pr.WithdrawProblem: pr.withdraw_problem,
-    pr.DismissDuplicateFlag: pr.dismiss_duplicate_flag,
-    pr.MergeProblem: pr.merge_problem,
+HQ_OR_SYSTEM = HQ_ROLES | SYSTEM_ROLES
+UNIT = Of("unit")
+
+# command → (decision, the roles that may issue it, the entities it names besides the problem itself);
+# each decision reads ProblemRefs gathered by gather_problem.
+LIFECYCLE: dict[type[ProblemCommand], tuple[Any, frozenset[str], dict[str, Spec]]] = {
+    pr.AssignProblem: (pr.assign_problem, HQ_OR_SYSTEM, {"unit_id": UNIT}),
+    pr.AcknowledgeProblem: (pr.acknowledge_problem, UNIT_ROLES, {}),
+    pr.SubmitRectification: (pr.submit_rectification, UNIT_ROLES, {}),
+    pr.VerifyRectification: (pr.verify_rectification, INSPECTOR_ROLES, {}),
+    pr.RejectRectification: (pr.reject_rectification, INSPECTOR_ROLES, {}),
+    pr.CloseProblem: (pr.close_problem, HQ_ROLES, {}),
+    pr.RequestTransfer: (pr.request_transfer, UNIT_ROLES, {"suggested_unit_id": UNIT}),
+    pr.ApproveTransfer: (pr.approve_transfer, HQ_ROLES, {"to_unit_id": UNIT}),
+    pr.RejectTransfer: (pr.reject_transfer, HQ_ROLES, {}),
+    pr.TransferProblem: (pr.transfer_problem, HQ_OR_SYSTEM, {"to_unit_id": UNIT}),
+    pr.RequestCoordination: (pr.request_coordination, UNIT_ROLES, {"unit_ids": UNIT}),
+    pr.ResolveCoordination: (pr.resolve_coordination, HQ_ROLES, {}),
+    pr.RequestExtension: (pr.request_extension, UNIT_ROLES, {}),
+    pr.ApproveExtension: (pr.approve_extension, HQ_ROLES, {}),
+    pr.RejectExtension: (pr.reject_extension, HQ_ROLES, {}),
+    pr.ParkProblem: (pr.park_problem, HQ_ROLES, {}),
+    pr.ResumeProblem: (pr.resume_problem, HQ_ROLES, {}),
+    pr.WithdrawProblem: (pr.withdraw_problem, HQ_ROLES, {}),
+    pr.DismissDuplicateFlag: (pr.dismiss_duplicate_flag, HQ_ROLES, {}),
+    pr.MergeProblem: (pr.merge_problem, HQ_ROLES, {"into_problem_id": Of("problem")}),
 }
 
 @dataclass(frozen=True)
@@ -167,7 +167,9 @@ def with_notices(decide: Any) -> Any:
 
 
 register(
-    Handler(pr.ReportProblem, "problem", lambda c: c.problem_id, pr.report_problem, gather_report),
-    *(Handler(command, "problem", _problem, with_notices(decide), gather_with_notice)
-      for command, decide in LIFECYCLE.items()),
+    Handler(pr.ReportProblem, "problem", lambda c: c.problem_id, pr.report_problem, gather_report,
+            roles=INSPECTOR_ROLES, refs={"problem_id": TARGET, "place_id": Of("place")}),
+    *(Handler(command, "problem", _problem, with_notices(decide), gather_with_notice, roles=roles,
+              refs={"problem_id": TARGET, **named})
+      for command, (decide, roles, named) in LIFECYCLE.items()),
 )

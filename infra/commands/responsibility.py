@@ -11,6 +11,7 @@ from domain.structure.place import Place
 from domain.structure.unit import Unit
 from domain.kernel.roles import HQ_ROLES
 from infra.commands import Handler, Reader, register
+from infra.commands.references import OWN, KindIn
 from infra.commands.indicator import get_of_kind
 
 # What a scope (place, task, indicator) or a party (unit, person) of each kind folds into.
@@ -37,7 +38,11 @@ def target(cmd: r.AssignResponsibility | r.RevokeResponsibility) -> UUID:
     return r.responsibility_id(cmd.campaign_id, cmd.scope_kind, cmd.scope_id)
 
 
+SCOPE = KindIn("scope_kind", missing="scope_not_found")
+
 register(
-    Handler(r.AssignResponsibility, "responsibility", target, r.assign_responsibility, gather_assign, HQ_ROLES),
-    Handler(r.RevokeResponsibility, "responsibility", target, r.revoke_responsibility, roles=HQ_ROLES),
+    Handler(r.AssignResponsibility, "responsibility", target, r.assign_responsibility, gather_assign, HQ_ROLES,
+            refs={"scope_id": SCOPE, "party_id": KindIn("party_kind", missing="party_not_found")}),
+    Handler(r.RevokeResponsibility, "responsibility", target, r.revoke_responsibility, roles=HQ_ROLES,
+            refs={"scope_id": SCOPE, "assignment_id": OWN}),
 )

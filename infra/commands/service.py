@@ -20,10 +20,12 @@ import structlog
 from eventsourcing.persistence import IntegrityError
 from psycopg import IntegrityError as PgIntegrityError
 
-from domain.kernel.base import Actor, Command, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Meta, fold
+from domain.kernel.base import Actor, Command, CommandContext, Conflict, DomainError, DomainEvent, Meta, fold
 from infra.commands import HANDLERS, Handler, Reader
 from domain.kernel.base import event_uuid
 from domain.reasons import has_reason, needs_reason
+from infra.commands.authorization import authorize, ensure_role_allowed
+from infra.commands.grants import Grant, unbound
 from infra.store.event_store import Dudao, Receipt, StoredDomainEvent, payload_digest
 
 log = structlog.get_logger("dudao.commands")
@@ -99,8 +101,11 @@ class CommandService:
         self.max_attempts = max_attempts
 
     def handle(
-        self, command: Command, actor: Actor, *, correlation_id: UUID | None = None, causation_id: UUID | None = None
+        self, command: Command, actor: Actor | Grant, *, correlation_id: UUID | None = None,
+        causation_id: UUID | None = None,
     ) -> CommandResult:
+        """Run one command as `actor`: a token's `Grant` (HTTP, CLI), or an in-process `Actor` (any campaign)."""
+        grant = actor if isinstance(actor, Grant) else unbound(actor)
         handler = HANDLERS[type(command)]
         name = type(command).__name__
         started = time.perf_counter()
@@ -108,7 +113,7 @@ class CommandService:
         bound = log.bind(command=name, command_id=command.command_id, correlation_id=str(correlation_id))
         outcome = "error"
         try:
-            result = self._handle(handler, command, actor, correlation_id, causation_id)
+            result = self._handle(handler, command, grant, correlation_id, causation_id)
             outcome = "replayed" if result.replayed else "accepted"
             return result
         except Exception as exc:
@@ -118,13 +123,10 @@ class CommandService:
             bound.info("command", outcome=outcome, duration_ms=round((time.perf_counter() - started) * 1000, 2))
 
     def _handle(
-        self, handler: Handler[Any], command: Command, actor: Actor, correlation_id: UUID, causation_id: UUID | None
+        self, handler: Handler[Any], command: Command, grant: Grant, correlation_id: UUID, causation_id: UUID | None
     ) -> CommandResult:
-        if handler.roles is not None and actor.role not in handler.roles:
-            raise Forbidden(
-                "role_not_allowed", "当前角色无权执行此操作", "this role may not issue this command",
-                role=actor.role, allowed=sorted(handler.roles),
-            )
+        actor = grant.actor
+        ensure_role_allowed(handler, actor)  # 403 before anything is read
         name = type(command).__name__
         body: dict[str, Any] = {"cmd": command.model_dump(mode="json", exclude={"command_id"}),
                                 "actor": actor.model_dump(mode="json")}
@@ -136,7 +138,7 @@ class CommandService:
                 return prior
             try:
                 with self._serialized(handler.serialize):
-                    return self._attempt(handler, command, actor, correlation_id, causation_id, digest)
+                    return self._attempt(handler, command, grant, correlation_id, causation_id, digest)
             except (IntegrityError, PgIntegrityError):
                 # A receipt or an aggregate version appeared meanwhile: back off (jittered), look again.
                 time.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
@@ -174,18 +176,20 @@ class CommandService:
         return CommandResult(**{**receipt.result, "replayed": True})
 
     def _attempt(
-        self, handler: Handler[Any], command: Command, actor: Actor, correlation_id: UUID,
+        self, handler: Handler[Any], command: Command, grant: Grant, correlation_id: UUID,
         causation_id: UUID | None, digest: str,
     ) -> CommandResult:
+        actor, now = grant.actor, self.clock()
         reader = StoreReader(self.app, actor)
+        reader.grant = grant
+        campaign_id = authorize(handler, command, grant, reader, now)  # campaign, references and scope
         target = handler.target(command)
         state = reader.get(handler.kind, target, object)
         if reader.taken_by_other_kind(handler.kind, target):
             raise Conflict("id_taken", "该编号已被其他类型的对象使用", "this id belongs to another kind of object", id=str(target))
-        now = self.clock()
         meta = Meta(
             actor=actor, occurred_at=command.occurred_at or now, recorded_at=now, correlation_id=correlation_id,
-            causation_id=causation_id, command_id=command.command_id, campaign_id=handler.campaign(command),
+            causation_id=causation_id, command_id=command.command_id, campaign_id=campaign_id,
         )
         if needs_reason(command, state) and not has_reason(command):
             raise DomainError("reason_required", "此项变更须说明理由（reason）", "this change needs a reason",

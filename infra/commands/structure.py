@@ -16,6 +16,7 @@ from domain.structure import unit as un
 from domain.structure.tree import TreeRefs
 from domain.kernel.roles import HQ_ROLES
 from infra.commands import Handler, Reader, register
+from infra.commands.references import TARGET, Of
 
 # Far deeper than any real command structure; only guards the walk against corrupt history.
 MAX_DEPTH = 256
@@ -73,20 +74,28 @@ def _by(field: str) -> Any:
     return lambda cmd: getattr(cmd, field)
 
 
+UNIT, PLACE, PERSON = {"unit_id": TARGET}, {"place_id": TARGET}, {"person_id": TARGET}
+UNIT_PARENT = {**UNIT, "parent_id": Of("unit", missing="parent_not_found")}
+PLACE_PARENT = {**PLACE, "parent_id": Of("place", missing="parent_not_found")}
+MEMBERSHIP = {**PERSON, "unit_id": Of("unit")}
+
 register(
-    Handler(un.RegisterUnit, "unit", _by("unit_id"), un.register_unit, gather_register_unit, roles=HQ_ROLES),
-    Handler(un.RenameUnit, "unit", _by("unit_id"), un.rename_unit, roles=HQ_ROLES),
+    Handler(un.RegisterUnit, "unit", _by("unit_id"), un.register_unit, gather_register_unit, roles=HQ_ROLES,
+            refs=UNIT_PARENT),
+    Handler(un.RenameUnit, "unit", _by("unit_id"), un.rename_unit, roles=HQ_ROLES, refs=UNIT),
     Handler(un.MoveUnit, "unit", _by("unit_id"), un.move_unit, gather_move_unit, roles=HQ_ROLES,
-            serialize="tree:unit"),
-    Handler(un.RetireUnit, "unit", _by("unit_id"), un.retire_unit, roles=HQ_ROLES),
-    Handler(pl.RegisterPlace, "place", _by("place_id"), pl.register_place, gather_register_place, roles=HQ_ROLES),
-    Handler(pl.RenamePlace, "place", _by("place_id"), pl.rename_place, roles=HQ_ROLES),
+            serialize="tree:unit", refs=UNIT_PARENT),
+    Handler(un.RetireUnit, "unit", _by("unit_id"), un.retire_unit, roles=HQ_ROLES, refs=UNIT),
+    Handler(pl.RegisterPlace, "place", _by("place_id"), pl.register_place, gather_register_place, roles=HQ_ROLES,
+            refs=PLACE_PARENT),
+    Handler(pl.RenamePlace, "place", _by("place_id"), pl.rename_place, roles=HQ_ROLES, refs=PLACE),
     Handler(pl.MovePlace, "place", _by("place_id"), pl.move_place, gather_move_place, roles=HQ_ROLES,
-            serialize="tree:place"),
-    Handler(pl.RetirePlace, "place", _by("place_id"), pl.retire_place, roles=HQ_ROLES),
-    Handler(pe.RegisterPerson, "person", _by("person_id"), pe.register_person, gather_register_person, roles=HQ_ROLES),
-    Handler(pe.RenamePerson, "person", _by("person_id"), pe.rename_person, roles=HQ_ROLES),
-    Handler(pe.JoinUnit, "person", _by("person_id"), pe.join_unit, gather_join_unit, roles=HQ_ROLES),
-    Handler(pe.LeaveUnit, "person", _by("person_id"), pe.leave_unit, roles=HQ_ROLES),
-    Handler(pe.RetirePerson, "person", _by("person_id"), pe.retire_person, roles=HQ_ROLES),
+            serialize="tree:place", refs=PLACE_PARENT),
+    Handler(pl.RetirePlace, "place", _by("place_id"), pl.retire_place, roles=HQ_ROLES, refs=PLACE),
+    Handler(pe.RegisterPerson, "person", _by("person_id"), pe.register_person, gather_register_person, roles=HQ_ROLES,
+            refs=PERSON),
+    Handler(pe.RenamePerson, "person", _by("person_id"), pe.rename_person, roles=HQ_ROLES, refs=PERSON),
+    Handler(pe.JoinUnit, "person", _by("person_id"), pe.join_unit, gather_join_unit, roles=HQ_ROLES, refs=MEMBERSHIP),
+    Handler(pe.LeaveUnit, "person", _by("person_id"), pe.leave_unit, roles=HQ_ROLES, refs=MEMBERSHIP),
+    Handler(pe.RetirePerson, "person", _by("person_id"), pe.retire_person, roles=HQ_ROLES, refs=PERSON),
 )

@@ -2,7 +2,10 @@
 
 Routes are generated from `infra.commands.HANDLERS` when the app is created, with the command's
 pydantic model as the request body (so OpenAPI documents each), so a new command needs no API code.
-The actor is the token's; a campaign-bound token may only act in its campaign.
+The actor is the token's; the command service checks the role, the campaign (a campaign-bound
+token acts only in its campaign: 403 `campaign_not_allowed`), every reference (404, or 422
+`cross_campaign_reference`) and the token's scope (403 `out_of_scope`) — the same checks as for
+the CLI and the escalator (`infra.commands.authorization`).
 """
 
 from __future__ import annotations
@@ -10,18 +13,15 @@ from __future__ import annotations
 import inspect
 import re
 from typing import Any, Callable
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from domain.kernel.base import Command
-from infra.http.auth import Grant, current_grant, ensure_campaign, ensure_may_write
+from infra.http.auth import Grant, current_grant
 from infra.http.errors import ErrorBody
-from infra.http.queries import campaign_of, load_state
 from infra.commands import HANDLERS, Handler
-from infra.store.event_store import Dudao
 
 
 class EventRef(BaseModel):
@@ -45,9 +45,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
     for status, text in {
         200: "replayed (same command_id and payload) or nothing to change",
-        400: "malformed JSON", 401: "missing or invalid token", 403: "role or campaign not allowed",
-        404: "a referenced entity does not exist", 409: "conflict (state or command_id reuse)",
-        413: "body over 1 MiB", 422: "invalid input or a broken rule", 503: "database unavailable",
+        400: "malformed JSON", 401: "missing, invalid, revoked or expired token (`unauthenticated`, `token_expired`)",
+        403: "role, campaign or scope not allowed (`read_only_role`, `role_not_allowed`, `campaign_not_allowed`, "
+             "`out_of_scope`)",
+        404: "the target or a referenced entity does not exist", 409: "conflict (state or command_id reuse)",
+        413: "body over 1 MiB",
+        422: "invalid input, a broken rule, or a reference to another campaign's entity (`cross_campaign_reference`)",
+        503: "database unavailable",
     }.items()
 }
 ERROR_RESPONSES[200] = {"model": CommandResultBody, "description": ERROR_RESPONSES[200]["description"]}
@@ -74,24 +78,11 @@ def summary(command: type[Command]) -> str:
     return doc.splitlines()[0]
 
 
-def campaign_of_command(app: Dudao, handler: Handler[Any], command: Command) -> UUID | None:
-    """The campaign a command acts in: named by the command, else the one its target aggregate belongs to."""
-    named = handler.campaign(command)
-    if named is not None:
-        return named
-    found = load_state(app, handler.kind, handler.target(command))
-    return campaign_of(found[0]) if found else None
-
-
 def endpoint_for(handler: Handler[Any]) -> Callable[..., JSONResponse]:
     """A sync endpoint (FastAPI runs it in its thread pool) whose body parameter is the command model."""
 
     def endpoint(request: Request, command: Command, grant: Grant) -> JSONResponse:
-        ensure_may_write(grant)
-        system = request.app.state.system
-        if grant.campaign_id is not None:
-            ensure_campaign(grant, campaign_of_command(system.app, handler, command))
-        result = system.service.handle(command, grant.actor, correlation_id=request.state.correlation_id)
+        result = request.app.state.system.service.handle(command, grant, correlation_id=request.state.correlation_id)
         status = 201 if result.events and not result.replayed else 200
         return JSONResponse(result.as_dict(), status_code=status)
 

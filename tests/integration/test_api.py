@@ -137,14 +137,14 @@ def test_a_role_the_handler_does_not_allow_is_forbidden(client, system) -> None:
 
 
 def test_a_campaign_bound_token_acts_only_in_its_campaign(client, system, hq) -> None:
-    """A token bound to campaign A may rename A but not B (403 wrong_campaign), nor read B."""
+    """A token bound to campaign A may rename A but not B (403 campaign_not_allowed), nor read B."""
     a, b = started(client, hq), started(client, hq)
     scoped = bearer(issue(system, campaign_id=a))
     rename = {"command_id": str(uuid4()), "campaign_id": str(a), "name": "新名称"}
     assert post(client, "rename_campaign", rename, scoped).status_code == 201
     other = post(client, "rename_campaign", {**rename, "command_id": str(uuid4()), "campaign_id": str(b)}, scoped)
-    assert other.status_code == 403 and other.json()["code"] == "wrong_campaign"
-    assert client.get(f"/campaigns/{b}", headers=scoped).json()["code"] == "wrong_campaign"
+    assert other.status_code == 403 and other.json()["code"] == "campaign_not_allowed"
+    assert client.get(f"/campaigns/{b}", headers=scoped).json()["code"] == "campaign_not_allowed"
     assert client.get(f"/campaigns/{a}", headers=scoped).status_code == 200
 
 
@@ -157,7 +157,7 @@ def test_a_campaign_bound_token_cannot_touch_another_campaigns_unit_by_its_id(cl
     scoped = bearer(issue(system, campaign_id=started(client, hq)))
     head = log_head(system)
     response = post(client, "rename_unit", {"command_id": str(uuid4()), "unit_id": str(unit), "name": "改名"}, scoped)
-    assert response.status_code == 403 and response.json()["code"] == "wrong_campaign"
+    assert response.status_code == 403 and response.json()["code"] == "campaign_not_allowed"
     assert log_head(system) == head
 
 

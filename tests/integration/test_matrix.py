@@ -203,7 +203,7 @@ def test_a_rejected_assignment_writes_nothing(world: World) -> None:
 
 
 def test_a_party_of_another_campaign_is_refused(world: World, system: System) -> None:
-    """A unit registered in another campaign cannot be assigned here (422 wrong_campaign)."""
+    """A unit registered in another campaign cannot be assigned here (422 cross_campaign_reference)."""
     other, unit = uuid4(), uuid4()
     world.send(StartCampaign(command_id=str(uuid4()), campaign_id=other, name="另一活动", jurisdiction="别处",
                              launched_on=date(2021, 1, 1)))
@@ -212,7 +212,7 @@ def test_a_party_of_another_campaign_is_refused(world: World, system: System) ->
     head = log_head(system)
     with pytest.raises(DomainError) as err:
         world.assign("street", "foreign")
-    assert err.value.code == "wrong_campaign" and log_head(system) == head
+    assert err.value.code == "cross_campaign_reference" and log_head(system) == head
 
 
 def build_history(world: World) -> None:

@@ -1,6 +1,7 @@
 """The domain and the HTTP API give the same answer to every role × 问责 command, and it is DESIGN's.
 
-For each role and each accountability command, a case is brought to the state the command needs;
+For each role and each accountability command, a case is brought to the state the command needs
+(in a started campaign whose problem is the basis and whose registered people are the subjects);
 the domain rule is asked directly (does it raise Forbidden?) and then the same command is posted
 with a token of that role (201 or 403?). Both answers must agree, and match who may do what:
 auditors (督查室/审计) read everything and write nothing, 纪委 (discipline) opens and decides,
@@ -10,7 +11,7 @@ the HQ office proposes, opens and closes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -22,6 +23,10 @@ from domain.consequences import accountability as ac
 from domain.escalation.notice import Party
 from domain.kernel.base import Actor, Command, CommandContext, DomainEvent, Forbidden, Meta
 from domain.kernel.roles import ROLES
+from domain.problem import ReportProblem
+from domain.structure.campaign import StartCampaign
+from domain.structure.person import RegisterPerson
+from domain.structure.place import RegisterPlace
 from infra.bootstrap import System, bootstrap
 from infra.http import create_app
 from infra.http.auth import create_token
@@ -30,10 +35,11 @@ from infra.http.queries import load_state
 
 pytestmark = pytest.mark.integration
 
-CAMPAIGN = uuid4()
-BASIS = (ac.BasisRef(kind="problem", id=uuid4()),)
+CAMPAIGN, PLACE = uuid4(), uuid4()
+BASIS = (ac.BasisRef(kind="problem", id=uuid4()),)  # a problem reported in CAMPAIGN by the fixture
 DISCIPLINE = Actor(person_id=uuid4(), role="discipline")
 SUBJECT = Actor(person_id=uuid4(), role="unit_officer")  # the person a case is against, unless the test says otherwise
+ADMIN = Actor(person_id=uuid4(), role="admin")
 
 # Who may do what (DESIGN §1, §5): the system and HQ propose; HQ office and 纪委 open or decline;
 # 纪委 and the 总指挥长 decide; the subject appeals; closing adds the HQ office. Auditors: nothing.
@@ -92,8 +98,25 @@ SCENARIOS: dict[str, tuple[list[tuple[Step, Actor]], Step, Callable[..., list[Do
 @pytest.fixture
 def system(database_url: str, clock: Any) -> Iterator[System]:
     s = bootstrap(database_url, clock=clock)
+    cid = "roles-agree"
+    s.service.handle(StartCampaign(command_id=f"{cid}:campaign", campaign_id=CAMPAIGN, name="高安市“三城同创”",
+                                   jurisdiction="高安市", launched_on=date(2021, 12, 3)), ADMIN)
+    s.service.handle(RegisterPlace(command_id=f"{cid}:place", place_id=PLACE, campaign_id=CAMPAIGN, name="第一网格",
+                                   place_kind="grid"), ADMIN)
+    for actor in (DISCIPLINE, SUBJECT):
+        register(s, actor.person_id)
+    s.service.handle(ReportProblem(command_id=f"{cid}:problem", problem_id=BASIS[0].id, campaign_id=CAMPAIGN,
+                                   category="clutter", place_id=PLACE, description="占道经营", source="hotline"),
+                     Actor(person_id=uuid4(), role="supervisor"))
     yield s
     s.close()
+
+
+def register(system: System, person: UUID | None) -> None:
+    """A person of CAMPAIGN: a case's subject must be one (it is a reference checked by the service)."""
+    assert person is not None
+    system.service.handle(RegisterPerson(command_id=f"person:{person}", person_id=person, campaign_id=CAMPAIGN,
+                                         name=str(person)[:8]), ADMIN)
 
 
 def tokens(system: System) -> dict[str, tuple[Actor, str]]:
@@ -102,6 +125,8 @@ def tokens(system: System) -> dict[str, tuple[Actor, str]]:
     with psycopg.connect(system.database_url) as conn:
         for role in ROLES:
             person = None if role == "system" else uuid4()
+            if person is not None:
+                register(system, person)
             out[role] = (Actor(person_id=person, role=role), create_token(conn, role, person_id=person))
     return out
 

@@ -121,10 +121,10 @@ def test_a_parent_from_another_campaign_is_rejected(system: System) -> None:
     before = log_size(system)
     with pytest.raises(DomainError) as err:
         run(system, RegisterUnit, unit_id=uuid4(), campaign_id=c1, name="办公室", unit_kind="office", parent_id=hq2)
-    assert err.value.code == "wrong_campaign"
+    assert err.value.code == "cross_campaign_reference"
     with pytest.raises(DomainError) as err:
         run(system, MoveUnit, unit_id=dept, parent_id=hq2)
-    assert err.value.code == "wrong_campaign"
+    assert err.value.code == "cross_campaign_reference"
     assert log_size(system) == before
 
 
