@@ -16,7 +16,8 @@ from uuid import UUID
 
 from psycopg import Connection, Cursor
 
-from domain.structure.indicator import IndicatorDefined, TaskDefined
+from domain.structure.indicator import IndicatorDefined
+from domain.tasks import TaskDefined
 from domain.structure.responsibility import ResponsibilityAssigned, ResponsibilityEnded, ResponsibilityRevoked
 from projections.base import Projection, RecordedEvent
 
@@ -41,6 +42,7 @@ class MatrixProjection(Projection):
     name = "matrix"
     tables = ("matrix_assignments", "matrix_scopes")
     ddl = DDL
+    partial_kinds = frozenset({"task"})  # a task's name only; its lead and co-units come as responsibility events
 
     def register(self) -> None:
         self.on(ResponsibilityAssigned)(assigned)

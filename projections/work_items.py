@@ -2,8 +2,9 @@
 
 Every kind of work the ladder climbs on is a row of `work_items`: problems (folded with the
 domain's own evolver and turned into a `WorkItem` by `problem_work_item`, so the row is what the
-domain would compute), notices awaiting 签收 and extension requests awaiting HQ's decision. A new
-kind (tasks, liaison duties) adds its handlers here and nothing in the escalator changes.
+domain would compute), notices awaiting 签收, extension requests awaiting HQ's decision, unmet liaison
+duties, tasks and their missed reports. A new kind adds its handlers here and nothing in the
+escalator changes.
 
 `row_version` is the notification id of the last event that changed a row (deterministic across
 rebuilds): the escalator caches each item's next due instant against it. An extension request's
@@ -20,6 +21,7 @@ from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
 from domain import liaison as li
+from domain import tasks as tk
 from domain.problem import events as pe
 from domain.kernel.base import events_of_kind, fold
 from domain.escalation.step import EscalationStepTaken
@@ -76,6 +78,8 @@ class WorkItemsProjection(Projection):
         self.on(NoticeAcknowledged)(notice_acknowledged)
         self.on(EscalationStepTaken)(step_taken)
         self.on(li.LiaisonDutyReminded, li.LiaisonDutyFoundUnmet, li.LiaisonDutyResolved)(liaison_duty_changed)
+        # Every task event: the task row and its missed-report rows fold the task's whole state.
+        self.on(*events_of_kind(tk.KIND))(task_changed)
 
 
 # --- problems ------------------------------------------------------------------------------------
@@ -231,6 +235,48 @@ def liaison_duty_changed(curs: Cursor[Any], rec: RecordedEvent) -> None:
                      (li.ITEM_KIND, duty.duty_id))
     if isinstance(e, li.LiaisonDutyResolved):
         _cascade(curs, duty.duty_id, True, rec.notification_id)
+
+
+# --- tasks (任务分解) -----------------------------------------------------------------------------------
+# A task is a row from its 交办 on (closed while defined only, claimed or done); each missed report
+# (未按时报送) is a row of its own, parented by the task, due at the working instant after its day and
+# with its reminder done (its day has passed), closed by a late report or by the task leaving work.
+
+
+def _task(curs: Cursor[Any], task_id: UUID) -> tk.Task | None:
+    row = curs.execute("SELECT state_json FROM work_items WHERE item_kind = %s AND item_id = %s",
+                       (tk.TASK_ITEM, task_id)).fetchone()
+    return None if row is None else tk.Task.model_validate(row["state_json"] if isinstance(row, dict) else row[0])
+
+
+def task_changed(curs: Cursor[Any], rec: RecordedEvent) -> None:
+    e = rec.event
+    assert isinstance(e, tk.TaskEvent)
+    task = fold(tk.KIND, [e], tk.Task, _task(curs, e.task_id))
+    item = tk.task_work_item(task)
+    _upsert(curs, {"item_kind": tk.TASK_ITEM, "item_id": task.task_id, "campaign_id": task.campaign_id,
+                   "responsible_unit_id": item.responsible_unit_id, "summary": f"任务：{task.name}",
+                   "state": task.state.value, "opened_at": task.assigned_at or e.meta.recorded_at,
+                   "deadline": item.deadline, "closed": item.closed, "closed_at": task.claimed_at or task.completed_at,
+                   "row_version": rec.notification_id, "state_json": Jsonb(task.model_dump(mode="json"))})
+    _cascade(curs, task.task_id, item.closed, rec.notification_id)
+    if isinstance(e, tk.TaskReportMissed):
+        _upsert(curs, {"item_kind": tk.REPORT_ITEM, "item_id": tk.report_item_id(task.task_id, e.due_on),
+                       "campaign_id": task.campaign_id, "responsible_unit_id": task.lead_unit_id,
+                       "parent_id": task.task_id, "subject_kind": tk.TASK_ITEM,
+                       "summary": f"任务“{task.name}”{e.due_on:%m月%d日}应报送的进度未报送", "state": "missed",
+                       "opened_at": e.meta.recorded_at, "deadline": e.overdue_from, "closed": False,
+                       "steps_done": sorted(tk.REPORT_STEPS_DONE), "row_version": rec.notification_id})
+    for day in task.missed:  # a late report, or the task leaving work, closes what it owed (and its notices)
+        if tk.is_report_item_open(task, day):
+            continue
+        item_id = tk.report_item_id(task.task_id, day)
+        closed = curs.execute("UPDATE work_items SET closed = true, state = %s, closed_at = COALESCE(closed_at, %s),"
+                              " row_version = %s WHERE item_kind = %s AND item_id = %s AND NOT closed",
+                              ("reported" if task.report_for(day) else task.state.value, e.meta.recorded_at,
+                               rec.notification_id, tk.REPORT_ITEM, item_id))
+        if closed.rowcount:
+            _cascade(curs, item_id, True, rec.notification_id)
 
 
 # --- escalation steps ----------------------------------------------------------------------------

@@ -104,19 +104,36 @@ class DraftContents(Frozen):
     liaison_duties: tuple[LiaisonListing, ...] = ()
 
 
+def tie_break(name: str | None, unit_id: UUID | str) -> tuple[str, str]:
+    """The one tie-break of every ranking (排名同分): the unit's (or group's) name in code-point order, then its id.
+
+    Equal figures are listed in this order whether the list runs best-first (红榜) or worst-first (黑榜),
+    so a ranking is stable across queries, rebuilds and replays; the metrics' rankings use it too.
+    """
+    return (name or "", str(unit_id))
+
+
+def best_first(rankings: Sequence[UnitRate]) -> list[UnitRate]:
+    """Units with something due, by 按期整改率 from the highest (the ranking, 排名), ties by `tie_break`."""
+    return sorted((r for r in rankings if r.due > 0), key=lambda r: (-r.on_time_rate, *tie_break(r.name, r.unit_id)))
+
+
+def worst_first(rankings: Sequence[UnitRate]) -> list[UnitRate]:
+    """Units with something due, by 按期整改率 from the lowest, ties by `tie_break` (the 黑榜's order)."""
+    return sorted((r for r in rankings if r.due > 0), key=lambda r: (r.on_time_rate, *tie_break(r.name, r.unit_id)))
+
+
 def draft_contents(rankings: Sequence[UnitRate], level3_steps: Sequence[ListedStep],
                    policy: RankingPolicy = DEFAULT_RANKING_POLICY, *, period_start: date | None = None,
                    period_end: date | None = None, liaison: Sequence[LiaisonListing] = ()) -> DraftContents:
-    """A bulletin pre-filled from the rankings: ties broken by unit name, units with nothing due left out.
+    """A bulletin pre-filled from the rankings: ties broken by `tie_break`, units with nothing due left out.
 
     The 黑榜 is taken from the units not already on the 红榜, so with few units no one is on both.
     """
-    ranked = [r for r in rankings if r.due > 0]
-    best = sorted(ranked, key=lambda r: (-r.on_time_rate, r.name, str(r.unit_id)))
+    best = best_first(rankings)
     red = best[:policy.red_list_size]
     red_ids = {r.unit_id for r in red}
-    rest = sorted((r for r in ranked if r.unit_id not in red_ids), key=lambda r: (r.on_time_rate, r.name, str(r.unit_id)))
-    black = rest[:policy.black_list_size]
+    black = [r for r in worst_first(rankings) if r.unit_id not in red_ids][:policy.black_list_size]
     flags = tuple(FlagAward(unit_id=r.unit_id, name=r.name, flag=f) for r in best if (f := _flag(r, policy)))
     contents = DraftContents(
         title=_title(period_start, period_end), body_zh="",

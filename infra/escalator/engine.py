@@ -41,6 +41,7 @@ from domain.kernel.base import Actor, DomainError
 from domain.escalation.ladder import DueStep
 from domain.escalation.step import take_command
 from infra.escalator import liaison
+from infra.escalator import tasks
 from infra.escalator import schedule as cache
 from infra.audit.causes import step_cause
 from infra.bootstrap import System
@@ -73,6 +74,7 @@ class TickReport:
     failed: int = 0
     consequences: int = 0
     duties: int = 0  # liaison duties reminded, recorded unmet or resolved (infra.escalator.liaison)
+    missed_reports: int = 0  # task progress reports recorded missed (infra.escalator.tasks)
     duration_ms: float = 0.0
 
 
@@ -224,6 +226,7 @@ class Escalator:
         now = self.clock()
         report = TickReport(at=now)
         report.duties = self.liaison_round(now)
+        report.missed_reports = self.task_round(now)
         self.catch_up("work_items", "bulletins")
         conn = self._reads()
         campaigns = [r["campaign_id"] for r in conn.execute(cache.OPEN_CAMPAIGNS).fetchall()]
@@ -242,7 +245,8 @@ class Escalator:
         self.ticks += 1
         log.info("escalator_tick", at=now.isoformat(), items_read=report.items_read, due=report.due,
                  taken=report.taken, already=report.already, skipped=report.skipped, failed=report.failed,
-                 consequences=report.consequences, duties=report.duties, duration_ms=report.duration_ms)
+                 consequences=report.consequences, duties=report.duties, missed_reports=report.missed_reports,
+                 duration_ms=report.duration_ms)
         return report
 
     def liaison_round(self, now: datetime) -> int:
@@ -251,6 +255,13 @@ class Escalator:
             return 0
         self.catch_up("liaison_duties", "structure", "matrix", "work_items")
         return liaison.run_round(self._reads(), self.service, SYSTEM_ACTOR, now).written
+
+    def task_round(self, now: datetime) -> int:
+        """Missed progress reports first, likewise: a miss recorded now is a work item the ladder judges this tick."""
+        if self.dry_run:
+            return 0
+        self.catch_up("tasks")
+        return tasks.run_round(self._reads(), self.service, SYSTEM_ACTOR, now).recorded
 
     def catch_up(self, *names: str) -> None:
         """Bring the projections the tick reads up to the log head (a batch only when behind)."""

@@ -23,7 +23,7 @@ from projections.work_items import work_item
 Row = dict[str, Any]
 LEVEL_NAMES_ZH = {0: "提醒", 1: "催办", 2: "督办", 3: "通报/约谈", 4: "问责"}
 KIND_NAMES_ZH = {"problem": "问题", "notice": "通知签收", "extension_request": "延期申请", "task": "任务",
-                 "liaison_duty": "挂钩联系"}
+                 "task_report": "任务报送", "liaison_duty": "挂钩联系"}
 
 
 def escalation_row(row: Row, rules: Rules, now: datetime) -> Row:

@@ -14,7 +14,8 @@ from psycopg.rows import dict_row
 
 from domain.kernel.base import Actor, Command, DomainError
 from domain.structure.campaign import StartCampaign
-from domain.structure.indicator import DefineIndicator, DefineTask
+from domain.structure.indicator import DefineIndicator
+from domain.tasks import DefineTask
 from domain.structure.person import RegisterPerson
 from domain.structure.place import PlaceKind, RegisterPlace
 from domain.structure.responsibility import AssignResponsibility, RevokeResponsibility, new_assignment_id, responsibility_id

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from pydantic import ValidationError
 
+from domain import tasks as tk
 from domain.structure import indicator as ind
 from domain.kernel.base import Actor, CommandContext, Conflict, DomainError, DomainEvent, Meta, NotFound, fold
 from domain.structure.responsibility import (
@@ -18,9 +19,10 @@ from domain.structure.responsibility import (
 )
 from domain.structure.indicator import Indicator
 from domain.structure.responsibility import Responsibility
-from domain.structure.indicator import Task
+from domain.tasks import Task
 from infra.commands import HANDLERS, Reader
 from infra.commands.responsibility import subject
+from infra.commands.tasks import gather_define  # registers the task handlers (DefineTask's roles)
 
 pytestmark = pytest.mark.unit
 
@@ -237,7 +239,8 @@ def test_naive_times_are_refused_at_the_edge() -> None:
 
 def test_only_admin_and_hq_office_may_assign_or_revoke() -> None:
     """Both commands are registered for the admin and hq_office roles only."""
-    for cmd in (AssignResponsibility, RevokeResponsibility, ind.DefineIndicator, ind.DefineTask):
+    assert HANDLERS[tk.DefineTask].gather is gather_define
+    for cmd in (AssignResponsibility, RevokeResponsibility, ind.DefineIndicator, tk.DefineTask):
         assert HANDLERS[cmd].roles == frozenset({"admin", "hq_office"})
 
 
@@ -314,19 +317,19 @@ def test_an_indicator_needs_its_campaign_and_a_parent_of_the_same_campaign() -> 
 def test_a_task_may_derive_from_an_indicator_of_its_campaign() -> None:
     """A task under an indicator of its campaign is defined; an unknown indicator is 404; redefinition 409."""
     parent = ind.Indicator(indicator_id=IND, campaign_id=CAMPAIGN, code="3", name="p", parent_id=None)
-    cmd = ind.DefineTask(command_id="t", task_id=TASK, campaign_id=CAMPAIGN, indicator_id=IND, name="清理小广告")
-    (event,) = ind.define_task(None, cmd, ctx(), ind.TaskRefs(campaign_exists=True, indicator=parent))
+    cmd = tk.DefineTask(command_id="t", task_id=TASK, campaign_id=CAMPAIGN, indicator_id=IND, name="清理小广告")
+    (event,) = tk.define_task(None, cmd, ctx(), tk.TaskRefs(campaign_exists=True, indicator=parent))
     assert fold("task", [event], Task).indicator_id == IND
     with pytest.raises(NotFound):
-        ind.define_task(None, cmd, ctx(), ind.TaskRefs(campaign_exists=True))
+        tk.define_task(None, cmd, ctx(), tk.TaskRefs(campaign_exists=True))
     with pytest.raises(Conflict):
-        ind.define_task(fold("task", [event], Task), cmd, ctx(), ind.TaskRefs(campaign_exists=True, indicator=parent))
+        tk.define_task(fold("task", [event], Task), cmd, ctx(), tk.TaskRefs(campaign_exists=True, indicator=parent))
 
 
 def test_loading_an_id_of_another_kind_is_a_conflict_not_a_crash() -> None:
     """Folding a task's history as a responsibility raises 409 id_kind_mismatch."""
-    cmd = ind.DefineTask(command_id="t", task_id=TASK, campaign_id=CAMPAIGN, name="清理小广告")
-    events = ind.define_task(None, cmd, ctx(), ind.TaskRefs(campaign_exists=True))
+    cmd = tk.DefineTask(command_id="t", task_id=TASK, campaign_id=CAMPAIGN, name="清理小广告")
+    events = tk.define_task(None, cmd, ctx(), tk.TaskRefs(campaign_exists=True))
     with pytest.raises(Conflict) as err:
         fold("responsibility", events, Responsibility)
     assert err.value.code == "id_kind_mismatch"

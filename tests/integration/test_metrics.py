@@ -1,0 +1,186 @@
+"""Evaluation metrics (考评指标) against the real PostgreSQL: a fixture across December–January and 元旦 where every
+figure below was computed by hand, the same figures as of a past instant, per grid and sub-command, and a rebuild.
+
+The fixture (3 working days to rectify; a 交办单 is due to be signed within 24 working hours; times Beijing):
+
+    P1 s1 unit_a  交办 12-27 10:00 → due 12-30 10:00; 签收 11:00; 反馈 12-29 10:00; 复查 15:00; 销号 12-30 09:00
+                  (23 working hours: 7 + 8 + 8)
+    P2 s2 unit_a  交办 12-28 10:00 → due 12-31 10:00; 签收 12-31 11:00 (late: due 12-31 10:00); 反馈 01-04 10:00;
+                  复查不通过 14:00; 反馈 01-05 10:00; 复查 14:00; 销号 15:00 (45 h: 7 + 8 + 8 + 8, 元旦, 8 + 6)
+    P3 s3 unit_b  交办 12-29 10:00 → due 01-04 10:00 (元旦 skipped); 签收 12:00; 延期 2 working days approved 12-30
+                  → due 01-06 10:00; 反馈 01-05 10:00; 复查 14:00; 销号 01-06 09:00 (39 h: 7 + 8 + 8 + 8 + 8)
+    P4 s3 unit_b  交办 12-30 10:00 → due 01-05 10:00; never signed, never rectified
+    P5 s2 unit_a  交办 01-04 10:00 → due 01-07 10:00; 签收 11:00; 挂账 01-05 10:00, still parked
+    P6 s1 unit_a  reported 01-10 09:30 at P1's place and category: a relapse (反弹) of P1; 交办 10:00 → due 01-13
+                  10:00; never signed
+    T  unit_a     每周五报送, 交办 12-27 10:00, 签收 12:00; reports for 12-31 (on time), 01-14 (filed 01-17, late),
+                  01-21 and 01-28 (on time); 01-07 never reported
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from domain import problem as pr
+from domain import tasks as tk
+from domain.structure.unit import MoveUnit, RegisterUnit
+from infra.bootstrap import System, bootstrap
+from infra.calendars import official_calendar
+from infra.clock import SimulatedClock
+from projections import metrics as mt
+from tests.support.escalation_kit import at
+from tests.support.problem_world import ADMIN, World, build_world, photo
+
+pytestmark = pytest.mark.integration
+
+CAL = official_calendar()
+DECEMBER = mt.evaluation_period("month", date(2021, 12, 15))
+JANUARY = mt.evaluation_period("month", date(2022, 1, 15))
+FIGURES = ("closure_rate", "on_time_closure_rate", "rework_rate", "extension_rate", "overdue_open_rate",
+           "relapse_rate", "ack_timeliness", "mean_hours_to_close", "report_timeliness")
+
+
+@pytest.fixture
+def system(database_url: str, clock: SimulatedClock) -> Iterator[System]:
+    s = bootstrap(database_url, clock=clock)
+    yield s
+    s.close()
+
+
+def build(system: System, clock: SimulatedClock) -> World:
+    """The fixture of the module docstring, command by command on the simulated clock."""
+    w = build_world(system)
+    w.send(ADMIN, RegisterUnit, unit_id=w["sc"], campaign_id=w.campaign_id, name="市容秩序指挥部",
+           unit_kind="sub_command", parent_id=w["hq_unit"])
+    w.send(ADMIN, MoveUnit, unit_id=w["unit_a"], parent_id=w["sc"], reason="划归市容秩序指挥部")
+    w.catch_up()
+    p = {k: w[k] for k in ("P1", "P2", "P3", "P4", "P5", "P6")}
+    script: list[tuple[str, str, Callable[[], Any]]] = [
+        ("2021-12-27", "10:00", lambda: (report(w, "P1", "s1"), assign(w, "P1"))),
+        ("2021-12-27", "10:00", lambda: w.send("hq", tk.DefineTask, task_id=w["T"], campaign_id=w.campaign_id,
+                                               name="背街小巷每周巡查", due_on=date(2022, 3, 31),
+                                               lead_unit_id=w["unit_a"], cadence=tk.weekly(5), assign=True)),
+        ("2021-12-27", "11:00", lambda: w.send("officer_a", pr.AcknowledgeProblem, problem_id=p["P1"])),
+        ("2021-12-27", "12:00", lambda: w.send("officer_a", tk.AcknowledgeTask, task_id=w["T"])),
+        ("2021-12-28", "10:00", lambda: (report(w, "P2", "s2"), assign(w, "P2"))),
+        ("2021-12-29", "10:00", lambda: (submit(w, "P1", "officer_a"), report(w, "P3", "s3"), assign(w, "P3"))),
+        ("2021-12-29", "12:00", lambda: w.send("officer_b", pr.AcknowledgeProblem, problem_id=p["P3"])),
+        ("2021-12-29", "15:00", lambda: w.send("supervisor", pr.VerifyRectification, problem_id=p["P1"])),
+        ("2021-12-30", "09:00", lambda: w.send("hq", pr.CloseProblem, problem_id=p["P1"])),
+        ("2021-12-30", "10:00", lambda: (report(w, "P4", "s3", "street_stalls"), assign(w, "P4"),
+                                         w.send("officer_b", pr.RequestExtension, problem_id=p["P3"], working_days=2,
+                                                reason="需协调供电公司迁移线杆"))),
+        ("2021-12-30", "11:00", lambda: w.send("hq", pr.ApproveExtension, problem_id=p["P3"])),
+        ("2021-12-31", "11:00", lambda: w.send("officer_a", pr.AcknowledgeProblem, problem_id=p["P2"])),
+        ("2021-12-31", "16:00", lambda: w.send("officer_a", tk.ReportTaskProgress, task_id=w["T"], text="已巡查 12 条",
+                                               percent=10)),
+        ("2022-01-04", "10:00", lambda: (submit(w, "P2", "officer_a"), report(w, "P5", "s2", "clutter"),
+                                         assign(w, "P5"))),
+        ("2022-01-04", "11:00", lambda: w.send("officer_a", pr.AcknowledgeProblem, problem_id=p["P5"])),
+        ("2022-01-04", "14:00", lambda: w.send("supervisor", pr.RejectRectification, problem_id=p["P2"],
+                                               reason="墙角仍有垃圾")),
+        ("2022-01-05", "10:00", lambda: (submit(w, "P2", "officer_a"), submit(w, "P3", "officer_b"),
+                                         w.send("hq", pr.ParkProblem, problem_id=p["P5"], reason="待征迁"))),
+        ("2022-01-05", "14:00", lambda: (w.send("supervisor", pr.VerifyRectification, problem_id=p["P2"]),
+                                         w.send("supervisor", pr.VerifyRectification, problem_id=p["P3"]))),
+        ("2022-01-05", "15:00", lambda: w.send("hq", pr.CloseProblem, problem_id=p["P2"])),
+        ("2022-01-06", "09:00", lambda: w.send("hq", pr.CloseProblem, problem_id=p["P3"])),
+        ("2022-01-10", "09:30", lambda: (w.catch_up(), report(w, "P6", "s1"))),
+        ("2022-01-10", "10:00", lambda: assign(w, "P6")),
+        ("2022-01-17", "10:00", lambda: task_report(w, date(2022, 1, 14))),
+        ("2022-01-21", "10:00", lambda: task_report(w, date(2022, 1, 21))),
+        ("2022-01-28", "10:00", lambda: task_report(w, date(2022, 1, 28))),
+    ]
+    for day, hhmm, act in script:
+        clock.set(at(day, hhmm))
+        act()
+    clock.set(at("2022-02-10"))
+    w.catch_up()
+    return w
+
+
+def report(w: World, key: str, site: str, category: str = "sanitation") -> None:
+    w.send("supervisor", pr.ReportProblem, problem_id=w[key], campaign_id=w.campaign_id, category=category,
+           place_id=w[site], description=f"{key}：路面有垃圾堆积", source="hotline")
+
+
+def assign(w: World, key: str) -> None:
+    w.send("hq", pr.AssignProblem, problem_id=w[key])
+
+
+def submit(w: World, key: str, officer: str) -> None:
+    w.send(officer, pr.SubmitRectification, problem_id=w[key], evidence=(photo(f"{key}:{uuid4()}"),))
+
+
+def task_report(w: World, day: date) -> None:
+    w.send("officer_a", tk.ReportTaskProgress, task_id=w["T"], due_on=day, text="按周报送进度", percent=50)
+
+
+def figures(system: System, w: World, period: mt.EvaluationPeriod, by: mt.By,
+            as_of: datetime) -> dict[UUID | None, dict[str, tuple[float, int]]]:
+    """(numerator, denominator) of every figure, per group."""
+    with psycopg.connect(system.database_url, row_factory=dict_row) as conn:
+        body = mt.evaluate(conn, mt.window(w.campaign_id, period, as_of, CAL.tz), by, CAL)
+    return {r["key"]: {f: (r["figures"][f]["numerator"], r["figures"][f]["denominator"]) for f in FIGURES}
+            for r in body["rows"]}
+
+
+def expect(*pairs: tuple[float, int]) -> dict[str, tuple[float, int]]:
+    return dict(zip(FIGURES, pairs, strict=True))
+
+
+A_DEC = expect((1, 2), (1, 2), (0, 2), (0, 2), (1, 2), (0, 1), (2, 3), (23.0, 1), (1, 1))
+B_DEC = expect((0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (1, 1), (0, 0), (0, 0))
+A_JAN = expect((0, 1), (0, 1), (0, 1), (0, 2), (1, 2), (1, 1), (1, 2), (45.0, 1), (2, 4))
+B_JAN = expect((1, 2), (1, 2), (0, 2), (1, 2), (1, 2), (0, 1), (0, 0), (39.0, 1), (0, 0))
+
+
+def test_every_figure_matches_the_hand_computed_fixture_across_the_month_boundary(system: System,
+                                                                                   clock: SimulatedClock) -> None:
+    """December and January per unit: numerators and denominators exactly as computed in the module docstring."""
+    w = build(system, clock)
+    assert figures(system, w, DECEMBER, "unit", clock()) == {w["unit_a"]: A_DEC, w["unit_b"]: B_DEC}
+    assert figures(system, w, JANUARY, "unit", clock()) == {w["unit_a"]: A_JAN, w["unit_b"]: B_JAN}
+
+
+def test_grids_sub_commands_and_the_campaign_add_up(system: System, clock: SimulatedClock) -> None:
+    """Grid 1 is unit_a's problems without the task (its 交办单 and reports have no place); the sub-command over
+    unit_a equals unit_a; the campaign's totals are the sum of both units."""
+    w = build(system, clock)
+    grid1 = figures(system, w, DECEMBER, "grid", clock())[w["grid1"]]
+    assert grid1 == {**A_DEC, "ack_timeliness": (1, 2), "report_timeliness": (0, 0)}
+    assert figures(system, w, JANUARY, "sub_command", clock())[w["sc"]] == A_JAN
+    (total,) = figures(system, w, JANUARY, "campaign", clock()).values()
+    assert total == expect((1, 3), (1, 3), (0, 3), (1, 4), (2, 4), (1, 2), (1, 2), (84.0, 2), (2, 4))
+
+
+def test_a_past_instant_reads_the_figures_as_they_were_and_a_closed_period_stays_frozen(
+        system: System, clock: SimulatedClock) -> None:
+    """As of 12-30 12:00 only P1 was due (and closed on time), the 12-31 report not yet due; December read in
+    February equals December read at its end (later facts never move a closed period's figures)."""
+    w = build(system, clock)
+    then = figures(system, w, DECEMBER, "unit", at("2021-12-30", "12:00"))
+    assert then[w["unit_a"]] == expect((1, 1), (1, 1), (0, 1), (0, 1), (0, 1), (0, 1), (2, 2), (23.0, 1), (0, 0))
+    assert figures(system, w, DECEMBER, "unit", at("2022-01-01", "00:00")) == figures(system, w, DECEMBER, "unit",
+                                                                                       clock())
+
+
+def test_the_metrics_read_model_rebuilds_to_the_same_rows(system: System, clock: SimulatedClock) -> None:
+    """Rebuilding the metrics projection from zero gives exactly the rows, hence the figures, it had."""
+    w = build(system, clock)
+    projection = next(p for p in system.projector.projections if p.name == "metrics")
+
+    def snapshot() -> dict[str, list[Any]]:
+        with psycopg.connect(system.database_url, row_factory=dict_row) as conn:
+            return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in projection.tables}
+
+    before, january = snapshot(), figures(system, w, JANUARY, "unit", clock())
+    system.projector.rebuild(projection)
+    assert snapshot() == before and figures(system, w, JANUARY, "unit", clock()) == january
