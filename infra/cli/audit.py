@@ -246,12 +246,15 @@ def dossier_command(case: UUID = typer.Argument(..., help="the accountability ca
     typer.echo(str(path))
 
 
-def write_dossier(system: System, case: UUID, key: digests.SigningKey, path: Path) -> Path:
-    """Render the dossier of `case` to `path` (the chain brought up to date and a digest signed first)."""
+def write_dossier(system: System, case: UUID, key: digests.SigningKey, path: Path, now: datetime | None = None) -> Path:
+    """Render the dossier of `case` to `path` (the chain brought up to date and a digest signed first).
+
+    `now`: the instant the replay runs to (default the clock's now; the demo passes the end of its month).
+    """
     process = ChainProcess(system.database_url, events_table(system.app), key, system.clock)
     process.round(force_digest=True)
     with psycopg.connect(system.database_url, row_factory=dict_row) as conn:
-        html = aq.dossier_html(system.app, system.database_url, conn, case, system.clock(), key)
+        html = aq.dossier_html(system.app, system.database_url, conn, case, now or system.clock(), key)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return path
@@ -265,3 +268,20 @@ def register(app: typer.Typer) -> None:
     app.command("knowledge")(knowledge_command)
     app.command("dossier")(dossier_command)
     app.add_typer(replay_app, name="replay")
+
+
+def demo_dossier(system: System, settings: Settings, campaign_id: UUID) -> Path | None:
+    """The dossier of the demo's first 问责 case (replayed to the last recorded event), or None when it has none."""
+    trail = system.projector.projection("trail")
+    while system.projector.run_once(trail):
+        pass
+    with psycopg.connect(system.database_url, row_factory=dict_row) as conn:
+        row = conn.execute("SELECT aggregate_id FROM audit_events WHERE kind = 'accountability_case' AND campaign_id = %s"
+                           " ORDER BY notification_id LIMIT 1", (campaign_id,)).fetchone()
+        last = conn.execute("SELECT max(recorded_at) AS at FROM audit_events WHERE campaign_id = %s",
+                            (campaign_id,)).fetchone()
+    if row is None:
+        return None
+    case = row["aggregate_id"]
+    return write_dossier(system, case, signing_key(settings), settings.var_dir / "dossiers" / f"dossier-{case}.html",
+                         now=last["at"] if last else None)

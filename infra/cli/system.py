@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from uuid import UUID
 
 import psycopg
 import typer
@@ -31,6 +32,10 @@ def demo_command(as_json: bool = typer.Option(False, "--json", help="print what 
         system.projector.catch_up()
         with psycopg.connect(system.database_url, autocommit=True) as conn:
             summary["token"] = create_token(conn, role="admin", name="演示数据")
+        from infra.cli.audit import demo_dossier  # the demo ends with the dossier of one of its 问责 cases
+
+        dossier = demo_dossier(system, settings, UUID(summary["campaign_id"]))
+        summary["dossier"] = str(dossier) if dossier else None
     finally:
         system.close()
     if as_json:
@@ -41,6 +46,8 @@ def demo_command(as_json: bool = typer.Option(False, "--json", help="print what 
     typer.echo(f"  网格 {summary['grids']} 个, 牵头单位: 来源列明 {summary['lead_units_named_by_source']} 个, "
                f"演示虚构 {summary['lead_units_invented']} 个")
     typer.echo(f"  管理员令牌 token: {summary['token']}")
+    if summary.get("dossier"):
+        typer.echo(f"  问责卷宗 (dossier): {summary['dossier']}")
 
 
 def register(app: typer.Typer) -> None:
