@@ -26,6 +26,7 @@ from domain.kernel.base import event_uuid
 from domain.reasons import has_reason, needs_reason
 from infra.commands.authorization import authorize, ensure_role_allowed
 from infra.commands.grants import Grant, unbound
+from domain.kernel.recorded import AlreadyRecorded
 from infra.store.event_store import Dudao, Receipt, StoredDomainEvent, payload_digest
 
 log = structlog.get_logger("dudao.commands")
@@ -94,6 +95,20 @@ class StoreReader(Reader):
         return self.versions[aggregate_id]
 
 
+class StaleDecision(Exception):
+    """A rule refused a command on a state that changed while it was being judged: judge it again."""
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def event_ref(s: StoredDomainEvent) -> dict[str, Any]:
+    """How a command's result names one of its events."""
+    return {"event_id": s.event_id, "type": s.event.event_name, "aggregate_id": str(s.originator_id),
+            "version": s.originator_version}
+
+
 class CommandService:
     def __init__(self, app: Dudao, clock: Clock, max_attempts: int = 10) -> None:
         self.app = app
@@ -143,6 +158,11 @@ class CommandService:
                 # A receipt or an aggregate version appeared meanwhile: back off (jittered), look again.
                 time.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
                 continue
+            except StaleDecision as stale:
+                # A concurrent command changed what the rule read (e.g. another delivery of the same upload
+                # stored it): judge again on the new state, which may find the intent already recorded.
+                if attempt + 1 == self.max_attempts:
+                    raise stale.error from None
             except DomainError:
                 # A concurrent delivery of this very command may have changed the state we read.
                 if (prior := self._prior(command.command_id, digest)) is not None:
@@ -196,10 +216,9 @@ class CommandService:
                               command=type(command).__name__)
         meta = meta.model_copy(update={"reason": command.reason})
         ctx = CommandContext(meta=meta)
-        if handler.gather is not None:
-            events = handler.decide(state, command, ctx, handler.gather(command, reader))
-        else:
-            events = handler.decide(state, command, ctx)
+        events = self._decide(handler, state, command, ctx, reader)
+        if isinstance(events, AlreadyRecorded):
+            return self._recorded(events, command, target)
         stored = caused_by_target(self._sequence(events, reader), target, causation_id)
         result = CommandResult(
             command_id=command.command_id, command=type(command).__name__, aggregate_id=str(target),
@@ -209,6 +228,30 @@ class CommandService:
         receipt = Receipt(command.command_id, type(command).__name__, digest, {k: v for k, v in result.as_dict().items() if k != "replayed"})
         self.app.save(*stored, receipt=receipt)
         return result
+
+    def _decide(self, handler: Handler[Any], state: object, command: Command, ctx: CommandContext,
+                reader: StoreReader) -> list[DomainEvent]:
+        """The rule's events; a refusal judged on aggregates that changed meanwhile is a `StaleDecision`."""
+        try:
+            if handler.gather is not None:
+                return handler.decide(state, command, ctx, handler.gather(command, reader))
+            return handler.decide(state, command, ctx)
+        except DomainError as error:
+            latest = self.app.store.latest_versions(reader.versions)
+            if any(latest.get(aid, 0) != version for aid, version in reader.versions.items()):
+                raise StaleDecision(error) from error
+            raise
+
+    def _recorded(self, recorded: AlreadyRecorded, command: Command, target: UUID) -> CommandResult:
+        """The result of the command that stored this intent first (from its receipt), as a replay."""
+        stored = self.app.event_at(recorded.aggregate_id, recorded.version)
+        receipt = self.app.store.get_receipt(stored.event.meta.command_id) if stored is not None else None
+        if receipt is not None:
+            return CommandResult(**{**receipt.result, "replayed": True})
+        # Stored without a receipt (written before receipts existed): name the event that records it.
+        events = [] if stored is None else [event_ref(stored)]
+        return CommandResult(command_id=command.command_id, command=type(command).__name__, aggregate_id=str(target),
+                             events=events, replayed=True)
 
     @staticmethod
     def _sequence(events: list[DomainEvent], reader: StoreReader) -> list[StoredDomainEvent]:

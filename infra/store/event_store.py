@@ -23,6 +23,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from collections.abc import Iterable
 from typing import Any, Sequence
 from uuid import UUID
 
@@ -188,6 +189,17 @@ class DudaoRecorder(PostgresApplicationRecorder):
             )
         return ids
 
+    def latest_versions(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, int]:
+        """The current version of each given aggregate that has events (one query, whatever the number)."""
+        ids = list(aggregate_ids)
+        if not ids:
+            return {}
+        table = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT originator_id, max(originator_version) AS version FROM {} "
+                             "WHERE originator_id = ANY(%s) GROUP BY originator_id").format(table), (ids,))
+            return {row["originator_id"]: row["version"] for row in curs.fetchall()}
+
     def get_receipt(self, command_id: str) -> Receipt | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
@@ -273,6 +285,11 @@ class Dudao(Application[UUID]):
     def history(self, aggregate_id: UUID) -> list[StoredDomainEvent]:
         """An aggregate's stored events, oldest first (empty for an unknown id)."""
         return [stored_domain_event(e) for e in self.events.get(aggregate_id)]
+
+    def event_at(self, aggregate_id: UUID, version: int) -> StoredDomainEvent | None:
+        """One stored event of an aggregate, by version (None if there is none)."""
+        found = list(self.events.get(aggregate_id, gt=version - 1, lte=version))
+        return stored_domain_event(found[0]) if found else None
 
     def decode(self, stored: StoredEvent) -> StoredDomainEvent:
         """A stored row (e.g. a notification) as the domain event our mapper makes of it."""
