@@ -20,6 +20,7 @@ from pydantic import AwareDatetime, Field, StringConstraints
 from domain.kernel.base import (
     Command, CommandContext, Conflict, DomainError, DomainEvent, Frozen, NotFound, UnhandledEvent, evolver,
 )
+from domain.kernel.recorded import AlreadyRecorded, differing_fields
 from domain.kernel.roles import INSPECTOR_ROLES, ensure_role
 from domain.policy.campaign import CampaignPolicy
 from domain.problem import NewProblem, ProblemMatches, new_problem_events
@@ -251,19 +252,24 @@ def _finding_events(visit: VisitOpened | VisitLogged | Visit, findings: tuple[Fi
     return events
 
 
-def _same_visit(state: Visit, cmd: OpenVisit) -> bool:
-    fields = cmd.model_dump(exclude={"command_id"}).keys()
-    return all(getattr(state, name) == getattr(cmd, name) for name in fields)
+def _differences(state: Visit, cmd: OpenVisit) -> list[str]:
+    """The command's fields on which the stored visit says otherwise (none: the same upload again)."""
+    return differing_fields(state, cmd, (name for name in type(cmd).model_fields if name != "command_id"))
+
+
+def _visit_exists(state: Visit, differing: list[str]) -> Conflict:
+    return Conflict("visit_exists", "督导记录编号已存在且内容不同", "visit id already used with other content",
+                    visit_id=str(state.visit_id), differing_fields=differing, visit_status=state.status)
 
 
 def log_visit(state: Visit | None, cmd: LogVisit, ctx: CommandContext, refs: VisitRefs) -> list[DomainEvent]:
-    """Log a whole visit; the same visit uploaded again with the same content changes nothing."""
+    """Log a whole visit; the same visit uploaded again with the same content is already recorded."""
     ensure_role(ctx.actor, VISITOR_ROLES)
     if state is not None:
-        if state.status == "closed" and _same_visit(state, cmd):
-            return []
-        raise Conflict("visit_exists", "督导记录编号已存在且内容不同", "visit id already used with other content",
-                       visit_id=str(cmd.visit_id))
+        differing = _differences(state, cmd)
+        if state.status == "closed" and not differing:
+            return AlreadyRecorded(cmd.visit_id)
+        raise _visit_exists(state, differing)
     _ensure_not_future(cmd.occurred_at, ctx)
     _ensure_places(place_ids(cmd), refs)
     _ensure_new_problems(cmd.findings, refs)
@@ -275,10 +281,9 @@ def log_visit(state: Visit | None, cmd: LogVisit, ctx: CommandContext, refs: Vis
 def open_visit(state: Visit | None, cmd: OpenVisit, ctx: CommandContext, refs: VisitRefs) -> list[DomainEvent]:
     ensure_role(ctx.actor, VISITOR_ROLES)
     if state is not None:
-        if _same_visit(state, cmd):
-            return []
-        raise Conflict("visit_exists", "督导记录编号已存在且内容不同", "visit id already used with other content",
-                       visit_id=str(cmd.visit_id))
+        if not (differing := _differences(state, cmd)):
+            return AlreadyRecorded(cmd.visit_id)
+        raise _visit_exists(state, differing)
     _ensure_not_future(cmd.occurred_at, ctx)
     _ensure_places(place_ids(cmd), refs)
     content = cmd.model_dump(exclude={"command_id", "occurred_at"})
@@ -293,13 +298,13 @@ def _open_visit_state(state: Visit | None, visit_id: UUID, ctx: CommandContext) 
 
 
 def add_finding(state: Visit | None, cmd: AddFinding, ctx: CommandContext, refs: VisitRefs) -> list[DomainEvent]:
-    """Add a finding to an open visit; the same finding added again changes nothing."""
+    """Add a finding to an open visit; the same finding added again is already recorded (as its problem)."""
     visit = _open_visit_state(state, cmd.visit_id, ctx)
     if (known := visit.finding(cmd.finding.problem_id)) is not None:
-        if known == cmd.finding:
-            return []
+        if not (differing := [f"finding.{name}" for name in differing_fields(known, cmd.finding, Finding.model_fields)]):
+            return AlreadyRecorded(cmd.finding.problem_id)
         raise Conflict("problem_exists", "问题编号已存在", "problem id already used",
-                       problem_ids=[str(cmd.finding.problem_id)])
+                       problem_ids=[str(cmd.finding.problem_id)], differing_fields=differing)
     if visit.status == "closed":
         raise Conflict("visit_closed", "督导已结束，不能再添加问题", "the visit is closed")
     _ensure_not_future(ctx.meta.occurred_at, ctx)

@@ -11,6 +11,7 @@ from datetime import datetime
 from uuid import UUID
 
 from domain.kernel.base import CommandContext, Conflict, DomainError, DomainEvent, Forbidden, NotFound
+from domain.kernel.recorded import AlreadyRecorded, differing_fields
 from domain.kernel.roles import HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_ROLES, ensure_role
 from domain.policy.campaign import (
     CampaignPolicy, campaign_calendar, categories_at, deadline_policy_at, relapse_window_at, routing_at,
@@ -68,9 +69,10 @@ def report_problem(state: Problem | None, cmd: ReportProblem, ctx: CommandContex
     ensure_role(ctx.actor, INSPECTOR_ROLES)
     new = NewProblem(**cmd.model_dump(exclude={"command_id", "occurred_at"}))
     if state is not None:
-        if same_report(state, new):
-            return []
-        raise Conflict("problem_exists", "问题编号已存在", "problem id already used", problem_id=str(cmd.problem_id))
+        if not (differing := differing_fields(state, new, type(new).model_fields)):
+            return AlreadyRecorded(cmd.problem_id)
+        raise Conflict("problem_exists", "问题编号已存在", "problem id already used", problem_id=str(cmd.problem_id),
+                       differing_fields=differing)
     if not refs.place_exists:
         raise NotFound("place_not_found", "点位不存在", "place not found", place_id=str(cmd.place_id))
     return new_problem_events(new, ctx, refs.policy, refs.matches)
