@@ -1,7 +1,9 @@
 """CLI for the supervision loop: issue any command as a token's actor, export the 整改台账, show a problem.
 
 `dudao command NAME --body JSON --token T` runs any registered command (e.g. `assign_problem`)
-through the same service the API uses; `dudao ledger CAMPAIGN --csv F | --xlsx F` writes the
+through the same service the API uses, as the token's grant: the same role, campaign, reference
+and scope checks as over HTTP (`infra.commands.authorization`), and an expired or revoked token is
+refused (exit 2); `dudao ledger CAMPAIGN --csv F | --xlsx F` writes the
 rectification ledger; `dudao problem ID` prints a problem's timeline.
 """
 
@@ -25,22 +27,22 @@ def command_command(name: str = typer.Argument(..., help="snake_case command nam
                     token: str = typer.Option(..., "--token", envvar="DUDAO_TOKEN", help="whose act this is")) -> None:
     """Issue one command as the token's actor / 以令牌身份执行一条指令."""
     from domain.kernel.base import DomainError
-    from infra.http.auth import grant_for_token
-    from infra.http.commands import snake_case
     from infra.bootstrap import bootstrap_from_settings
-    from infra.commands import HANDLERS
+    from infra.commands import commands_by_name
+    from infra.commands.grants import Unauthenticated, check_token
 
     settings = load_settings(configure_logs=True)  # logs to stderr, the result alone on stdout
     system = bootstrap_from_settings(settings)
     try:
-        handlers = {snake_case(cls.__name__): cls for cls in HANDLERS}
+        handlers = commands_by_name()
         if name not in handlers:
             raise typer.BadParameter(f"unknown command {name}; known: {', '.join(sorted(handlers))}")
-        with psycopg.connect(system.database_url) as conn:
-            grant = grant_for_token(conn, token)
-        if grant is None:
-            typer.echo("令牌无效 invalid token", err=True)
-            raise typer.Exit(2)
+        try:
+            with psycopg.connect(system.database_url) as conn:
+                grant = check_token(conn, token)
+        except Unauthenticated as err:
+            typer.echo(f"令牌无效 invalid token: {err.message_zh} / {err.message_en} ({err.code})", err=True)
+            raise typer.Exit(2) from err
         try:
             command = handlers[name].model_validate_json(body)
         except ValidationError as err:
@@ -48,7 +50,7 @@ def command_command(name: str = typer.Argument(..., help="snake_case command nam
                                    "details": json.loads(err.json())}, ensure_ascii=False), err=True)
             raise typer.Exit(2) from err
         try:
-            result = system.service.handle(command, grant.actor)
+            result = system.service.handle(command, grant)
         except DomainError as err:
             typer.echo(json.dumps({"code": err.code, "message_zh": err.message_zh, "message_en": err.message_en,
                                    "details": err.details}, ensure_ascii=False, default=str), err=True)

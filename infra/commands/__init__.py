@@ -8,6 +8,7 @@ the service checks both, and the campaign and scope of the grant, before any rul
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, TypeVar
@@ -71,6 +72,16 @@ HANDLERS: dict[type[Command], Handler[Any]] = {}
 def register(*handlers: Handler[Any]) -> None:
     for h in handlers:
         HANDLERS[h.command] = h
+
+
+def snake_case(name: str) -> str:
+    """`StartCampaign` → `start_campaign`: a command's name on every edge (HTTP route, `dudao command`)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def commands_by_name() -> dict[str, type[Command]]:
+    """Every registered command by its snake_case name."""
+    return {snake_case(command.__name__): command for command in HANDLERS}
 
 
 def actor_unit_ids(reader: Reader) -> frozenset[UUID]:

@@ -17,7 +17,7 @@ from domain.kernel.roles import (
     CASE_CLOSER_ROLES, CASE_DECIDER_ROLES, CASE_OPENER_ROLES, PERSON_ROLES, PROPOSER_ROLES, SUMMONS_ROLES,
 )
 from infra.commands import Handler, Reader, actor_unit_ids, register
-from infra.commands.references import BASIS, PARTY, TARGET
+from infra.commands.references import BASIS, PARTY, TARGET, Spec
 
 
 def gather_appeal(cmd: ac.FileAppeal, reader: Reader) -> ac.CaseRefs:
@@ -32,8 +32,9 @@ def _summons(cmd: Any) -> Any:
     return cmd.summons_id
 
 
-SUMMONS_ID, CASE_ID = {"summons_id": TARGET}, {"case_id": TARGET}
-WITH_BASIS = {"subject": PARTY, "basis": BASIS}  # whom it is against and what it rests on: all of one campaign
+SUMMONS_ID: dict[str, Spec] = {"summons_id": TARGET}
+CASE_ID: dict[str, Spec] = {"case_id": TARGET}
+WITH_BASIS: dict[str, Spec] = {"subject": PARTY, "basis": BASIS}  # whom it is against and what it rests on: all of one campaign
 
 register(
     Handler(su.ProposeSummons, su.SUMMONS, _summons, su.propose_summons, roles=PROPOSER_ROLES,

@@ -12,7 +12,7 @@ from uuid import UUID
 from domain.consequences import bulletin as bu
 from domain.kernel.roles import HQ_ROLES, PERSON_ROLES
 from infra.commands import Handler, Reader, actor_unit_ids, register
-from infra.commands.references import TARGET, Each, Of
+from infra.commands.references import TARGET, Each, Of, Spec
 
 
 def gather_draft(cmd: bu.DraftBulletin, reader: Reader) -> bu.BulletinRefs:
@@ -29,7 +29,7 @@ def _target(cmd: bu.DraftBulletin | bu.EditBulletin | bu.IssueBulletin | bu.Ackn
 
 UNIT, STEP = Of("unit"), Of("escalation")
 # Everyone a bulletin names — units ranked or flagged, the steps it lists, the leaders — is of its campaign.
-CONTENTS = {
+CONTENTS: dict[str, Spec] = {
     "bulletin_id": TARGET, "red_list": Each({"unit_id": UNIT}), "black_list": Each({"unit_id": UNIT}),
     "flags": Each({"unit_id": UNIT}), "listed_escalations": Each({"step_id": STEP, "unit_id": UNIT}),
     "liaison_duties": Each({"person_id": Of("person"), "step_ids": STEP}),

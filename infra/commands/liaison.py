@@ -28,7 +28,7 @@ from domain.structure.person import Person
 from domain.structure.place import Place
 from domain.structure.unit import Unit
 from infra.commands import Handler, Reader, register
-from infra.commands.references import NEW, OWN, KindIn, Of
+from infra.commands.references import NEW, OWN, KindIn, Of, Spec
 from infra.commands.escalation import LATEST, ItemView, calendar_for, item_adapter, parties_for
 from infra.commands.indicator import get_of_kind
 from projections import liaison_duties as ld
@@ -154,7 +154,8 @@ def _leader_target(cmd: Any) -> UUID:
 _DUTY, _LEADER = DUTY_KIND, LEADER_KIND
 # The leader, their 联络员 and the places or units they are linked to are of the campaign (checked by the service).
 PERSON = Of("person")
-LEADER, DUTY = {"person_id": PERSON}, {"person_id": PERSON, "link_id": OWN}
+LEADER: dict[str, Spec] = {"person_id": PERSON}
+DUTY: dict[str, Spec] = {"person_id": PERSON, "link_id": OWN}
 
 register(
     Handler(li.DesignateLeader, _LEADER, _leader_target, li.designate_leader, gather_designate, roles=HQ_ROLES,

@@ -19,7 +19,6 @@ from domain.problem.assignment_notice import (AssignmentNames, assignment_notice
 from domain.kernel.base import CommandContext
 from domain.escalation.notice import Notice
 from domain.policy.campaign import CampaignPolicy, campaign_calendar, policy_id_for
-from domain.structure.person import Person
 from domain.structure.place import Place
 from domain.structure.unit import Unit
 from domain.problem.commands import REFS_NEEDED, ProblemCommand

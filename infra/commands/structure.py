@@ -16,7 +16,7 @@ from domain.structure import unit as un
 from domain.structure.tree import TreeRefs
 from domain.kernel.roles import HQ_ROLES
 from infra.commands import Handler, Reader, register
-from infra.commands.references import TARGET, Of
+from infra.commands.references import TARGET, Of, Spec
 
 # Far deeper than any real command structure; only guards the walk against corrupt history.
 MAX_DEPTH = 256
@@ -74,10 +74,12 @@ def _by(field: str) -> Any:
     return lambda cmd: getattr(cmd, field)
 
 
-UNIT, PLACE, PERSON = {"unit_id": TARGET}, {"place_id": TARGET}, {"person_id": TARGET}
-UNIT_PARENT = {**UNIT, "parent_id": Of("unit", missing="parent_not_found")}
-PLACE_PARENT = {**PLACE, "parent_id": Of("place", missing="parent_not_found")}
-MEMBERSHIP = {**PERSON, "unit_id": Of("unit")}
+UNIT: dict[str, Spec] = {"unit_id": TARGET}
+PLACE: dict[str, Spec] = {"place_id": TARGET}
+PERSON: dict[str, Spec] = {"person_id": TARGET}
+UNIT_PARENT: dict[str, Spec] = {**UNIT, "parent_id": Of("unit", missing="parent_not_found")}
+PLACE_PARENT: dict[str, Spec] = {**PLACE, "parent_id": Of("place", missing="parent_not_found")}
+MEMBERSHIP: dict[str, Spec] = {**PERSON, "unit_id": Of("unit")}
 
 register(
     Handler(un.RegisterUnit, "unit", _by("unit_id"), un.register_unit, gather_register_unit, roles=HQ_ROLES,

@@ -13,7 +13,7 @@ from domain import visit as vi
 from domain.kernel.base import Command
 from domain.problem import Problem
 from infra.commands import Handler, Reader, register
-from infra.commands.references import NEW, TARGET, Each, Of
+from infra.commands.references import NEW, TARGET, Each, Of, Spec
 from infra.commands.problem import campaign_policy, place_in_campaign
 from projections.ledger import matches_for
 
@@ -51,9 +51,9 @@ def _visit(cmd: vi.OpenVisit | vi.AddFinding | vi.CloseVisit) -> UUID:
     return cmd.visit_id
 
 
-VISIT = {"visit_id": TARGET}
+VISIT: dict[str, Spec] = {"visit_id": TARGET}
 FINDING = Each({"problem_id": NEW, "place_id": Of("place")})  # a finding reports a new problem, maybe at a place inside
-OPENED = {**VISIT, "place_id": Of("place"), "participants": Of("person")}
+OPENED: dict[str, Spec] = {**VISIT, "place_id": Of("place"), "participants": Of("person")}
 
 register(
     Handler(vi.LogVisit, "visit", _visit, vi.log_visit, gather_visit, roles=vi.VISITOR_ROLES,

@@ -11,7 +11,6 @@ the CLI and the escalator (`infra.commands.authorization`).
 from __future__ import annotations
 
 import inspect
-import re
 from typing import Any, Callable
 
 from fastapi import APIRouter, Depends, Request
@@ -21,7 +20,7 @@ from pydantic import BaseModel
 from domain.kernel.base import Command
 from infra.http.auth import Grant, current_grant
 from infra.http.errors import ErrorBody
-from infra.commands import HANDLERS, Handler
+from infra.commands import HANDLERS, Handler, snake_case
 
 
 class EventRef(BaseModel):
@@ -55,11 +54,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 ERROR_RESPONSES[200] = {"model": CommandResultBody, "description": ERROR_RESPONSES[200]["description"]}
-
-
-def snake_case(name: str) -> str:
-    """`StartCampaign` → `start_campaign`."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def command_router() -> APIRouter:
