@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import psycopg
@@ -61,18 +61,14 @@ def events(campaign_id: UUID) -> list[StoredDomainEvent]:
         person = derived_id("bench", "leader", i)
         out.append(StoredDomainEvent(person, 1, PersonRegistered(meta=m, person_id=person, campaign_id=campaign_id,
                                                                  name=f"领导{i:03d}")))
-        record, version = li.liaison_id_for(person), 0
-
-        def add(event: DomainEvent) -> None:
-            nonlocal version
-            version += 1
-            out.append(StoredDomainEvent(record, version, event))
-
+        record = li.liaison_id_for(person)
+        own: list[DomainEvent] = []
+        add = own.append
         add(li.LeaderDesignated(meta=m, liaison_id=record, campaign_id=campaign_id, person_id=person,
                                 body=("party_committee", "people_congress", "government", "cppcc")[i % 4], rank="副职"))
         for k in range(LINKS_PER_LEADER):
             place = derived_id("bench", "place", i, k)
-            kind = "street" if k == 0 else "road"
+            kind: Literal["street", "road"] = "street" if k == 0 else "road"
             out.append(StoredDomainEvent(place, 1, PlaceRegistered(meta=m, place_id=place, campaign_id=campaign_id,
                                                                    name=f"点位{i:03d}-{k}", place_kind=kind,
                                                                    parent_id=None)))
@@ -88,6 +84,7 @@ def events(campaign_id: UUID) -> list[StoredDomainEvent]:
             add(li.DutyExemptionGranted(meta=m, liaison_id=record, campaign_id=campaign_id, person_id=person,
                                         exemption_id=uuid4(), exemption_kind="business_trip",
                                         starts_on=date(2022, 3, 1), ends_on=date(2022, 3, 31), reason="公出"))
+        out += [StoredDomainEvent(record, v, e) for v, e in enumerate(own, start=1)]
         out += visits(campaign_id, i, person)
     return out
 
@@ -115,7 +112,7 @@ def timed(label: str, fn: Callable[[], Any], repeat: int = 5) -> Any:
         started = time.perf_counter()
         result = fn()
         runs.append(time.perf_counter() - started)
-    size = len(result) if hasattr(result, "__len__") else result
+    size = len(result) if isinstance(result, (list, tuple)) else result
     print(f"{label:<52} median {statistics.median(runs) * 1000:>8,.0f} ms   "
           f"min {min(runs) * 1000:>7,.0f} ms   rows {size}")
     return result

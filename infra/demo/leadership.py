@@ -7,7 +7,7 @@ month, three working days of grace, a reminder three working days before the mon
 their 联络员, the streets, township and roads are invented for the demo (marked 演示虚构); the practice is
 the source's.
 
-December: 陈 meets the street (a visit to a grid inside it) and one road, never goes to 高安大道 (unmet:
+December: 陈 meets the street (a visit to a community inside it) and one road, never goes to 高安大道 (unmet:
 reminded on the 29th, recorded unmet when the grace runs out on 7 January, climbing the ladder through
 January to 通报 and a proposed 约谈); 刘 misses 凤凰路 (unmet; he makes up a visit on 12 January and HQ closes
 the December duty with his explanation); 黄's visit to 解放路 on 29 December is uploaded only on 10 January,
@@ -48,7 +48,8 @@ LEADERS: tuple[tuple[str, str, str, bool, tuple[tuple[str, str], ...]], ...] = (
     ("黄志勇", "government", "副市长", True, (("八景镇", "township"), ("解放路", "road"), ("大观路", "road"))),
     ("周丽萍", "cppcc", "市政协副主席", False, (("蓝坊镇", "township"), ("碧落路", "road"), ("米山路", "road"))),
 )
-INSIDE = ("瑞州街道东片网格", "grid", "瑞州街道")  # a grid inside a street: a visit there counts for the street
+# A community inside a street: a visit there counts for the street (not a grid: the source's 32 grids stay 32).
+INSIDE = ("瑞州街道东门社区", "community", "瑞州街道")
 
 
 def _at(day: str, hhmm: str) -> datetime:
@@ -57,7 +58,7 @@ def _at(day: str, hhmm: str) -> datetime:
 
 # (leader, place, occurred, uploaded on the day of the January run — None: when the leadership is loaded)
 VISITS: tuple[tuple[str, str, datetime, date | None], ...] = (
-    ("陈建华", "瑞州街道东片网格", _at("2021-12-09", "10:00"), None),
+    ("陈建华", "瑞州街道东门社区", _at("2021-12-09", "10:00"), None),
     ("陈建华", "瑞阳大道", _at("2021-12-16", "15:00"), None),
     ("刘国平", "筠阳街道", _at("2021-12-14", "09:30"), None),
     ("刘国平", "锦江路", _at("2021-12-20", "10:00"), None),
@@ -96,7 +97,7 @@ class Leadership:
         name, kind, parent = INSIDE
         self.batch.send(hq, f"place:{name}", RegisterPlace, place_id=self.loader.place_id(name), campaign_id=campaign,
                         name=name, place_kind=kind, parent_id=self.loader.place_id(parent), invented=True,
-                        note=f"{INVENTED}网格")
+                        note=f"{INVENTED}社区")
         self.batch.send(hq, "liaison:policy", li.SetLiaisonDutyPolicy, campaign_id=campaign,
                         effective_from=datetime(2021, 12, 1, tzinfo=CHINA_TZ), reason=POLICY_REASON)
         for leader, body, rank, has_officer, places in LEADERS:

@@ -48,7 +48,7 @@ def test_december_is_met_unmet_met_late_and_exempt_as_the_scenario_says(demo: tu
     assert december["陈建华·高安大道"] == "unmet" and december["刘国平·凤凰路"] == "unmet"
     assert december["黄志勇·解放路"] == "met_late"
     assert {v for k, v in december.items() if k.startswith("周丽萍")} == {"exempt"}
-    assert december["陈建华·瑞州街道"] == "met"  # by a visit to the grid inside the street
+    assert december["陈建华·瑞州街道"] == "met"  # by a visit to the community inside the street
     assert summary["leadership"]["unmet_duties_escalated"] == 3  # 陈, 刘, and 黄 before his late upload
 
 
