@@ -54,7 +54,7 @@ DDL = (
         campaign_id uuid NOT NULL, version int NOT NULL, effective_from timestamptz NOT NULL,
         recorded_at timestamptz NOT NULL, rules jsonb NOT NULL, reason text NOT NULL, actor jsonb NOT NULL,
         correlation_id uuid NOT NULL, causation_id uuid NULL, command_id text NOT NULL, event_type text NOT NULL,
-        PRIMARY KEY (campaign_id, version))""",
+        notification_id bigint NOT NULL, PRIMARY KEY (campaign_id, version))""",
     """CREATE TABLE IF NOT EXISTS liaison_visits (
         visit_id uuid PRIMARY KEY, campaign_id uuid NOT NULL, place_id uuid NOT NULL, participants uuid[] NOT NULL,
         occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL, logged_by uuid NULL,
@@ -194,11 +194,11 @@ def policy_set(curs: Cursor[Any], rec: RecordedEvent) -> None:
     m = e.meta
     curs.execute(
         "INSERT INTO liaison_policy_versions (campaign_id, version, effective_from, recorded_at, rules, reason, actor,"
-        " correlation_id, causation_id, command_id, event_type) SELECT %s, COALESCE(max(version), 0) + 1, %s, %s, %s,"
-        " %s, %s, %s, %s, %s, %s FROM liaison_policy_versions WHERE campaign_id = %s",
+        " correlation_id, causation_id, command_id, event_type, notification_id) SELECT %s, COALESCE(max(version), 0)"
+        " + 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM liaison_policy_versions WHERE campaign_id = %s",
         (e.campaign_id, e.effective_from, m.recorded_at, Jsonb(rules.model_dump(mode="json")), e.reason,
          Jsonb(m.actor.model_dump(mode="json")), m.correlation_id, m.causation_id, m.command_id, e.event_name,
-         e.campaign_id))
+         rec.notification_id, e.campaign_id))
 
 
 def visit_logged(curs: Cursor[Any], rec: RecordedEvent) -> None:
@@ -523,7 +523,11 @@ def link_owner(conn: Any, link_id: UUID) -> UUID | None:
 
 
 def trail_rows(conn: Any, person_id: UUID, known_at: datetime) -> list[Row]:
-    """The person's recorded trail entries up to `known_at`, in recording order, with actor names."""
+    """The person's recorded trail entries up to `known_at`, in recording order, with actor names.
+
+    Entries sort by when they were recorded, then by log position (so one instant's entries keep their order);
+    a computed verdict sorts at its judgement instant, before anything recorded at that very instant.
+    """
     return _rows(conn, """
         SELECT t.*, ap.name AS actor_person_name FROM liaison_trail t
           LEFT JOIN structure_persons ap ON ap.person_id = (t.actor->>'person_id')::uuid
@@ -706,7 +710,7 @@ def _verdict_entry(v: li.Verdict) -> Row:
 def _policy_entries(conn: Any, campaign_id: UUID, as_of: datetime) -> list[Row]:
     rows = _rows(conn, "SELECT * FROM liaison_policy_versions WHERE campaign_id = %s AND recorded_at <= %s"
                        " ORDER BY version", (campaign_id, as_of))
-    return [{"at": r["recorded_at"], "order": (0, r["version"]), "entry_kind": "policy_set",
+    return [{"at": r["recorded_at"], "order": (r["notification_id"], 0), "entry_kind": "policy_set",
              "event_type": r["event_type"], "subject_id": None, "occurred_at": r["recorded_at"],
              "recorded_at": r["recorded_at"], "actor": r["actor"], "reason": r["reason"],
              "correlation_id": r["correlation_id"], "causation_id": r["causation_id"], "command_id": r["command_id"],
