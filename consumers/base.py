@@ -46,6 +46,7 @@ from psycopg.rows import dict_row
 from consumers import offsets
 from consumers.envelope import BadEnvelope, Delivery, decode
 from consumers.registry import load_events
+from consumers.topics import never_creating
 from projections import dead_letters as dl
 
 log = structlog.get_logger("dudao.consumer")
@@ -71,14 +72,14 @@ class KafkaOptions:
     client_id: str | None = None
 
     def consumer(self, group_id: str) -> KafkaConsumer:
-        return KafkaConsumer(
+        return never_creating(KafkaConsumer(
             bootstrap_servers=self.bootstrap_servers, group_id=group_id, client_id=self.client_id or group_id,
             enable_auto_commit=False, isolation_level="read_committed", auto_offset_reset="earliest",
             session_timeout_ms=self.session_timeout_ms, heartbeat_interval_ms=self.heartbeat_interval_ms,
             max_poll_records=self.max_poll_records, max_poll_interval_ms=self.max_poll_interval_ms,
             metadata_max_age_ms=self.metadata_max_age_ms,
             allow_auto_create_topics=False,  # the relay creates topics with their partition count
-        )
+        ))
 
 
 class Unapplied(Exception):

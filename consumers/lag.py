@@ -13,12 +13,13 @@ from psycopg import Connection
 
 from consumers import offsets
 from consumers.offsets import Key
+from consumers.topics import never_creating
 
 
 def end_offsets(bootstrap_servers: str, topics: Iterable[str], timeout_ms: int = 5000) -> dict[Key, int]:
     """The end offset (next offset to be written) of every partition of `topics` that exists."""
-    probe = KafkaConsumer(bootstrap_servers=bootstrap_servers, request_timeout_ms=max(timeout_ms, 1000),
-                          isolation_level="read_committed")
+    probe = never_creating(KafkaConsumer(bootstrap_servers=bootstrap_servers, request_timeout_ms=max(timeout_ms, 1000),
+                                         isolation_level="read_committed", allow_auto_create_topics=False))
     try:
         tps = [TopicPartition(t, p) for t in set(topics) for p in sorted(probe.partitions_for_topic(t) or ())]
         ends = probe.end_offsets(tps, timeout_ms=timeout_ms) if tps else {}

@@ -31,6 +31,7 @@ from typing import Any
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from consumers.topics import never_creating
 from infra.streams.broker import CONNECT_TIMEOUT_MS, discard_producer, ensure_topics
 
 TABLE = "dudao_chain_digests"
@@ -175,9 +176,10 @@ def mark_published(conn: psycopg.Connection[Any], digests: list[Digest]) -> None
 
 def read_topic(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[Digest]:
     """Every digest held on the topic, oldest first (what downstream holds; empty when the topic is empty)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             client_id="dudao-verify", fetch_max_wait_ms=50, bootstrap_timeout_ms=CONNECT_TIMEOUT_MS,
-                             request_timeout_ms=int(timeout_s * 1000) + 1000)
+    consumer = never_creating(KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, client_id="dudao-verify",
+        fetch_max_wait_ms=50, bootstrap_timeout_ms=CONNECT_TIMEOUT_MS, request_timeout_ms=int(timeout_s * 1000) + 1000,
+        allow_auto_create_topics=False))
     try:
         if topic not in (consumer.topics() or set()):
             return []

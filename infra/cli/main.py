@@ -62,8 +62,10 @@ def serve(host: str = typer.Option(None, help="Default: DUDAO_HTTP_HOST or 127.0
 
 @app.command()
 def migrate() -> None:
-    """Create every table once: event store, command receipts, projections and their positions, tokens."""
-    system = bootstrap(database_url_from(load_settings()), create_tables=True)
+    """Create every table once (event store, command receipts, projections and their positions, tokens) and, when
+    DUDAO_KAFKA_BOOTSTRAP names a broker, every `dudao.<kind>` topic with DUDAO_KAFKA_PARTITIONS partitions."""
+    settings = load_settings()
+    system = bootstrap(database_url_from(settings), create_tables=True)
     try:
         typer.echo(f"event store: {system.app.store.events_table_name} (+ command receipts)")
         for p in system.projector.projections:
@@ -73,6 +75,11 @@ def migrate() -> None:
         typer.echo("tokens: dudao_tokens")
     finally:
         system.close()
+    if settings.kafka_bootstrap:
+        from infra.streams.broker import create_event_topics
+
+        topics = create_event_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.kafka_partitions)
+        typer.echo(f"topics ({settings.kafka_partitions} partitions each): {', '.join(topics)}")
 
 
 def chosen(system: System, name: str | None) -> list[Projection]:

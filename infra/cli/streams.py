@@ -40,6 +40,8 @@ def status_command(as_json: bool = typer.Option(False, "--json", help="machine-r
         typer.echo(f"投影 projection {name:<24} position {p['position']}  lag {p['lag']}")
     for group, g in report["consumer_groups"].items():
         typer.echo(f"消费组 consumer group {group:<20} lag {g['lag']}")
+    for topic, t in report.get("topics", {}).items():
+        typer.echo(f"主题 topic {topic:<30} partitions {t['partitions']}")
     for kind, readers in report["dead_letters"].items():
         for reader, found in readers.items():
             if found["open"]:

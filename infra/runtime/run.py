@@ -2,8 +2,9 @@
 
 Starts the embedded PostgreSQL (under <var>/pg) and the Tansu broker (on DUDAO_KAFKA_PORT) unless
 DUDAO_DATABASE_URL / DUDAO_KAFKA_BOOTSTRAP point elsewhere, creates the tables once, issues an
-admin token, then supervises the processes (API, projector, and the other workers registered in
-WORKERS): one that exits is restarted with backoff while the others keep running, so a crashed
+admin token, creates every `dudao.<kind>` topic with DUDAO_KAFKA_PARTITIONS partitions (before any
+consumer starts, so no topic is ever made with the broker's own default count), then supervises the
+processes (API, projector, and the other workers registered in WORKERS): one that exits is restarted with backoff while the others keep running, so a crashed
 worker never takes the API down. Only Ctrl-C (or SIGTERM) stops every child and the servers it started.
 """
 
@@ -15,9 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+from kafka.errors import KafkaError
 
 from infra.http.auth import create_token
 from infra.bootstrap import bootstrap
+from infra.streams.broker import create_event_topics
 from infra.runtime.embedded import EmbeddedKafka, EmbeddedPostgres, start_kafka, start_postgres
 from infra.settings import Settings
 from infra.runtime.supervisor import Supervisor
@@ -49,6 +52,7 @@ def run(settings: Settings, say: Callable[[str], None] = print) -> int:
             kafka = start_kafka(settings.var_dir / "kafka", settings.kafka_port)
             bootstrap_servers = kafka.bootstrap
         token = prepare(database_url)
+        prepare_topics(bootstrap_servers, settings, say)
         return supervise(settings, database_url, bootstrap_servers, token, say)
     finally:
         if kafka is not None:
@@ -63,6 +67,15 @@ def prepare(database_url: str) -> str:
     system.close()
     with psycopg.connect(database_url, autocommit=True) as conn:
         return create_token(conn, role="admin", name="make run 管理员")
+
+
+def prepare_topics(bootstrap_servers: str, settings: Settings, say: Callable[[str], None]) -> None:
+    """Create the event topics with the configured partition count; if the broker does not answer, the relay
+    creates them when it connects (consumers never create a topic, so none is made with another count)."""
+    try:
+        create_event_topics(bootstrap_servers, settings.topic_prefix, settings.kafka_partitions)
+    except (KafkaError, OSError) as exc:
+        say(f"Kafka topics not created yet ({type(exc).__name__}: {exc}); the relay creates them when it connects")
 
 
 def supervise(settings: Settings, database_url: str, bootstrap_servers: str, token: str, say: Callable[[str], None]) -> int:

@@ -1,4 +1,11 @@
-"""Broker helpers shared by the relay and `dudao status`: topics, partitioning, partition ends and tails.
+"""Broker helpers shared by the relay, `dudao migrate`/`dudao run` and `dudao status`: topics, partitioning,
+partition ends and tails.
+
+Topics are made only here, with the configured partition count (`create_event_topics`, called by the
+relay on every session and by `dudao migrate`/`dudao run` before any consumer starts). Every client we
+open that reads metadata is `consumers.topics.never_creating`: a broker that auto-creates would
+otherwise make a topic with *its* default partition count the first time a consumer, a lag probe or
+`dudao status` asked about it — and murmur2 keys would then land on other partitions than the relay's.
 
 kafka-python against Tansu needs two workarounds, both harmless on Apache Kafka: ListOffsets
 (end offsets) answers the base offset of the last record batch + 1, so ends and tails are read
@@ -18,7 +25,10 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.partitioner.default import murmur2
 
-from infra.streams.cloudevents import notification_id_of
+from consumers.registry import load_events
+from consumers.topics import never_creating
+from domain.kernel.base import event_registry
+from infra.streams.cloudevents import notification_id_of, topic_for
 
 CONNECT_TIMEOUT_MS = 3_000  # first contact with the broker; an unreachable one fails fast, then back-off
 TOPIC_ALREADY_EXISTS = 36
@@ -55,6 +65,30 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int, timeou
         admin.close()
 
 
+def event_topics(prefix: str) -> list[str]:
+    """Every `<prefix>.<kind>` topic the relay publishes to: one per aggregate kind of the domain."""
+    load_events()
+    return sorted({topic_for(cls.kind, prefix) for cls in event_registry().values()
+                   if cls.__module__.startswith("domain.")})
+
+
+def create_event_topics(bootstrap: str, prefix: str, partitions: int, timeout_s: float = 10.0) -> list[str]:
+    """Create every event topic that does not exist yet with `partitions` partitions; the topics' names."""
+    topics = event_topics(prefix)
+    ensure_topics(bootstrap, topics, partitions, timeout_s)
+    return topics
+
+
+def topic_partitions(bootstrap: str, prefix: str, timeout_s: float) -> dict[str, int]:
+    """The partition count of every existing `<prefix>.*` topic (read without creating any)."""
+    consumer = tail_consumer(bootstrap, timeout_s)
+    try:
+        names = sorted(t for t in consumer.topics() if t.startswith(f"{prefix}."))
+        return {t: len(consumer.partitions_for_topic(t) or ()) for t in names}
+    finally:
+        consumer.close()
+
+
 def read_tails(bootstrap: str, partitions: dict[str, int], timeout_s: float) -> dict[tuple[str, int], int]:
     """The notification id of the last message of every non-empty partition."""
     consumer = tail_consumer(bootstrap, timeout_s)
@@ -71,9 +105,10 @@ def read_tails(bootstrap: str, partitions: dict[str, int], timeout_s: float) -> 
 
 
 def tail_consumer(bootstrap: str, timeout_s: float) -> KafkaConsumer:
-    return KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                         client_id="dudao-tails", fetch_max_wait_ms=50, bootstrap_timeout_ms=CONNECT_TIMEOUT_MS,
-                         request_timeout_ms=int(timeout_s * 1000) + 1000)
+    return never_creating(KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, client_id="dudao-tails",
+        fetch_max_wait_ms=50, bootstrap_timeout_ms=CONNECT_TIMEOUT_MS, request_timeout_ms=int(timeout_s * 1000) + 1000,
+        allow_auto_create_topics=False))
 
 
 def scan_partitions(consumer: KafkaConsumer, tps: list[TopicPartition],

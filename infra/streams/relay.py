@@ -57,9 +57,8 @@ from eventsourcing.persistence import Notification, PersistenceError
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from domain.kernel.base import event_registry
-from infra.streams.broker import CONNECT_TIMEOUT_MS, discard_producer, ensure_topics, partition_for, read_tails
-from infra.streams.cloudevents import DEFAULT_PREFIX, DEFAULT_SOURCE, KafkaRecord, to_kafka_record, topic_for
+from infra.streams.broker import CONNECT_TIMEOUT_MS, create_event_topics, discard_producer, partition_for, read_tails
+from infra.streams.cloudevents import DEFAULT_PREFIX, DEFAULT_SOURCE, KafkaRecord, to_kafka_record
 from infra.outage import DATABASE_UNAVAILABLE, Backoff, Outage
 from infra.settings import Settings
 from infra.store.event_store import Dudao
@@ -268,9 +267,7 @@ class Relay:
     # ------------------------------------------------------------------ broker session
 
     def _open_session(self, position: int) -> Session:
-        topics = sorted({topic_for(cls.kind, self.prefix) for cls in event_registry().values()
-                         if cls.__module__.startswith("domain.")})
-        ensure_topics(self.bootstrap, topics, self.partitions, self.timeout_s)
+        topics = create_event_topics(self.bootstrap, self.prefix, self.partitions, self.timeout_s)
         producer = KafkaProducer(
             bootstrap_servers=self.bootstrap, client_id=f"dudao-relay-{self.name}", acks="all",
             enable_idempotence=False, retries=0, max_in_flight_requests_per_connection=1,

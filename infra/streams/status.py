@@ -1,5 +1,7 @@
 """How far behind everything is: the log head, the relay, the projections and Kafka consumer groups,
-and which of them wait before a dead letter (死信, an event they could not apply).
+and which of them wait before a dead letter (死信, an event they could not apply); and the partition
+count of every `<prefix>.*` topic (`topics`), so a topic made with another count than the configured
+one is seen at once.
 
 `status()` gathers it (for `dudao status [--json]`); `metrics_text()` renders the same figures in
 the Prometheus text exposition format (for a `/metrics` endpoint). Kafka being unreachable is
@@ -20,7 +22,7 @@ from kafka import KafkaAdminClient, TopicPartition
 from kafka.errors import KafkaError
 
 from infra.streams.cloudevents import DEFAULT_PREFIX
-from infra.streams.broker import CONNECT_TIMEOUT_MS, scan_partitions, tail_consumer
+from infra.streams.broker import CONNECT_TIMEOUT_MS, scan_partitions, tail_consumer, topic_partitions
 from projections import dead_letters as dl
 
 EVENTS_TABLE = "dudao_events"
@@ -43,6 +45,12 @@ def status(database_url: str, bootstrap: str | None, *, relay_name: str = "kafka
         report["dead_letters"] = _dead_letters(conn, report["projections"])
     groups, error = consumer_groups(bootstrap, prefix, timeout_s) if bootstrap else ({}, "no Kafka bootstrap given")
     report["consumer_groups"] = groups
+    report["topics"] = {}
+    if bootstrap and not error:
+        try:
+            report["topics"] = {t: {"partitions": n} for t, n in topic_partitions(bootstrap, prefix, timeout_s).items()}
+        except (KafkaError, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
     if error:
         report["kafka_error"] = error
     return report
@@ -173,6 +181,8 @@ def metrics_text(report: dict[str, Any]) -> str:
                  "retried or skipped; alert when above 0.", [(labels, found["open"]) for labels, found in letters]),
         *_metric("dudao_dead_letters_oldest_age_seconds", "Age of the reader's oldest open dead letter (0 when none).",
                  [(labels, found["oldest_age_seconds"]) for labels, found in letters]),
+        *_metric("dudao_topic_partitions", "Partitions of each event topic.",
+                 [({"topic": t}, found["partitions"]) for t, found in report.get("topics", {}).items()]),
         *_metric("dudao_kafka_up", "1 when Kafka answered the status query.",
                  [({}, 0 if report.get("kafka_error") else 1)]),
     ]
