@@ -87,18 +87,21 @@ def visit_cmd(w: World, visit_id: UUID, found: list[UUID], days_ago: int = 0) ->
     when = w.system.clock() - timedelta(days=days_ago)
     findings = tuple(vi.Finding(problem_id=p, category="clutter", description=f"杂物乱堆 {i}", place_id=w[f"s{i % 2 + 1}"],
                                 evidence=(photo(str(p)),)) for i, p in enumerate(found))
+    w.upload(tuple(e for f in findings for e in f.evidence))  # as the field app uploads before it logs
     return vi.LogVisit(command_id=str(uuid4()), occurred_at=when, visit_id=visit_id, campaign_id=w.campaign_id,
                        place_id=w["grid1"], participants=(w["supervisor"],), findings=findings,
                        checklist=(vi.ChecklistResult(item="背街小巷卫生", result="fail"),))
 
 
 def test_an_offline_visit_uploaded_twice_is_recorded_once(world: World) -> None:
-    """The same visit uploaded again (new command id, same client visit id and content) writes nothing."""
+    """The same visit uploaded again (new command id, same client visit id and content) writes nothing and answers
+    with the first upload's result."""
     visit_id, found = uuid4(), [uuid4(), uuid4()]
     first = world.system.service.handle(visit_cmd(world, visit_id, found), world.actors["supervisor"])
     head = world.log_head()
     again = world.system.service.handle(visit_cmd(world, visit_id, found), world.actors["supervisor"])
-    assert len(first.events) == 3 and again.events == [] and world.log_head() == head
+    assert len(first.events) == 3 and world.log_head() == head
+    assert again.replayed and (again.command_id, again.events) == (first.command_id, first.events)
 
 
 def test_a_visit_uploaded_three_days_late_keeps_its_field_time_and_the_deadline_counts_from_assignment(
