@@ -223,8 +223,9 @@ def _register_subsystems() -> None:
     from infra.cli import consumers, duties, escalation, problems, streams, system
 
     from infra.cli import audit
+    from infra.cli import tasks
 
-    for module in (system, problems, streams, consumers, escalation, duties, audit):
+    for module in (system, problems, streams, consumers, escalation, duties, audit, tasks):
         module.register(app)
 
 
