@@ -1,7 +1,8 @@
-"""Indicator (测评指标) and Task (任务分解): the assessment tree and the tasks derived from it.
+"""Indicator (测评指标): the assessment tree (e.g. 9 major indicators, 121 sub-indicators; codes like 3.2.1).
 
-Minimal on purpose: enough to name a node and check that a responsibility scope exists in its
-campaign. Progress, deadlines per unit and co-units arrive with the task workflow.
+A task (任务分解) derived from an indicator is its own aggregate in `domain.tasks`, with its lead and
+co-units, cadence and lifecycle; `Task` here is what the tree and the responsibility rules read of
+it (its campaign, indicator, name and due day), and `domain.tasks.Task` extends it.
 """
 
 from __future__ import annotations
@@ -27,18 +28,6 @@ class IndicatorDefined(DomainEvent):
     code: str
     name: str
     parent_id: UUID | None = None
-
-
-class TaskDefined(DomainEvent):
-    """HQ defined a task (任务分解) of the campaign, optionally derived from an indicator, with a due date."""
-
-    kind = "task"
-    id_field = "task_id"
-    task_id: UUID
-    campaign_id: UUID
-    indicator_id: UUID | None = None
-    name: str
-    due_on: date | None = None
 
 
 class Indicator(Frozen):
@@ -67,14 +56,6 @@ def evolve_indicator(state: Indicator | None, event: DomainEvent) -> Indicator:
     raise UnhandledEvent("indicator", event)
 
 
-@evolver("task")
-def evolve_task(state: Task | None, event: DomainEvent) -> Task:
-    require_kind("task", event)
-    if isinstance(event, TaskDefined):
-        return Task(**event.model_dump(exclude={"meta"}))
-    raise UnhandledEvent("task", event)
-
-
 Name = Field(min_length=1, max_length=200)
 
 
@@ -88,28 +69,11 @@ class DefineIndicator(Command):
     parent_id: UUID | None = None
 
 
-class DefineTask(Command):
-    """Define a task (分解任务)."""
-
-    task_id: UUID
-    campaign_id: UUID
-    indicator_id: UUID | None = None
-    name: str = Name
-    due_on: date | None = None
-
-
 class IndicatorRefs(BaseModel):
     """What defining an indicator needs to know: the campaign and the parent (if named)."""
 
     campaign_exists: bool
     parent: Indicator | None = None
-
-
-class TaskRefs(BaseModel):
-    """What defining a task needs to know: the campaign and the indicator (if named)."""
-
-    campaign_exists: bool
-    indicator: Indicator | None = None
 
 
 def _require_campaign(exists: bool, campaign_id: UUID) -> None:
@@ -134,12 +98,3 @@ def define_indicator(
     if cmd.parent_id is not None:
         _require_indicator(refs.parent, cmd.parent_id, cmd.campaign_id)
     return [IndicatorDefined(meta=ctx.meta, **cmd.model_dump(exclude={"command_id", "occurred_at"}))]
-
-
-def define_task(state: Task | None, cmd: DefineTask, ctx: CommandContext, refs: TaskRefs) -> list[DomainEvent]:
-    if state is not None:
-        raise Conflict("task_exists", "任务已存在", "task already exists", task_id=str(cmd.task_id))
-    _require_campaign(refs.campaign_exists, cmd.campaign_id)
-    if cmd.indicator_id is not None:
-        _require_indicator(refs.indicator, cmd.indicator_id, cmd.campaign_id)
-    return [TaskDefined(meta=ctx.meta, **cmd.model_dump(exclude={"command_id", "occurred_at"}))]

@@ -1,4 +1,4 @@
-"""Handlers for indicator (测评指标) and task (任务分解) commands."""
+"""Handlers for indicator (测评指标) commands (tasks have their own module, infra/commands/tasks.py)."""
 
 from __future__ import annotations
 
@@ -30,14 +30,7 @@ def gather_indicator(cmd: i.DefineIndicator, reader: Reader) -> i.IndicatorRefs:
     return i.IndicatorRefs(campaign_exists=reader.get("campaign", cmd.campaign_id, Campaign) is not None, parent=parent)
 
 
-def gather_task(cmd: i.DefineTask, reader: Reader) -> i.TaskRefs:
-    indicator = get_of_kind(reader, "indicator", cmd.indicator_id, i.Indicator) if cmd.indicator_id else None
-    return i.TaskRefs(campaign_exists=reader.get("campaign", cmd.campaign_id, Campaign) is not None, indicator=indicator)
-
-
 register(
     Handler(i.DefineIndicator, "indicator", lambda cmd: cmd.indicator_id, i.define_indicator, gather_indicator,
             HQ_ROLES, refs={"indicator_id": TARGET, "parent_id": Of("indicator")}),
-    Handler(i.DefineTask, "task", lambda cmd: cmd.task_id, i.define_task, gather_task, HQ_ROLES,
-            refs={"task_id": TARGET, "indicator_id": Of("indicator")}),
 )
