@@ -11,6 +11,10 @@ projection waits there, retried with a growing pause, while every other projecti
 failure of the database itself (connection lost, deadlock, timeout) is no dead letter: the batch is
 simply tried again. An operator retries the event after fixing the cause, or skips it with a reason
 (`dudao project retry|skip NAME POSITION`).
+
+A PostgreSQL outage of any length is ridden out by `run_forever`: it retries with backoff (0.5 s
+doubling to 5 s) and logs `database_unavailable` once when a pass first fails and
+`database_available` once when a whole pass goes through again, not a line per attempt.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from psycopg.rows import dict_row
 from infra.store.event_store import Dudao, event_id
 from projections import dead_letters as dl
 from projections.base import Projection, RecordedEvent
+from projections.outage import CONNECT_TIMEOUT_S, DATABASE_UNAVAILABLE, Outage, is_database_unavailable
 
 log = structlog.get_logger("dudao.projector")
 
@@ -37,7 +42,6 @@ POSITIONS_DDL = (
     " updated_at timestamptz NOT NULL DEFAULT clock_timestamp())"
 )
 SCHEMA = "public"
-TRANSIENT_PAUSE_S = 1.0
 
 Progress = Callable[[int, int], None]
 
@@ -74,9 +78,10 @@ class Projector:
         self.max_backoff_s = max_backoff_s
         self._stop = threading.Event()
         self._waiting: dict[str, dl.Waiting] = {}  # projection name → the dead letter it waits before
+        self.outage = Outage(log)
 
     def connect(self) -> psycopg.Connection[dict[str, Any]]:
-        return psycopg.connect(self.database_url, row_factory=dict_row)
+        return psycopg.connect(self.database_url, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT_S)
 
     def create_tables(self) -> None:
         with self.connect() as conn, conn.transaction(), conn.cursor() as curs:
@@ -149,7 +154,7 @@ class Projector:
                 stored = self.app.decode(n)
                 projection.apply(curs, RecordedEvent(n.id, stored.originator_id, stored.originator_version, stored.event))
             except Exception as exc:
-                if dl.is_transient(exc):
+                if is_database_unavailable(exc):
                     raise
                 failure = dl.Failure(position=n.id, error=exc, event_id=event_id(UUID(str(n.originator_id)), n.originator_version),
                                      event_type=n.topic, notification_id=n.id)
@@ -263,17 +268,18 @@ class Projector:
         return head
 
     def run_forever(self, poll_seconds: float = 0.2) -> None:
+        """Keep every projection at the log head until `stop()`, riding out database outages of any length."""
         while not self._stop.is_set():
             busy = False
             try:
                 head = self.head()
                 for p in self.projections:
                     busy = bool(self.run_once(p, head)) or busy
-            except dl.TRANSIENT_ERRORS as exc:
-                # The database is briefly gone: nothing was committed for the failed batch; retry.
-                log.warning("projection_batch_failed", error=str(exc))
-                self._stop.wait(TRANSIENT_PAUSE_S)
+            except DATABASE_UNAVAILABLE as exc:
+                # Nothing of the failed batch was committed: the next pass does it again.
+                self._stop.wait(self.outage.failed(exc))
                 continue
+            self.outage.recovered()
             if not busy:
                 self._stop.wait(poll_seconds)
 
