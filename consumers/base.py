@@ -23,6 +23,13 @@ is the subclass's `dead_letter_policy`:
 A failure of the database itself (connection lost, deadlock, timeout) is never a dead letter: the
 batch is read again once the database answers.
 
+A PostgreSQL outage of any length is ridden out (DESIGN §12): every step that meets the database
+unreachable (a batch, the dead-letter check, storing an idle position, creating the tables) backs off
+(0.5 s doubling to 5 s) within one `Outage`, logged once as `database_unavailable` and once as
+`database_available`. A rebalance during the outage cannot read the stored offsets, so the assigned
+partitions are paused with their position unknown, and the main loop seeks and resumes them once the
+database answers: no record is fetched from a position the member did not read from PostgreSQL.
+
 A subclass sets `ddl` (its tables), may narrow `wants(type)`, implements `handle(curs, delivery)`,
 and may set `dead_letter_policy`.
 """
@@ -48,12 +55,12 @@ from consumers.envelope import BadEnvelope, Delivery, decode
 from consumers.registry import load_events
 from consumers.topics import never_creating
 from projections import dead_letters as dl
+from projections.outage import CONNECT_TIMEOUT_S, DATABASE_UNAVAILABLE, Outage, is_database_unavailable
 
 log = structlog.get_logger("dudao.consumer")
 
 Batch = dict[TopicPartition, list[ConsumerRecord]]
 Conn = psycopg.Connection[dict[str, Any]]
-RETRY_PAUSE_S = 1.0
 DeadLetterPolicy = Literal["wait", "skip"]
 AUTOMATIC_REASON = "applied on a later attempt (自动重试成功)"
 
@@ -119,9 +126,11 @@ class TrackedConsumer:
         self.assigned: set[TopicPartition] = set()
         self.known: dict[TopicPartition, int] = {}  # stored next offsets as last read or written
         self.waiting: dict[TopicPartition, dl.Waiting] = {}  # partitions paused before a dead letter
+        self.unplaced: set[TopicPartition] = set()  # assigned during an outage: paused, stored offset not read yet
         self._stop = threading.Event()
         self._conn: Conn | None = None
         self.log = log.bind(group=group_id)
+        self.outage = Outage(self.log)
 
     # --- what a subclass provides ------------------------------------------------------------------
 
@@ -140,7 +149,8 @@ class TrackedConsumer:
     # --- lifecycle ---------------------------------------------------------------------------------
 
     def connect(self) -> Conn:
-        conn = psycopg.connect(self.database_url, autocommit=True, row_factory=dict_row)
+        conn = psycopg.connect(self.database_url, autocommit=True, row_factory=dict_row,
+                               connect_timeout=CONNECT_TIMEOUT_S)
         if self.schema:
             conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
         return conn
@@ -155,6 +165,18 @@ class TrackedConsumer:
                 curs.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
             self.create(curs)
 
+    def create_tables_when_available(self) -> bool:
+        """`create_tables`, retried with backoff through a database outage; False if stopped before it could."""
+        while not self._stop.is_set():
+            try:
+                self.create_tables()
+            except DATABASE_UNAVAILABLE as exc:
+                self._stop.wait(self.outage.failed(exc))
+                continue
+            self.outage.recovered()
+            return True
+        return False
+
     def run(self) -> None:
         """Consume until `stop()`; a record it cannot apply becomes a dead letter, a database outage a retry."""
         consumer = self.kafka.consumer(self.group_id)
@@ -162,11 +184,14 @@ class TrackedConsumer:
         self.log.info("consumer_started", topics=list(self.topics))
         try:
             while not self._stop.is_set():
-                self.resume_due(consumer)
+                # Each step that finds the database unreachable waits out its backoff and says so (False);
+                # one wait before a poll at most, so a long outage never keeps the member from polling.
+                answered = self.place_unplaced(consumer) and self.resume_due(consumer)
                 batch = consumer.poll(timeout_ms=self.kafka.poll_timeout_ms)
+                batch = {tp: records for tp, records in batch.items() if tp not in self.unplaced}
                 if batch:
                     self.run_batch(consumer, batch)
-                else:
+                elif answered:
                     self.advance_idle(consumer)
             self.commit_hint(consumer, dict(self.known), sync=True)
         except Exception:
@@ -190,21 +215,25 @@ class TrackedConsumer:
             self._conn = self.connect()
         return self._conn
 
+    def _unavailable(self, exc: BaseException) -> None:
+        """The database could not be reached: drop the connection and wait (only the outage's first failure is logged)."""
+        self.close_connection()
+        self._stop.wait(self.outage.failed(exc))
+
     # --- one batch ---------------------------------------------------------------------------------
 
     def run_batch(self, consumer: KafkaConsumer, batch: Batch) -> None:
         try:
             stored = self.process(batch)
-        except dl.TRANSIENT_ERRORS as exc:
+        except DATABASE_UNAVAILABLE as exc:
             # The database went away or a lock deadlocked: nothing was committed, so read the
             # batch again from its first record once the database answers.
-            self.log.warning("consumer_batch_failed", error=str(exc))
-            self.close_connection()
             for tp, records in batch.items():
                 if tp in consumer.assignment():
                     consumer.seek(tp, records[0].offset)
-            self._stop.wait(RETRY_PAUSE_S)
+            self._unavailable(exc)
             return
+        self.outage.recovered()
         for tp, records in batch.items():
             if tp not in consumer.assignment():
                 continue
@@ -313,7 +342,7 @@ class TrackedConsumer:
                 try:
                     self.handle(curs, delivery)
                 except Exception as exc:
-                    if dl.is_transient(exc):
+                    if is_database_unavailable(exc):
                         raise
                     raise Unapplied(tp, dl.Failure(
                         position=offset, error=exc, event_id=delivery.event_id, event_type=delivery.type,
@@ -321,16 +350,19 @@ class TrackedConsumer:
                         message=bytes(value))) from exc
                 return "handled"
 
-    def resume_due(self, consumer: KafkaConsumer) -> None:
-        """Resume paused partitions whose pause is over, or whose stored offset an operator moved (retry, skip)."""
+    def resume_due(self, consumer: KafkaConsumer) -> bool:
+        """Resume paused partitions whose pause is over, or whose stored offset an operator moved (retry, skip).
+
+        False when the database could not be asked (after waiting out the backoff).
+        """
         if not self.waiting:
-            return
+            return True
         try:
-            moved = offsets.stored(self.connection(), self.bookkeeping, self.group_id).get(self.group_id, {})
-        except dl.TRANSIENT_ERRORS as exc:  # the pause goes on; the next loop asks again
-            self.log.warning("consumer_offsets_unreadable", error=str(exc))
-            self.close_connection()
-            return
+            moved = self._stored_offsets(self.connection())
+        except DATABASE_UNAVAILABLE as exc:  # the pause goes on; the next loop asks again
+            self._unavailable(exc)
+            return False
+        self.outage.recovered()
         paused = consumer.paused()
         for tp, waiting in list(self.waiting.items()):
             if tp not in consumer.assignment():
@@ -340,6 +372,7 @@ class TrackedConsumer:
             if tp in paused and (waiting.due() or at != waiting.position):
                 consumer.seek(tp, at)
                 consumer.resume(tp)
+        return True
 
     # --- operator actions on a dead letter --------------------------------------------------------
 
@@ -402,10 +435,10 @@ class TrackedConsumer:
                 stored = offsets.lock(curs, self.bookkeeping, self.group_id, moved.keys())
                 stored = {tp: max(stored[tp], pos) for tp, pos in moved.items()}
                 offsets.save(curs, self.bookkeeping, self.group_id, stored)
-        except psycopg.OperationalError as exc:  # only bookkeeping: the next idle poll tries again
-            self.log.warning("consumer_advance_failed", error=str(exc))
-            self.close_connection()
+        except DATABASE_UNAVAILABLE as exc:  # only bookkeeping: the next idle poll tries again
+            self._unavailable(exc)
             return
+        self.outage.recovered()
         self.known.update(stored)
         self.commit_hint(consumer, stored)
 
@@ -425,20 +458,58 @@ class TrackedConsumer:
     # --- rebalance (called on kafka-python's I/O thread) ---------------------------------------------
 
     def partitions_assigned(self, consumer: KafkaConsumer, tps: Collection[TopicPartition]) -> None:
-        """Seek newly assigned partitions to their stored offsets (to the start when none is stored)."""
-        with psycopg.connect(self.database_url) as conn:  # its own connection: this is another thread
-            stored = offsets.stored(conn, self.bookkeeping, self.group_id).get(self.group_id, {})
+        """Seek newly assigned partitions to their stored offsets (to the start when none is stored).
+
+        If the database cannot be reached, the partitions are paused instead, their position unknown,
+        and the main loop places them once it answers (`place_unplaced`): an error raised here would
+        come out of `poll()` and end the member.
+        """
+        try:  # its own short-lived connection: this runs on the client's I/O thread, not the member's
+            with psycopg.connect(self.database_url, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+                stored = self._stored_offsets(conn)
+        except DATABASE_UNAVAILABLE as exc:
+            self.outage.failed(exc)  # no waiting here (it would hold up the client's heartbeats): the main loop waits
+            consumer.pause(*tps)
+            self.unplaced |= set(tps)
+            self.assigned |= set(tps)
+            self.log.info("partitions_assigned", partitions=_names(tps), placed=False)
+            return
+        self._place(consumer, tps, stored)
+        self.assigned |= set(tps)
+        self.log.info("partitions_assigned", partitions=_names(tps), placed=True)
+
+    def place_unplaced(self, consumer: KafkaConsumer) -> bool:
+        """Seek the partitions assigned during an outage to their stored offsets and resume them, once the database
+        answers; False when it still does not (after waiting out the backoff)."""
+        self.unplaced &= consumer.assignment()
+        if not self.unplaced:
+            return True
+        try:
+            stored = self._stored_offsets(self.connection())
+        except DATABASE_UNAVAILABLE as exc:
+            self._unavailable(exc)
+            return False
+        self.outage.recovered()
+        placed, self.unplaced = self.unplaced, set()
+        self._place(consumer, placed, stored)
+        consumer.resume(*placed)
+        self.log.info("partitions_placed", partitions=_names(placed))
+        return True
+
+    def _stored_offsets(self, conn: psycopg.Connection[Any]) -> dict[offsets.Key, int]:
+        return offsets.stored(conn, self.bookkeeping, self.group_id).get(self.group_id, {})
+
+    def _place(self, consumer: KafkaConsumer, tps: Collection[TopicPartition], stored: dict[offsets.Key, int]) -> None:
         for tp in tps:
             if (tp.topic, tp.partition) in stored:
                 self.known[tp] = stored[(tp.topic, tp.partition)]
                 consumer.seek(tp, self.known[tp])
             else:
                 consumer.seek_to_beginning(tp)
-        self.assigned |= set(tps)
-        self.log.info("partitions_assigned", partitions=_names(tps))
 
     def partitions_revoked(self, tps: Collection[TopicPartition]) -> None:
         self.assigned -= set(tps)
+        self.unplaced -= set(tps)
         for tp in tps:
             self.known.pop(tp, None)
             self.waiting.pop(tp, None)  # the next owner meets the dead letter again and waits likewise

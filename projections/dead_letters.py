@@ -5,7 +5,8 @@ consumer group (its position is a topic, partition and offset). When applying on
 for a reason that retrying will not cure (bad data, a bug), the reader records the event here in
 the same transaction that stores its position *before* the event, and waits there: nothing is
 skipped silently. Every other reader goes on. A failure that retrying does cure (the database
-restarting, a deadlock, a timeout) is never recorded: the reader simply tries again.
+restarting, a deadlock, a timeout: `projections.outage.is_database_unavailable`) is never recorded:
+the reader simply tries again.
 
 An operator then retries the event (after fixing the cause) or skips it, and the decision, the
 reason and the operator's name are kept in the row (`state` open → retried | skipped). A skip is
@@ -22,9 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import psycopg
-from eventsourcing.persistence import InterfaceError as EsInterfaceError
-from eventsourcing.persistence import OperationalError as EsOperationalError
 from psycopg import Connection, Cursor, sql
 from psycopg.rows import dict_row
 
@@ -32,21 +30,6 @@ TABLE = "dudao_dead_letters"
 ReaderKind = Literal["projection", "consumer"]
 State = Literal["open", "retried", "skipped"]
 MAX_MESSAGE_CHARS = 2000
-
-# Failures that say nothing about the event: the same event applies once the database answers again.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    psycopg.OperationalError,  # connection lost, server shutting down, deadlock, serialization, timeouts
-    psycopg.InterfaceError,  # the connection was already closed under us
-    EsOperationalError,
-    EsInterfaceError,
-    ConnectionError,
-    TimeoutError,
-)
-
-
-def is_transient(error: BaseException) -> bool:
-    """Whether a failure is the infrastructure's (retry as is) rather than the event's (set it aside)."""
-    return isinstance(error, TRANSIENT_ERRORS)
 
 
 class NotWaiting(LookupError):

@@ -30,15 +30,15 @@ def kafka_options(settings: Settings) -> KafkaOptions:
 
 
 def run_member(consumer: TrackedConsumer) -> None:
-    """Create the consumer's tables, then consume until Ctrl-C or SIGTERM."""
+    """Create the consumer's tables (waiting out a database outage), then consume until Ctrl-C or SIGTERM."""
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         consumer.stop()
 
-    consumer.create_tables()
     previous = signal.signal(signal.SIGTERM, stop)
     try:
-        consumer.run()
+        if consumer.create_tables_when_available():
+            consumer.run()
     except KeyboardInterrupt:
         consumer.stop()
     finally:
