@@ -37,6 +37,7 @@ from uuid import UUID
 
 from domain import tasks as tk
 from domain.kernel.base import Actor, DomainError, derived_id
+from domain.kernel.roles import HQ_ROLES, ensure_role
 from domain.structure.indicator import DefineIndicator, Indicator
 from infra.commands.grants import Grant
 from infra.commands.indicator import get_of_kind
@@ -236,7 +237,11 @@ def context(conn: Any, service: CommandService, campaign_id: UUID) -> Context:
 
 def import_tasks(service: CommandService, conn: Any, campaign_id: UUID, data: bytes, filename: str,
                  actor: Actor | Grant, *, dry_run: bool = False, progress: Progress | None = None) -> ImportReport:
-    """Check every row, then (unless `dry_run`) write the good ones; see the module docstring."""
+    """Check every row, then (unless `dry_run`) write the good ones; see the module docstring.
+
+    An actor whose role may not define tasks is refused at once (403), before the file is read.
+    """
+    ensure_role(actor.actor if isinstance(actor, Grant) else actor, HQ_ROLES)
     started = time.perf_counter()
     report = ImportReport(filename, dry_run)
     try:
