@@ -11,39 +11,39 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import Field
 
 from domain.kernel.base import (
     Command, CommandContext, Conflict, DomainError, DomainEvent, Frozen, NotFound, UnhandledEvent, evolver,
 )
+from domain.kernel.instants import Instant, is_in_the_future
 from domain.kernel.recorded import AlreadyRecorded, differing_fields
 from domain.kernel.roles import INSPECTOR_ROLES, ensure_role
+from domain.kernel.text import Name, Note, Text
 from domain.policy.campaign import CampaignPolicy
 from domain.problem import NewProblem, ProblemMatches, new_problem_events
-from domain.problem.events import Evidence, Text
-from domain.problem.rules import campaign_meta
+from domain.problem.commands import KnownEvidence
+from domain.problem.events import Evidence
+from domain.problem.rules import campaign_meta, ensure_evidence_uploaded
 from domain.kernel.taxonomy import CategoryCode, Severity
 
 KIND = "visit"
 VISITOR_ROLES = INSPECTOR_ROLES
-CLOCK_SKEW = timedelta(minutes=10)  # a field device's clock may run a little ahead
 
 VisitType = Literal["supervision", "inspection"]  # 督导 / 督查
-Item = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Participants = Annotated[tuple[UUID, ...], Field(min_length=1, max_length=50)]
-Note = Annotated[str | None, Field(max_length=2000)]
 
 
 class ChecklistResult(Frozen):
     """One checklist item checked on site (检查项) and its result."""
 
-    item: Item
+    item: Name
     result: Literal["pass", "fail", "not_applicable"]
-    note: Note = None
+    note: Note | None = None
 
 
 class Finding(Frozen):
@@ -144,13 +144,13 @@ def evolve(state: Visit | None, event: DomainEvent) -> Visit:
 class OpenVisit(Command):
     """Open a visit to add findings to (开始督导)."""
 
-    occurred_at: AwareDatetime  # when the visit took place in the field
+    occurred_at: Instant  # when the visit took place in the field
     visit_id: UUID
     campaign_id: UUID
     place_id: UUID
     visit_type: VisitType = "supervision"
     participants: Participants
-    note: Note = None
+    note: Note | None = None
 
 
 class LogVisit(OpenVisit):
@@ -163,7 +163,7 @@ class LogVisit(OpenVisit):
 class AddFinding(Command):
     """Add one finding to an open visit; `occurred_at` is when it was found (defaults to now)."""
 
-    occurred_at: AwareDatetime | None = None
+    occurred_at: Instant | None = None
     visit_id: UUID
     finding: Finding
 
@@ -173,7 +173,7 @@ class CloseVisit(Command):
 
     visit_id: UUID
     checklist: Checklist = ()
-    note: Note = None
+    note: Note | None = None
 
 
 @dataclass(frozen=True)
@@ -184,12 +184,14 @@ class VisitRefs:
     policy: the campaign policy (categories, relapse window).
     matches: per (place_id, category) of the findings, the other problems there.
     existing_problem_ids: those of the findings' problem ids already in use.
+    known_evidence: the photos the findings cite that were uploaded to the visit's campaign.
     """
 
     known_place_ids: frozenset[UUID]
     policy: CampaignPolicy | None = None
     matches: Mapping[tuple[UUID, str], ProblemMatches] = field(default_factory=dict)
     existing_problem_ids: frozenset[UUID] = frozenset()
+    known_evidence: KnownEvidence = field(default_factory=dict)
 
 
 def _findings_of(cmd: Command) -> tuple[Finding, ...]:
@@ -221,7 +223,8 @@ def _ensure_places(named: Iterable[UUID], refs: VisitRefs) -> None:
 
 
 def _ensure_not_future(occurred_at: datetime, ctx: CommandContext) -> None:
-    if occurred_at > ctx.now + CLOCK_SKEW:
+    """The kernel's rule (`is_in_the_future`), also for a decision called with a command's own time."""
+    if is_in_the_future(occurred_at, ctx.now):
         raise DomainError("occurred_in_future", "发生时间不能晚于当前时间", "occurred_at is in the future",
                           occurred_at=occurred_at.isoformat())
 
@@ -273,6 +276,7 @@ def log_visit(state: Visit | None, cmd: LogVisit, ctx: CommandContext, refs: Vis
     _ensure_not_future(cmd.occurred_at, ctx)
     _ensure_places(place_ids(cmd), refs)
     _ensure_new_problems(cmd.findings, refs)
+    ensure_evidence_uploaded((e for f in cmd.findings for e in f.evidence), refs.known_evidence)
     content = cmd.model_dump(exclude={"command_id", "occurred_at"})
     logged = VisitLogged(meta=campaign_meta(ctx, cmd.campaign_id), **content)
     return [logged, *_finding_events(logged, cmd.findings, ctx, refs)]
@@ -310,6 +314,7 @@ def add_finding(state: Visit | None, cmd: AddFinding, ctx: CommandContext, refs:
     _ensure_not_future(ctx.meta.occurred_at, ctx)
     _ensure_places(place_ids(cmd, visit.place_id), refs)
     _ensure_new_problems((cmd.finding,), refs)
+    ensure_evidence_uploaded(cmd.finding.evidence, refs.known_evidence)
     added = FindingAdded(meta=campaign_meta(ctx, visit.campaign_id), visit_id=visit.visit_id, finding=cmd.finding)
     return [added, *_finding_events(visit, (cmd.finding,), ctx, refs)]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
 from domain.kernel.base import (
     Actor, Command, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Frozen, NotFound, UnhandledEvent,
@@ -26,11 +26,12 @@ from domain.escalation.notice import Party
 from domain.kernel.roles import (
     CASE_CLOSER_ROLES, CASE_DECIDER_ROLES, CASE_OPENER_ROLES, PROPOSER_ROLES, ensure_may_write, ensure_role,
 )
-from domain.escalation.work_item import ITEM_KIND_PATTERN
+from domain.escalation.work_item import ItemKindCode
+from domain.kernel.text import LongText, Note
 
 CASE = "accountability_case"
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+Text = LongText  # a reason, a basis, a decision: up to 4000 characters
 Source = Literal["escalation", "ranking", "manual"]
 Measure = Literal["public_criticism", "written_self_criticism", "admonishment", "organisational_handling",
                   "referral_to_discipline"]
@@ -43,7 +44,7 @@ MEASURE_NAMES_ZH: dict[str, str] = {
 class BasisRef(Frozen):
     """One piece of the basis (依据): a reference to a problem, notice, bulletin, escalation step…"""
 
-    kind: str = Field(pattern=ITEM_KIND_PATTERN)
+    kind: ItemKindCode
     id: UUID
 
 
@@ -212,7 +213,7 @@ class DecideAppeal(Command):
 
 class CloseAccountabilityCase(Command):
     case_id: UUID
-    note: str | None = Field(default=None, max_length=2000)
+    note: Note | None = None
 
 
 @dataclass(frozen=True)

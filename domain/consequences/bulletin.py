@@ -20,7 +20,9 @@ from pydantic import Field
 from domain.kernel.base import (
     Command, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, Frozen, NotFound, UnhandledEvent, evolver,
 )
+from domain.kernel.instants import Day
 from domain.kernel.roles import HQ_ROLES, ensure_may_write, ensure_role
+from domain.kernel.text import Document, Name
 from domain.consequences.ranking import (
     DEFAULT_RANKING_POLICY, DraftContents, FlagAward, LiaisonListing, ListedStep, RankEntry, RankingPolicy, UnitRate,
     draft_contents, ranking_consequences,
@@ -127,10 +129,10 @@ class DraftBulletin(Command):
 
     bulletin_id: UUID
     campaign_id: UUID
-    period_start: date
-    period_end: date
-    title: str = Field(min_length=1, max_length=200)
-    body_zh: str = Field(min_length=1, max_length=20000)
+    period_start: Day
+    period_end: Day
+    title: Name
+    body_zh: Document
     red_list: tuple[RankEntry, ...] = Field(default=(), max_length=50)
     black_list: tuple[RankEntry, ...] = Field(default=(), max_length=50)
     flags: tuple[FlagAward, ...] = Field(default=(), max_length=200)
@@ -141,8 +143,8 @@ class DraftBulletin(Command):
 
 class EditBulletin(Command):
     bulletin_id: UUID
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    body_zh: str | None = Field(default=None, min_length=1, max_length=20000)
+    title: Name | None = None
+    body_zh: Document | None = None
     red_list: tuple[RankEntry, ...] | None = Field(default=None, max_length=50)
     black_list: tuple[RankEntry, ...] | None = Field(default=None, max_length=50)
     flags: tuple[FlagAward, ...] | None = Field(default=None, max_length=200)

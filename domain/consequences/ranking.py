@@ -17,8 +17,8 @@ from uuid import UUID
 from pydantic import AwareDatetime, Field
 
 from domain.kernel.base import Frozen
-from domain.kernel.scalars import Count
-from domain.kernel.text import Line, LongText, Name
+from domain.kernel.scalars import Count, Number
+from domain.kernel.text import Label, Line, LongText, Name, Prose
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 Consequence = Literal["summons_by_city_leader", "summons_by_organisation_department", "accountability_proposed"]
@@ -36,12 +36,12 @@ class RankingPolicy(Frozen):
     """
 
     effective_from: AwareDatetime = _EPOCH
-    red_list_size: int = Field(default=5, ge=0, le=50)
-    black_list_size: int = Field(default=3, ge=0, le=50)
-    red_flag_min_rate: float = Field(default=0.95, ge=0, le=1)
-    yellow_flag_below_rate: float = Field(default=0.6, ge=0, le=1)
-    organisation_summons_after: int = Field(default=2, ge=1)  # listings in a row
-    accountability_after: int = Field(default=3, ge=1)
+    red_list_size: Count = Field(default=5, ge=0, le=50)
+    black_list_size: Count = Field(default=3, ge=0, le=50)
+    red_flag_min_rate: Number = Field(default=0.95, ge=0, le=1)
+    yellow_flag_below_rate: Number = Field(default=0.6, ge=0, le=1)
+    organisation_summons_after: Count = Field(default=2, ge=1)  # listings in a row
+    accountability_after: Count = Field(default=3, ge=1)
     accountability_counting: Literal["total", "in_a_row"] = "total"
 
 
@@ -59,17 +59,17 @@ class UnitRate(Frozen):
 
 
 class RankEntry(Frozen):
-    rank: int
+    rank: Count
     unit_id: UUID
-    name: str
-    on_time_rate: float
+    name: Label
+    on_time_rate: Number
 
 
 class FlagAward(Frozen):
     """红旗 (praise) or 黄旗 (warning) for a unit."""
 
     unit_id: UUID
-    name: str
+    name: Label
     flag: Literal["red", "yellow"]
 
 
@@ -78,8 +78,8 @@ class ListedStep(Frozen):
 
     step_id: UUID
     unit_id: UUID | None = None
-    unit_name: str | None = None
-    summary_zh: str | None = None
+    unit_name: Label | None = None
+    summary_zh: Prose | None = None
 
 
 class LiaisonListing(Frozen):

@@ -20,7 +20,10 @@ from domain.kernel.base import (
     Actor, Command, CommandContext, Conflict, DomainEvent, Frozen, NotFound, UnhandledEvent, derived_id, evolver,
 )
 from domain.escalation.notice import Party
+from domain.kernel.instants import Instant
 from domain.kernel.roles import PROPOSER_ROLES, SUMMONS_ROLES, ensure_role
+from domain.kernel.text import Name
+from domain.kernel.text import Text as Commitment
 
 SUMMONS = "summons"
 Convener = Literal["city_leader", "organisation_department", "hq", "discipline"]
@@ -114,15 +117,15 @@ class ProposeSummons(Command):
 
 class ScheduleSummons(Command):
     summons_id: UUID
-    at: AwareDatetime
+    at: Instant
     convened_by: Party
-    location: str | None = Field(default=None, max_length=200)
+    location: Name | None = None
 
 
 class HoldSummons(Command):
     summons_id: UUID
     minutes_zh: Text
-    commitments: tuple[str, ...] = Field(default=(), max_length=50)
+    commitments: tuple[Commitment, ...] = Field(default=(), max_length=50)
 
 
 class CancelSummons(Command):

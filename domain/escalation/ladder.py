@@ -33,6 +33,8 @@ from domain.kernel.base import (
 )
 from domain.consequences.ranking import DEFAULT_RANKING_POLICY, RankingPolicy
 from domain.kernel.calendar import WorkCalendar
+from domain.kernel.instants import Instant
+from domain.kernel.scalars import Count, Number
 from domain.escalation.notice import NoticeKind
 from domain.kernel.roles import HQ_ROLES, ensure_role
 from domain.policy.campaign import PolicyRefs, in_force
@@ -53,9 +55,9 @@ STEP_NAMES_ZH: dict[str, str] = {
 class Step(Frozen):
     """One rung of the ladder: when (working hours from the deadline), how high, what notice, who is told."""
 
-    level: int = Field(ge=0, le=4)
+    level: Count = Field(ge=0, le=4)
     name: StepName
-    offset_working_hours: float = Field(ge=-2000, le=10000)
+    offset_working_hours: Number = Field(ge=-2000, le=10000)
     notice_kind: NoticeKind | None = None
     told: tuple[Told, ...] = ()
 
@@ -70,9 +72,9 @@ def _check_ladder(steps: Sequence[Step], relapse_threshold: int | None, relapse_
 
 class _LadderFields(Frozen):
     steps: tuple[Step, ...] = Field(min_length=1, max_length=12)
-    relapse_threshold: int | None = Field(default=3, ge=1, le=100)
+    relapse_threshold: Count | None = Field(default=3, ge=1, le=100)
     relapse_step: StepName = "accountability_proposed"
-    notice_ack_working_hours: float = Field(default=24.0, gt=0, le=2000)
+    notice_ack_working_hours: Number = Field(default=24.0, gt=0, le=2000)
 
     @model_validator(mode="after")
     def _valid(self) -> _LadderFields:
@@ -164,14 +166,14 @@ class SetEscalationLadder(_LadderFields, Command):
     """Set the campaign's escalation ladder (设定督办阶梯); effective_from None means from now."""
 
     campaign_id: UUID
-    effective_from: AwareDatetime | None = None
+    effective_from: Instant | None = None
 
 
 class SetRankingPolicy(RankingPolicy, Command):
     """Set the campaign's ranking policy (设定排名规则); effective_from defaults to now."""
 
     campaign_id: UUID
-    effective_from: AwareDatetime | None = None  # type: ignore[assignment]  # None: from now
+    effective_from: Instant | None = None  # type: ignore[assignment]  # None: from now
 
 
 def set_escalation_ladder(state: EscalationPolicy | None, cmd: SetEscalationLadder, ctx: CommandContext,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field
@@ -23,9 +23,10 @@ from domain.kernel.base import (
     derived_id, evolver,
 )
 from domain.kernel.calendar import WorkCalendar
+from domain.kernel.text import Label, LongText, Note, single_line
 from domain.kernel.roles import NOTICE_ISSUER_ROLES, ensure_may_write, ensure_role
 from domain.kernel.timefmt import format_zh
-from domain.escalation.work_item import ITEM_KIND_PATTERN, WorkItem
+from domain.escalation.work_item import ITEM_KIND_PATTERN, ItemKindCode, WorkItem
 
 KIND = "notice"
 NoticeKind = Literal["assignment", "reminder", "urge", "supervision_order"]
@@ -84,7 +85,7 @@ class Party(Frozen):
 
     party_kind: PartyKind
     party_id: UUID
-    name: str | None = None
+    name: Label | None = None
 
 
 Recipient = Party  # a notice's addressee (收件方)
@@ -197,9 +198,11 @@ def notice_id_for_step(step_id: UUID) -> UUID:
 def build_notice(meta: Meta, calendar: WorkCalendar, *, notice_id: UUID, campaign_id: UUID, notice_kind: NoticeKind,
                  subject_kind: str, subject_id: UUID, recipients: tuple[Recipient, ...], fields: Mapping[str, object],
                  ack_working_hours: float = DEFAULT_ACK_WORKING_HOURS, channels: tuple[str, ...] = DEFAULT_CHANNELS,
-                 text_zh: str | None = None, escalation_step_id: UUID | None = None) -> NoticeIssued:
-    """A NoticeIssued with its ack due time counted in working hours from now and its text rendered."""
-    ack_due = calendar.add_working_hours(meta.recorded_at, ack_working_hours)
+                 text_zh: str | None = None, escalation_step_id: UUID | None = None,
+                 issued_at: datetime | None = None) -> NoticeIssued:
+    """A NoticeIssued with its ack due time counted in working hours from now (or from `issued_at`, a 交办单 handed
+    over on paper and entered late: 补录) and its text rendered."""
+    ack_due = calendar.add_working_hours(issued_at or meta.recorded_at, ack_working_hours)
     first_unit = next((r.name for r in recipients if r.name), "")
     values = {"unit": first_unit, "ack_due": ack_due, **fields}
     text = text_zh or render(template_key(notice_kind, subject_kind), **values)
@@ -214,12 +217,12 @@ class IssueNotice(Command):
     notice_id: UUID
     campaign_id: UUID
     notice_kind: NoticeKind
-    subject_kind: str = Field(pattern=ITEM_KIND_PATTERN)
+    subject_kind: ItemKindCode
     subject_id: UUID
     recipients: tuple[Recipient, ...] = Field(min_length=1, max_length=50)
-    channels: tuple[str, ...] = Field(default=DEFAULT_CHANNELS, max_length=10)
-    fields: dict[str, str] = Field(default_factory=dict, max_length=20)
-    text_zh: str | None = Field(default=None, min_length=1, max_length=4000)
+    channels: tuple[Annotated[str, single_line(32)], ...] = Field(default=DEFAULT_CHANNELS, max_length=10)
+    fields: dict[Annotated[str, single_line(40)], Note] = Field(default_factory=dict, max_length=20)
+    text_zh: LongText | None = None
 
 
 class AcknowledgeNotice(Command):

@@ -19,8 +19,6 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import Field
-
 from domain.consequences.accountability import AccountabilityProposed, BasisRef, case_id_for
 from domain.kernel.base import (
     Command, CommandContext, Conflict, DomainError, DomainEvent, Frozen, NotFound, UnhandledEvent, evolver,
@@ -32,7 +30,7 @@ from domain.escalation.ladder import (
 from domain.escalation.notice import Party, build_notice, notice_id_for_step
 from domain.kernel.roles import STEP_ROLES, SYSTEM_ROLES, ensure_role
 from domain.consequences.summons import SummonsProposed, summons_id_for
-from domain.escalation.work_item import ITEM_KIND_PATTERN, WorkItem
+from domain.escalation.work_item import ItemKindCode, WorkItem
 
 
 class EscalationStepTaken(DomainEvent):
@@ -84,7 +82,7 @@ class TakeEscalationStep(Command):
     """Take one ladder step for one work item (执行督办步骤); its aggregate id is derived."""
 
     campaign_id: UUID
-    item_kind: str = Field(pattern=ITEM_KIND_PATTERN)
+    item_kind: ItemKindCode
     item_id: UUID
     step_name: StepName
 

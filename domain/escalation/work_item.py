@@ -15,17 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field
 
 from domain.kernel.base import Frozen, derived_id
 from domain.kernel.calendar import Pause, WorkCalendar
+from domain.kernel.text import single_line
 from domain.problem.events import OWED, ProblemState
 from domain.problem.state import Problem
 
 ItemKind = str  # "problem", "notice", "extension_request", later "task", "liaison_duty"
 ITEM_KIND_PATTERN = r"^[a-z][a-z_]{0,39}$"
+ItemKindCode = Annotated[str, single_line(min_length=None, pattern=ITEM_KIND_PATTERN)]  # as a command names it
 _ONE_DAY = timedelta(days=1)
 _MAX_DAYS_BACK = 20000
 

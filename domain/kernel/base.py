@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid5
 
-import pydantic
+from pydantic import BaseModel, ConfigDict, ModelWrapValidatorHandler, model_validator
 
-from pydantic import BaseModel, ConfigDict, Field
+from domain.kernel.edge import at_the_edge
+from domain.kernel.instants import Instant, is_in_the_future
+from domain.kernel.text import CommandId, Text
 
 # Namespace for ids derived from business keys (deterministic, so retries and replays agree).
 DUDAO_NAMESPACE = UUID("6f1d3c1e-8c1a-4f4e-9a53-2a1d1c0de000")
@@ -146,7 +148,7 @@ class Reasoned(Frozen):
     the payload, so `model_dump` leaves it out unless the command declares a `reason` field of its own.
     """
 
-    reason: str | None = pydantic.Field(default=None, min_length=1, max_length=2000)
+    reason: Text | None = None  # free text (domain.kernel.text): it goes into every event's envelope
 
     def model_dump(self, **kwargs: Any) -> dict[str, Any]:
         if not declares_own_reason(type(self)):
@@ -173,16 +175,33 @@ class Command(Reasoned):
 
     `command_id` is the client's idempotency key: the same id twice writes once.
     `occurred_at` is when the thing happened in the field (defaults to the recording time).
+    Validating a command opens the edge (`domain.kernel.edge`): its fields and every value model
+    nested in them obey the kernel's text, time and scalar rules, so each field is a kernel type
+    (`text`, `instants`, `scalars`), a UUID, an enum or a literal — never a bare `str` or `int`.
     """
 
-    command_id: str = Field(min_length=1, max_length=128)
-    occurred_at: datetime | None = None
+    command_id: CommandId
+    occurred_at: Instant | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _validated_at_the_edge(cls, data: Any, handler: ModelWrapValidatorHandler[Command]) -> Command:
+        with at_the_edge():
+            return handler(data)
 
 
 class CommandContext(Frozen):
     """What a decision needs besides state and command: the injected clock reading and the actor."""
 
     meta: Meta
+
+    @model_validator(mode="after")
+    def _not_in_the_future(self) -> CommandContext:
+        """Nothing is decided about a time yet to come: `occurred_at` later than now (beyond the skew) is refused."""
+        if is_in_the_future(self.meta.occurred_at, self.meta.recorded_at):
+            raise DomainError("occurred_in_future", "发生时间不能晚于当前时间", "occurred_at is in the future",
+                              occurred_at=self.meta.occurred_at.isoformat(), now=self.meta.recorded_at.isoformat())
+        return self
 
     @property
     def now(self) -> datetime:

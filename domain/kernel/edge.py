@@ -68,8 +68,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                           "{fields}: not a time zone of the IANA database (e.g. Asia/Shanghai)"),
 }
 INVALID_INPUT = ("invalid_input", "输入数据不合法", "invalid input")
-# pydantic's own error types that mean one of ours
-ALIASES = {"timezone_aware": "naive_timestamp"}
+# pydantic's own error types that mean one of ours (a lone surrogate never reaches our rule: pydantic refuses it)
+ALIASES = {"timezone_aware": "naive_timestamp", "string_unicode": "control_character"}
 
 
 def refusal(code: str, message: str, **context: Any) -> PydanticCustomError:

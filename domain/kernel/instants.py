@@ -56,7 +56,8 @@ def instant_text(value: Any, *, day_allowed: bool = False) -> Any:
         return value
     if isinstance(value, str) and (_ISO_INSTANT.match(value) or (day_allowed and _ISO_DAY.match(value))):
         return value
-    raise refusal("time_format", "an ISO 8601 date-time string is required (e.g. 2021-12-03T09:00:00+08:00)")
+    what = "date or date-time" if day_allowed else "date-time"
+    raise refusal("time_format", f"an ISO 8601 {what} string is required (e.g. 2021-12-03T09:00:00+08:00)")
 
 
 def in_sane_range(value: datetime) -> datetime:

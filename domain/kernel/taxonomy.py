@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field
-
 from domain.kernel.base import Frozen
+from domain.kernel.text import single_line
 
-CategoryCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+CategoryCode = Annotated[str, single_line(min_length=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+GroupCode = Annotated[str, single_line(min_length=None, pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
 class Severity(StrEnum):
@@ -42,8 +42,8 @@ class Category(Frozen):
     """One problem category (问题类别): a stable code, its Chinese name and its group."""
 
     code: CategoryCode
-    name_zh: str = Field(min_length=1, max_length=50)
-    group: str = Field(default="other", pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    name_zh: Annotated[str, single_line(50)]
+    group: GroupCode = "other"
 
 
 def _c(code: str, name_zh: str, group: str) -> Category:

@@ -78,7 +78,7 @@ def single_line(max_length: int | None = None, *, min_length: int | None = 1, st
     return TextKind(False, min_length, max_length, strip, pattern)
 
 
-def free_text(max_length: int, *, min_length: int | None = 1) -> TextKind:
+def free_text(max_length: int | None, *, min_length: int | None = 1) -> TextKind:
     """Free text (多行文本): line breaks and tabs allowed, no other control character."""
     return TextKind(True, min_length, max_length)
 
@@ -92,6 +92,8 @@ CommandId = Annotated[str, single_line(128, strip=False)]
 """A client's idempotency key (指令编号): compared as given, never trimmed."""
 Label = Annotated[str, single_line(min_length=None)]
 """Single-line text bounded only by the request's size: in value models whose published event schema has no bound."""
+Prose = Annotated[str, free_text(None, min_length=None)]
+"""Free text bounded only by the request's size, for the same value models."""
 
 # free-text kinds
 Text = Annotated[str, free_text(2000)]

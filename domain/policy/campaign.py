@@ -20,6 +20,7 @@ from pydantic import AwareDatetime, Field
 
 from domain.kernel.base import DomainEvent, Frozen, UnhandledEvent, derived_id, evolver
 from domain.kernel.calendar import WorkCalendar
+from domain.kernel.scalars import Count
 from domain.kernel.taxonomy import DEFAULT_CATEGORIES, Category, CategoryCode, Severity
 
 KIND = "campaign_policy"
@@ -41,7 +42,7 @@ def policy_id_for(campaign_id: UUID) -> UUID:
 class TimeLimit(Frozen):
     """A time limit (时限) in working days or working hours on the campaign calendar."""
 
-    amount: int = Field(ge=1, le=2000)
+    amount: Count = Field(ge=1, le=2000)
     unit: Literal["working_days", "working_hours"] = "working_days"
 
     def due(self, calendar: WorkCalendar, start: datetime) -> datetime:

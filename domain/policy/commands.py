@@ -8,13 +8,14 @@ at `effective_from`, and routes must name existing units.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from typing import ClassVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from domain.kernel.base import Command, CommandContext, DomainError, DomainEvent, NotFound
+from domain.kernel.instants import Day, Instant
+from domain.kernel.scalars import Count
 from domain.policy.campaign import (
     VERSIONS, CalendarDaysSet, CampaignPolicy, CategoriesConfigured, CategoryRoute, CategoryRoutingSet,
     DeadlineLimit, DeadlinePolicySet, PolicyEvent, PolicyRefs, RelapseWindowSet, TimeLimit, categories_at,
@@ -27,7 +28,7 @@ from domain.kernel.taxonomy import Category, category_codes, duplicate_codes
 class PolicyCommand(Command):
     abstract: ClassVar[bool] = True  # a base, not a command of its own
     campaign_id: UUID
-    effective_from: AwareDatetime | None = None  # None: from now
+    effective_from: Instant | None = None  # None: from now
 
 
 class SetDeadlinePolicy(PolicyCommand):
@@ -40,7 +41,7 @@ class SetDeadlinePolicy(PolicyCommand):
 class SetRelapseWindow(PolicyCommand):
     """Set the relapse window in calendar days (设定反弹期)."""
 
-    days: int = Field(ge=1, le=3650)
+    days: Count = Field(ge=1, le=3650)
 
 
 class SetCategoryRouting(PolicyCommand):
@@ -58,8 +59,8 @@ class ConfigureCategories(PolicyCommand):
 class SetCalendarDays(PolicyCommand):
     """Set local days off and make-up working days (设定本地工作日历)."""
 
-    days_off: tuple[date, ...] = Field(default=(), max_length=400)
-    make_up_workdays: tuple[date, ...] = Field(default=(), max_length=400)
+    days_off: tuple[Day, ...] = Field(default=(), max_length=400)
+    make_up_workdays: tuple[Day, ...] = Field(default=(), max_length=400)
 
 
 _EVENT_FOR: dict[type[PolicyCommand], type[PolicyEvent]] = {

@@ -7,21 +7,23 @@ only those. Reporting takes `ReportRefs` (place, policy, matching problems).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import Field
 
 from domain.kernel.base import Command, Frozen
 from domain.kernel.calendar import WorkCalendar
+from domain.kernel.instants import Instant
+from domain.kernel.scalars import Count
+from domain.kernel.text import Note, Text
 from domain.policy.campaign import CampaignPolicy
-from domain.problem.events import Evidence, Source, Text
+from domain.problem.events import Evidence, EvidenceRef, Source
 from domain.problem.state import Problem
 from domain.kernel.taxonomy import CategoryCode, Severity
-
-Note = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=2000)]
 
 
 class NewProblem(Frozen):
@@ -41,7 +43,7 @@ class NewProblem(Frozen):
 class ReportProblem(Command):
     """Report a problem found outside a visit (热线/测评/领导交办 上报); visits report their findings."""
 
-    occurred_at: AwareDatetime | None = None  # when it was found; defaults to now
+    occurred_at: Instant | None = None  # when it was found; defaults to now
     problem_id: UUID
     campaign_id: UUID
     category: CategoryCode
@@ -61,27 +63,27 @@ class AssignProblem(ProblemCommand):
     """Hand the problem to a unit (交办). No unit: routed by category or the responsibility matrix."""
 
     unit_id: UUID | None = None
-    reason: str | None = Field(default=None, max_length=2000)  # required when overriding the routing
+    reason: Note | None = None  # required when overriding the routing
 
 
 class AcknowledgeProblem(ProblemCommand):
     """Acknowledge receipt (签收)."""
 
-    note: Note = None
+    note: Note | None = None
 
 
 class SubmitRectification(ProblemCommand):
     """Report the rectification with evidence (整改反馈)."""
 
     evidence: Evidence = ()
-    note: Note = None
+    note: Note | None = None
 
 
 class VerifyRectification(ProblemCommand):
     """Pass the re-inspection (复查通过)."""
 
     evidence: Evidence = ()
-    note: Note = None
+    note: Note | None = None
 
 
 class RejectRectification(ProblemCommand):
@@ -94,7 +96,7 @@ class RejectRectification(ProblemCommand):
 class CloseProblem(ProblemCommand):
     """Close the problem after a passed re-inspection (销号)."""
 
-    note: Note = None
+    note: Note | None = None
 
 
 class RequestTransfer(ProblemCommand):
@@ -108,7 +110,7 @@ class ApproveTransfer(ProblemCommand):
     """Approve the transfer request, to the suggested unit unless another is named (批准转办)."""
 
     to_unit_id: UUID | None = None
-    note: Note = None
+    note: Note | None = None
 
 
 class RejectTransfer(ProblemCommand):
@@ -136,15 +138,15 @@ class ResolveCoordination(ProblemCommand):
 class RequestExtension(ProblemCommand):
     """Apply for more working days, before the deadline (延期申请)."""
 
-    working_days: int = Field(ge=1, le=60)
+    working_days: Count = Field(ge=1, le=60)
     reason: Text
 
 
 class ApproveExtension(ProblemCommand):
     """Approve the extension, for the requested days unless others are given (批准延期)."""
 
-    working_days: int | None = Field(default=None, ge=1, le=60)
-    note: Note = None
+    working_days: Count | None = Field(default=None, ge=1, le=60)
+    note: Note | None = None
 
 
 class RejectExtension(ProblemCommand):
@@ -158,7 +160,7 @@ class ParkProblem(ProblemCommand):
 
 
 class ResumeProblem(ProblemCommand):
-    note: Note = None
+    note: Note | None = None
 
 
 class WithdrawProblem(ProblemCommand):
@@ -197,13 +199,18 @@ class ProblemMatches(Frozen):
     recently_closed_matches: tuple[ClosedMatch, ...] = ()
 
 
+KnownEvidence = Mapping[str, EvidenceRef]
+"""The cited photos uploaded to the command's campaign, by SHA-256, as the upload store recorded them."""
+
+
 @dataclass(frozen=True)
 class ReportRefs:
-    """What reporting reads: does the place exist, the campaign policy, matching problems."""
+    """What reporting reads: does the place exist, the campaign policy, matching problems, the cited photos."""
 
     place_exists: bool
     policy: CampaignPolicy | None = None
     matches: ProblemMatches = ProblemMatches()
+    known_evidence: KnownEvidence = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -216,6 +223,7 @@ class ProblemRefs:
     matrix_unit_id: the lead unit of the problem's place in the responsibility matrix, now.
     named_unit_exists: whether the unit named by the command (unit_id, to_unit_id, suggested_unit_id) exists.
     merge_target: the problem named by `into_problem_id`.
+    known_evidence: the photos the command cites that were uploaded to the problem's campaign.
     """
 
     calendar: WorkCalendar
@@ -225,6 +233,7 @@ class ProblemRefs:
     matrix_unit_id: UUID | None = None
     named_unit_exists: bool = True
     merge_target: Problem | None = None
+    known_evidence: KnownEvidence = field(default_factory=dict)
 
 
 _UNIT = frozenset({"actor_unit_ids"})
@@ -232,9 +241,9 @@ _CLOCK = frozenset({"calendar", "policy"})
 REFS_NEEDED: dict[type[Command], frozenset[str]] = {
     AssignProblem: _CLOCK | {"matrix_unit_id", "named_unit_exists"},
     AcknowledgeProblem: _UNIT,
-    SubmitRectification: _UNIT,
-    VerifyRectification: _UNIT | {"rectifying_unit_member_ids"},
-    RejectRectification: _UNIT | {"rectifying_unit_member_ids"},
+    SubmitRectification: _UNIT | {"known_evidence"},
+    VerifyRectification: _UNIT | {"rectifying_unit_member_ids", "known_evidence"},
+    RejectRectification: _UNIT | {"rectifying_unit_member_ids", "known_evidence"},
     CloseProblem: frozenset(),
     RequestTransfer: _UNIT | {"named_unit_exists"},
     ApproveTransfer: frozenset({"named_unit_exists"}),

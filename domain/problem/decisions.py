@@ -25,8 +25,8 @@ from domain.problem.events import (
     RectificationSubmitted, RectificationVerified, RelapseRecorded, RoutingSource,
 )
 from domain.problem.rules import (
-    campaign_meta, ensure_assigned_unit, ensure_reason, ensure_state, guard_open, has_passed_verification,
-    has_submitted_evidence, is_independent_verifier, meta_for,
+    campaign_meta, ensure_assigned_unit, ensure_evidence_uploaded, ensure_reason, ensure_state, guard_open,
+    has_passed_verification, has_submitted_evidence, is_independent_verifier, meta_for,
 )
 from domain.problem.state import Problem
 from domain.kernel.taxonomy import category_codes
@@ -75,6 +75,7 @@ def report_problem(state: Problem | None, cmd: ReportProblem, ctx: CommandContex
                        differing_fields=differing)
     if not refs.place_exists:
         raise NotFound("place_not_found", "点位不存在", "place not found", place_id=str(cmd.place_id))
+    ensure_evidence_uploaded(cmd.evidence, refs.known_evidence)
     return new_problem_events(new, ctx, refs.policy, refs.matches)
 
 
@@ -128,6 +129,7 @@ def submit_rectification(state: Problem | None, cmd: SubmitRectification, ctx: C
     unit_id = ensure_assigned_unit(p, refs.actor_unit_ids)
     if not cmd.evidence:
         raise DomainError("evidence_required", "整改反馈须附整改后照片", "a rectification needs evidence")
+    ensure_evidence_uploaded(cmd.evidence, refs.known_evidence)
     return [RectificationSubmitted(meta=meta_for(ctx, p), problem_id=p.problem_id, unit_id=unit_id,
                                    evidence=cmd.evidence, note=cmd.note)]
 
@@ -146,6 +148,7 @@ def verify_rectification(state: Problem | None, cmd: VerifyRectification, ctx: C
                          refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, INSPECTOR_ROLES)
     _ensure_verifiable(p, ctx, refs)
+    ensure_evidence_uploaded(cmd.evidence, refs.known_evidence)
     return [RectificationVerified(meta=meta_for(ctx, p), problem_id=p.problem_id, evidence=cmd.evidence, note=cmd.note)]
 
 
@@ -153,6 +156,7 @@ def reject_rectification(state: Problem | None, cmd: RejectRectification, ctx: C
                          refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, INSPECTOR_ROLES)
     _ensure_verifiable(p, ctx, refs)
+    ensure_evidence_uploaded(cmd.evidence, refs.known_evidence)
     return [RectificationRejected(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason,
                                   evidence=cmd.evidence)]
 

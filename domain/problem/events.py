@@ -24,9 +24,11 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, Field
 
 from domain.kernel.base import DomainEvent, Frozen, UnhandledEvent
+from domain.kernel.scalars import Count
+from domain.kernel.text import Text, single_line
 from domain.kernel.timefmt import format_local  # timeline times: China time to the minute, — when unset
 from domain.policy.campaign import TimeLimit
 from domain.kernel.taxonomy import CategoryCode, Severity
@@ -36,8 +38,9 @@ if TYPE_CHECKING:
 
 KIND = "problem"
 MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
+# What a photo may be (证据照片类型): the upload store recognises these by their first bytes.
+EVIDENCE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Source = Literal["visit", "hotline", "assessment", "leader"]
 RoutingSource = Literal["matrix", "category_routing", "hq_override"]
 TransferMode = Literal["approved_request", "hq_direct", "automatic"]
@@ -46,9 +49,9 @@ TransferMode = Literal["approved_request", "hq_direct", "automatic"]
 class EvidenceRef(Frozen):
     """A photo stored content-addressed (证据照片): its SHA-256, media type and size in bytes."""
 
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    media_type: str = Field(pattern=r"^image/[a-z0-9][a-z0-9.+-]{0,63}$")
-    size: int = Field(ge=1, le=MAX_EVIDENCE_BYTES)
+    sha256: Annotated[str, single_line(min_length=None, pattern=r"^[0-9a-f]{64}$")]
+    media_type: Annotated[str, single_line(min_length=None, pattern=r"^image/[a-z0-9][a-z0-9.+-]{0,63}$")]
+    size: Count = Field(ge=1, le=MAX_EVIDENCE_BYTES)
 
 
 Evidence = Annotated[tuple[EvidenceRef, ...], Field(max_length=30)]

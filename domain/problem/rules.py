@@ -7,7 +7,7 @@ The clock functions are what projections and the escalator use: time used agains
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -16,14 +16,14 @@ from domain.kernel.base import Actor, CommandContext, Conflict, DomainError, For
 from domain.kernel.calendar import Pause, WorkCalendar
 from domain.kernel.roles import ensure_role
 from domain.policy.campaign import deadline_for
-from domain.problem.events import OWED, TERMINAL, ProblemState
+from domain.problem.events import EVIDENCE_MEDIA_TYPES, OWED, TERMINAL, EvidenceRef, ProblemState
 from domain.problem.state import Problem
 
 __all__ = [
     "acts_for_assigned_unit", "campaign_meta", "clock_stopped_at", "closed_on_time", "deadline_for",
-    "ensure_assigned_unit", "ensure_exists", "ensure_not_ended", "ensure_not_parked", "ensure_reason",
+    "ensure_assigned_unit", "ensure_evidence_uploaded", "ensure_exists", "ensure_not_ended", "ensure_not_parked", "ensure_reason",
     "ensure_role", "ensure_state", "guard_open", "has_passed_verification", "has_submitted_evidence",
-    "is_before_deadline", "is_independent_verifier", "is_overdue", "is_terminal", "meta_for", "problem_light",
+    "is_allowed_evidence", "is_before_deadline", "is_independent_verifier", "is_uploaded_evidence", "is_overdue", "is_terminal", "meta_for", "problem_light",
     "time_used_fraction", "traffic_light", "working_hours_used",
 ]
 
@@ -60,6 +60,16 @@ def is_independent_verifier(problem: Problem, actor: Actor, actor_unit_ids: Coll
 def has_submitted_evidence(problem: Problem) -> bool:
     """A rectification with evidence was submitted and awaits re-inspection."""
     return problem.state == ProblemState.RECTIFICATION_SUBMITTED and bool(problem.submitted_evidence)
+
+
+def is_allowed_evidence(evidence: EvidenceRef) -> bool:
+    """A photo of a type the upload store accepts (JPEG, PNG, GIF, WebP)."""
+    return evidence.media_type in EVIDENCE_MEDIA_TYPES
+
+
+def is_uploaded_evidence(evidence: EvidenceRef, known: Mapping[str, EvidenceRef]) -> bool:
+    """The cited photo was uploaded to the campaign, with the type and size the upload recorded."""
+    return known.get(evidence.sha256) == evidence
 
 
 def has_passed_verification(problem: Problem) -> bool:
@@ -143,6 +153,21 @@ def guard_open(state: Problem | None, problem_id: UUID, ctx: CommandContext, rol
     if not parked_ok:
         ensure_not_parked(problem)
     return problem
+
+
+def ensure_evidence_uploaded(cited: Iterable[EvidenceRef], known: Mapping[str, EvidenceRef]) -> None:
+    """Every cited photo (证据照片) is of an allowed type and was uploaded to the campaign as cited; else 422/404."""
+    cited = tuple(cited)
+    if refused := sorted({e.media_type for e in cited if not is_allowed_evidence(e)}):
+        raise DomainError("evidence_type_not_allowed", "证据只能是 JPEG、PNG、GIF 或 WebP 图片",
+                          "evidence must be a JPEG, PNG, GIF or WebP image", media_types=refused,
+                          accepted=list(EVIDENCE_MEDIA_TYPES))
+    if missing := sorted({e.sha256 for e in cited if e.sha256 not in known}):
+        raise NotFound("evidence_not_found", "引用的证据照片未上传到本创建活动", "cited evidence was not uploaded to this campaign",
+                       sha256=missing)
+    if differing := sorted({e.sha256 for e in cited if not is_uploaded_evidence(e, known)}):
+        raise DomainError("evidence_mismatch", "证据照片的类型或大小与上传时不符",
+                          "the evidence's media type or size differs from the upload", sha256=differing)
 
 
 def ensure_reason(reason: str | None, code: str = "reason_required") -> str:

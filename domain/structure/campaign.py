@@ -8,6 +8,8 @@ from uuid import UUID
 from pydantic import Field
 
 from domain.kernel.base import Command, CommandContext, Conflict, DomainEvent, Frozen, NotFound, UnhandledEvent, evolver
+from domain.kernel.instants import Day, TimeZoneName
+from domain.kernel.text import Line, Name
 
 
 class CampaignStarted(DomainEvent):
@@ -51,23 +53,20 @@ def evolve(state: Campaign | None, event: DomainEvent) -> Campaign:
     raise UnhandledEvent("campaign", event)
 
 
-Name = Field(min_length=1, max_length=200)
-
-
 class StartCampaign(Command):
     """Start a campaign (启动创建活动)."""
 
     campaign_id: UUID
-    name: str = Name
-    jurisdiction: str = Name
-    launched_on: date
-    timezone: str = Field(default="Asia/Shanghai", max_length=64)
-    goals: tuple[str, ...] = Field(default=(), max_length=20)
+    name: Name
+    jurisdiction: Name
+    launched_on: Day
+    timezone: TimeZoneName = "Asia/Shanghai"
+    goals: tuple[Line, ...] = Field(default=(), max_length=20)
 
 
 class RenameCampaign(Command):
     campaign_id: UUID
-    name: str = Name
+    name: Name
 
 
 def start_campaign(state: Campaign | None, cmd: StartCampaign, ctx: CommandContext) -> list[DomainEvent]:

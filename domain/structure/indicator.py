@@ -8,13 +8,15 @@ it (its campaign, indicator, name and due day), and `domain.tasks.Task` extends 
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from domain.kernel.base import (
     Command, CommandContext, Conflict, DomainError, DomainEvent, Frozen, NotFound, UnhandledEvent, evolver,
 )
+from domain.kernel.text import Name, single_line
 from domain.structure.tree import require_kind
 
 
@@ -56,16 +58,13 @@ def evolve_indicator(state: Indicator | None, event: DomainEvent) -> Indicator:
     raise UnhandledEvent("indicator", event)
 
 
-Name = Field(min_length=1, max_length=200)
-
-
 class DefineIndicator(Command):
     """Define an indicator (定义测评指标)."""
 
     indicator_id: UUID
     campaign_id: UUID
-    code: str = Field(min_length=1, max_length=32)
-    name: str = Name
+    code: Annotated[str, single_line(32)]
+    name: Name
     parent_id: UUID | None = None
 
 

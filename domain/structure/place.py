@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import Field
 
 from domain.kernel.base import Command, CommandContext, DomainEvent, Frozen, UnhandledEvent, evolver
+from domain.kernel.scalars import Count, Flag
 from domain.structure.tree import (
     Name, Note, Reason, TreeRefs, check_parent, meta_for, require_active, require_campaign, require_existing,
     require_kind, require_new,
@@ -97,8 +98,8 @@ class RegisterPlace(Command):
     name: Name
     place_kind: PlaceKind
     parent_id: UUID | None = None
-    number: int | None = Field(default=None, ge=1, le=1_000_000)
-    invented: bool = False
+    number: Count | None = Field(default=None, ge=1, le=1_000_000)
+    invented: Flag = False
     note: Note | None = None
 
 

@@ -10,14 +10,16 @@ same decision.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import BaseModel
 
 from domain.kernel.base import (
     Command, CommandContext, Conflict, DomainError, DomainEvent, Frozen, NotFound, UnhandledEvent, derived_id, evolver,
 )
+from domain.kernel.instants import Instant
+from domain.kernel.text import free_text
 from domain.structure.tree import require_kind
 
 ScopeKind = Literal["place", "task", "indicator"]
@@ -136,8 +138,8 @@ class AssignResponsibility(Command):
     party_kind: PartyKind
     party_id: UUID
     role: Role
-    effective_from: AwareDatetime | None = None
-    note: str | None = Field(default=None, max_length=500)
+    effective_from: Instant | None = None
+    note: Annotated[str, free_text(500)] | None = None
 
 
 class RevokeResponsibility(Command):
@@ -147,15 +149,8 @@ class RevokeResponsibility(Command):
     scope_kind: ScopeKind
     scope_id: UUID
     assignment_id: UUID
-    reason: str = Field(min_length=1, max_length=500)
-    effective_to: AwareDatetime | None = None
-
-    @field_validator("reason")
-    @classmethod
-    def _reason_is_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("reason must not be blank")
-        return value.strip()
+    reason: Annotated[str, free_text(500)]
+    effective_to: Instant | None = None
 
 
 class Subject(BaseModel):

@@ -12,14 +12,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import StringConstraints
-
 from domain.kernel.base import CommandContext, Conflict, DomainError, DomainEvent, Meta, NotFound
+from domain.kernel.text import Name, Text, free_text
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Title = Name
+Reason = Annotated[str, free_text(1000)]
+Note = Text
 
 
 @dataclass(frozen=True)

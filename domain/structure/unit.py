@@ -8,6 +8,7 @@ from typing import Literal
 from uuid import UUID
 
 from domain.kernel.base import Command, CommandContext, DomainError, DomainEvent, Frozen, UnhandledEvent, evolver
+from domain.kernel.scalars import Flag
 from domain.structure.tree import (
     Name, Note, Reason, TreeRefs, check_parent, meta_for, require_active, require_campaign, require_existing,
     require_kind, require_new,
@@ -93,7 +94,7 @@ class RegisterUnit(Command):
     name: Name
     unit_kind: UnitKind
     parent_id: UUID | None = None
-    invented: bool = False
+    invented: Flag = False
     note: Note | None = None
 
 

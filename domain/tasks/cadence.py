@@ -28,6 +28,7 @@ from pydantic import Field
 
 from domain.kernel.base import Frozen
 from domain.kernel.calendar import WorkCalendar
+from domain.kernel.scalars import Count
 
 CadenceKind = Literal["none", "daily", "weekly", "monthly"]
 WEEKDAY_ZH = ("一", "二", "三", "四", "五", "六", "日")
@@ -44,8 +45,8 @@ class Cadence(Frozen):
     """
 
     kind: CadenceKind = "none"
-    weekday: int = Field(default=5, ge=1, le=7)
-    day: int = Field(default=31, ge=1, le=31)
+    weekday: Count = Field(default=5, ge=1, le=7)
+    day: Count = Field(default=31, ge=1, le=31)
 
     @property
     def label_zh(self) -> str:

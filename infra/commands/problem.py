@@ -26,6 +26,7 @@ from domain.kernel.roles import HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_RO
 from infra.calendars import official_calendar
 from infra.commands import Handler, Reader, actor_unit_ids, register
 from infra.commands.references import TARGET, Of, Spec
+from infra.store.uploads import cited_evidence, known_evidence
 from projections.ledger import problem_matches
 from projections.matrix import lead_unit_for_place
 
@@ -46,12 +47,19 @@ def place_in_campaign(reader: Reader, place_id: UUID, campaign_id: UUID) -> bool
     return place is not None and place.campaign_id == campaign_id
 
 
+def uploaded_evidence(reader: Reader, cmd: Any, campaign_id: UUID) -> pr.KnownEvidence:
+    """The photos the command cites that were uploaded to the campaign (the upload registry)."""
+    cited = {e.sha256 for e in cited_evidence(cmd)}
+    return reader.query(known_evidence, campaign_id, cited) if cited else {}
+
+
 def gather_report(cmd: pr.ReportProblem, reader: Reader) -> pr.ReportRefs:
     if not place_in_campaign(reader, cmd.place_id, cmd.campaign_id):
         return pr.ReportRefs(place_exists=False)
     return pr.ReportRefs(
         place_exists=True, policy=campaign_policy(reader, cmd.campaign_id),
         matches=reader.query(problem_matches, cmd.campaign_id, cmd.place_id, cmd.category),
+        known_evidence=uploaded_evidence(reader, cmd, cmd.campaign_id),
     )
 
 
@@ -89,6 +97,8 @@ def gather_problem(cmd: ProblemCommand, reader: Reader) -> pr.ProblemRefs:
         refs["named_unit_exists"] = unit_exists(reader, named_unit(cmd), problem.campaign_id)
     if "merge_target" in needed and isinstance(cmd, pr.MergeProblem):
         refs["merge_target"] = reader.get("problem", cmd.into_problem_id, pr.Problem)
+    if "known_evidence" in needed:
+        refs["known_evidence"] = uploaded_evidence(reader, cmd, problem.campaign_id)
     return pr.ProblemRefs(**refs)
 
 
@@ -103,10 +113,10 @@ UNIT = Of("unit")
 # each decision reads ProblemRefs gathered by gather_problem.
 LIFECYCLE: dict[type[ProblemCommand], tuple[Any, frozenset[str], dict[str, Spec]]] = {
     pr.AssignProblem: (pr.assign_problem, HQ_OR_SYSTEM, {"unit_id": UNIT}),
-    pr.AcknowledgeProblem: (pr.acknowledge_problem, UNIT_ROLES, {}),
+    pr.AcknowledgeProblem: (pr.acknowledge_problem, UNIT_ROLES | HQ_ROLES, {}),  # HQ: late entry (补录) only
     pr.SubmitRectification: (pr.submit_rectification, UNIT_ROLES, {}),
-    pr.VerifyRectification: (pr.verify_rectification, INSPECTOR_ROLES, {}),
-    pr.RejectRectification: (pr.reject_rectification, INSPECTOR_ROLES, {}),
+    pr.VerifyRectification: (pr.verify_rectification, INSPECTOR_ROLES | HQ_ROLES, {}),  # admin: late entry only
+    pr.RejectRectification: (pr.reject_rectification, INSPECTOR_ROLES | HQ_ROLES, {}),
     pr.CloseProblem: (pr.close_problem, HQ_ROLES, {}),
     pr.RequestTransfer: (pr.request_transfer, UNIT_ROLES, {"suggested_unit_id": UNIT}),
     pr.ApproveTransfer: (pr.approve_transfer, HQ_ROLES, {"to_unit_id": UNIT}),

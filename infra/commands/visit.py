@@ -14,7 +14,7 @@ from domain.kernel.base import Command
 from domain.problem import Problem
 from infra.commands import Handler, Reader, register
 from infra.commands.references import NEW, TARGET, Each, Of, Spec
-from infra.commands.problem import campaign_policy, place_in_campaign
+from infra.commands.problem import campaign_policy, place_in_campaign, uploaded_evidence
 from projections.ledger import matches_for
 
 
@@ -44,6 +44,7 @@ def gather_visit(cmd: vi.OpenVisit | vi.AddFinding, reader: Reader) -> vi.VisitR
         policy=campaign_policy(reader, campaign_id),
         matches=reader.query(matches_for, campaign_id, keys) if keys else {},
         existing_problem_ids=frozenset(f.problem_id for f in findings_of(cmd) if id_taken(reader, f.problem_id)),
+        known_evidence=uploaded_evidence(reader, findings_of(cmd), campaign_id),
     )
 
 

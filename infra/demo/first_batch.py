@@ -29,6 +29,7 @@ from domain.policy.campaign import DeadlineLimit, TimeLimit
 from domain.policy.commands import SetDeadlinePolicy
 from domain.kernel.taxonomy import Severity
 from infra.demo.structure import DEMO_KEY, INVENTED_LEADS, DemoLoader
+from infra.store.uploads import cited_evidence, record_evidence
 
 DAYS = tuple(date(2021, 12, d) for d in range(14, 20))
 INVENTED = "演示虚构"
@@ -142,9 +143,15 @@ class Batch:
         return self.actor(f"{unit}创建联络员", "unit_officer")
 
     def send(self, actor: Actor, key: str, build: type[Command], **fields: Any) -> None:
-        """Like `DemoLoader.send`, as `actor` (the demo's admin may not report, rectify or verify)."""
+        """Like `DemoLoader.send`, as `actor` (the demo's admin may not report, rectify or verify); the photos the
+        command cites are registered as `actor`'s uploads to the demo campaign first (the demo stores no files)."""
         self.loader.clock.advance(timedelta(seconds=1))
-        result = self.loader.service.handle(build(command_id=f"demo:{DEMO_KEY}:{key}", **fields), actor)
+        command = build(command_id=f"demo:{DEMO_KEY}:{key}", **fields)
+        if photos := cited_evidence(command):
+            with self.loader.service.app.store.datastore.get_connection() as conn:
+                for ref in photos:
+                    record_evidence(conn, ref, self.loader.campaign_id, actor)
+        result = self.loader.service.handle(command, actor)
         self.loader.commands += 1
         self.loader.written += 0 if result.replayed else len(result.events)
 

@@ -87,6 +87,7 @@ def visit_cmd(w: World, visit_id: UUID, found: list[UUID], days_ago: int = 0) ->
     when = w.system.clock() - timedelta(days=days_ago)
     findings = tuple(vi.Finding(problem_id=p, category="clutter", description=f"杂物乱堆 {i}", place_id=w[f"s{i % 2 + 1}"],
                                 evidence=(photo(str(p)),)) for i, p in enumerate(found))
+    w.upload(tuple(e for f in findings for e in f.evidence))  # as the field app uploads before it logs
     return vi.LogVisit(command_id=str(uuid4()), occurred_at=when, visit_id=visit_id, campaign_id=w.campaign_id,
                        place_id=w["grid1"], participants=(w["supervisor"],), findings=findings,
                        checklist=(vi.ChecklistResult(item="背街小巷卫生", result="fail"),))

@@ -1,7 +1,9 @@
 """A small campaign for problem-loop tests: two grids with sites, two lead units, a supervisor, officers, HQ.
 
 Built through the real command service, then the projections are caught up so gather functions
-(matrix, memberships, ledger) see it. `World.send` issues a command as one of the cast.
+(matrix, memberships, ledger) see it. `World.send` issues a command as one of the cast, after
+uploading the photos it cites to the world's campaign (as a field app uploads before it cites);
+`World.upload` does that alone, and a test that means to cite an unknown photo calls the service itself.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from domain.kernel.taxonomy import Severity
 from domain.structure.unit import RegisterUnit
 from infra.bootstrap import System
 from infra.commands.service import CommandResult
+from infra.store.uploads import cited_evidence, record_evidence
 
 ADMIN = Actor(person_id=uuid4(), role="admin", name="管理员")
 # A 1×1 PNG: real image bytes for upload tests.
@@ -50,7 +53,17 @@ class World:
 
     def send(self, who: str | Actor, build: type[Command], **fields: Any) -> CommandResult:
         actor = who if isinstance(who, Actor) else self.actors[who]
-        return self.system.service.handle(build(command_id=str(uuid4()), **fields), actor)
+        command = build(command_id=str(uuid4()), **fields)
+        self.upload(cited_evidence(command), actor)
+        return self.system.service.handle(command, actor)
+
+    def upload(self, photos: tuple[EvidenceRef, ...], uploader: Actor = ADMIN) -> None:
+        """Register the photos as uploaded to this world's campaign (the domain reads only the registry)."""
+        if not photos:
+            return
+        with self.system.app.store.datastore.get_connection() as conn:
+            for ref in photos:
+                record_evidence(conn, ref, self.campaign_id, uploader)
 
     def catch_up(self) -> None:
         self.system.projector.catch_up()

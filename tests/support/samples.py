@@ -76,6 +76,8 @@ def _scalar(tp: Any, metadata: list[Any], depth: int, name: str) -> Any:
     if tp is float:
         return float(lo) if lo is not None else 0.5
     if tp is str:
+        if any(getattr(getattr(m, "func", None), "__name__", "") == "known_time_zone" for m in metadata):
+            return "Asia/Shanghai"  # a TimeZoneName: only IANA zones pass
         pattern = next((getattr(m, "pattern", None) for m in metadata if getattr(m, "pattern", None)), None)
         if pattern:
             return next(c for c in PATTERN_CANDIDATES if re.fullmatch(pattern, c))

@@ -55,6 +55,7 @@ MEMBERS: dict[UUID, frozenset[UUID]] = {
 }
 PHOTO = pr.EvidenceRef(sha256="ab" * 32, media_type="image/jpeg", size=245_000)
 AFTER = pr.EvidenceRef(sha256="cd" * 32, media_type="image/png", size=310_000)
+UPLOADED = {e.sha256: e for e in (PHOTO, AFTER)}  # the photos uploaded to the campaign, as the store recorded them
 
 
 def ctx(actor: Actor, now: datetime = T0, occurred_at: datetime | None = None) -> CommandContext:
@@ -70,7 +71,8 @@ def refs_for(actor: Actor, state: Problem | None, **overrides: Any) -> pr.Proble
     """What infra would gather: the actor's units, the rectifying unit's members, the calendar."""
     members = MEMBERS.get(state.unit_id, frozenset()) if state and state.unit_id else frozenset()
     fields: dict[str, Any] = {"calendar": CAL, "actor_unit_ids": units_of(actor),
-                              "rectifying_unit_member_ids": members, "matrix_unit_id": UNIT_A}
+                              "rectifying_unit_member_ids": members, "matrix_unit_id": UNIT_A,
+                              "known_evidence": UPLOADED}
     return pr.ProblemRefs(**{**fields, **overrides})
 
 
@@ -107,7 +109,8 @@ class Life:
                                category=category, place_id=place_id, description="背街小巷垃圾堆积",
                                evidence=(PHOTO,), source="hotline", **kw)
         emitted = pr.report_problem(None, cmd, ctx(SUPERVISOR, self.now), pr.ReportRefs(place_exists=True,
-                                                                                       policy=self.policy))
+                                                                                       policy=self.policy,
+                                                                                       known_evidence=UPLOADED))
         self.events += [e for e in emitted if e.aggregate_id == self.problem_id]
         return self
 

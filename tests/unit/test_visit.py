@@ -14,7 +14,7 @@ from domain.kernel.base import Conflict, DomainError, DomainEvent, Forbidden, No
 from domain.problem.events import ProblemState
 from domain.visit import Visit
 from tests.unit.problem_kit import (
-    CAL, CAMPAIGN, LEADER, OFFICER_A, PHOTO, PLACE, SUPERVISOR, Life, at, cid, ctx, id_of,
+    CAL, CAMPAIGN, LEADER, OFFICER_A, PHOTO, PLACE, SUPERVISOR, UPLOADED, Life, at, cid, ctx, id_of,
 )
 
 pytestmark = pytest.mark.unit
@@ -37,7 +37,7 @@ def log(findings: tuple[vi.Finding, ...] = (), visit_id: UUID | None = None, **k
 
 
 def refs(**kw: Any) -> vi.VisitRefs:
-    return vi.VisitRefs(known_place_ids=frozenset({PLACE, ALLEY}), **kw)
+    return vi.VisitRefs(known_place_ids=frozenset({PLACE, ALLEY}), **{"known_evidence": UPLOADED, **kw})
 
 
 def logged(cmd: vi.LogVisit, state: vi.Visit | None = None, now: Any = UPLOAD, **kw: Any) -> list[DomainEvent]:
