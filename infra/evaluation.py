@@ -15,6 +15,7 @@ from typing import Any, cast
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from domain.consequences.ranking import UnitRate
 from domain.kernel.base import DomainError, NotFound
 from domain.kernel.calendar import CHINA_TZ, WorkCalendar
 from domain.structure.campaign import Campaign
@@ -96,6 +97,16 @@ def ranking_body(system: Any, conn: Any, campaign_id: UUID, by: str, metric: str
             "tie_break": "同值按名称（码位顺序）再按编号排列 / ties: name in code-point order, then id",
             "period": body["period"], "as_of": body["as_of"], "judged_at": body["judged_at"],
             "rows": mt.rank(body["rows"], metric)}
+
+
+def bulletin_rankings(app: Any, conn: Any, campaign_id: UUID, first: date, last: date,
+                      as_of: datetime) -> list[UnitRate]:
+    """The 按期整改率 of each unit with problems due to close in the days [first, last], judged at min(end, as_of):
+    the bulletin draft's 红黑榜 and 红黄旗 come from here, so they are the metrics' 按期结案率 (one definition)."""
+    campaign, calendar = campaign_calendar(app, campaign_id)
+    w = mt.window(campaign_id, mt.evaluation_period("custom", first, first, last), as_of, calendar.tz)
+    return [UnitRate(unit_id=r["unit_id"], name=r["name"], due=r["due"], closed_on_time=r["closed_on_time"],
+                     on_time_rate=r["closed_on_time"] / r["due"]) for r in mt.unit_on_time_rates(conn, w, calendar)]
 
 
 def period_body(p: mt.EvaluationPeriod) -> dict[str, Any]:

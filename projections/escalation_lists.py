@@ -161,36 +161,6 @@ def place_name(conn: Any, place_id: UUID | None) -> str | None:
     return rows[0]["name"] if rows else None
 
 
-# 按期整改率 (DESIGN §6): closed on time ÷ due-to-close, where due-to-close = closed + overdue open, over the
-# problems whose deadline falls in the period. A rectification submitted by the deadline and still awaiting
-# re-inspection is neither. Open problems are judged by their current state.
-_RATES = """
-WITH due AS (
-    SELECT w.responsible_unit_id AS unit_id,
-           (w.state = 'closed' AND w.closed_at < %(end)s) AS closed,
-           (w.state = 'closed' AND w.closed_at < %(end)s AND w.last_submitted_at <= w.deadline) AS on_time,
-           (w.last_submitted_at IS NOT NULL AND w.last_submitted_at <= w.deadline
-            AND w.state IN ('rectification_submitted', 'verified', 'closed')) AS submitted_in_time,
-           w.parked_since IS NOT NULL AS parked
-      FROM work_items w
-     WHERE w.item_kind = 'problem' AND w.campaign_id = %(campaign_id)s AND w.responsible_unit_id IS NOT NULL
-       AND w.state NOT IN ('withdrawn', 'merged') AND w.deadline >= %(start)s AND w.deadline < %(end)s
-       AND w.deadline < %(now)s
-)
-SELECT d.unit_id, COALESCE(u.name, d.unit_id::text) AS name,
-       count(*) FILTER (WHERE d.on_time) AS closed_on_time,
-       count(*) FILTER (WHERE d.closed OR (NOT d.submitted_in_time AND NOT d.parked)) AS due
-  FROM due d LEFT JOIN structure_units u ON u.unit_id = d.unit_id
- GROUP BY d.unit_id, u.name
- ORDER BY name, d.unit_id
-"""
-
-
-def unit_rates(conn: Any, campaign_id: UUID, start: datetime, end: datetime, now: datetime) -> list[Row]:
-    """Per unit: problems due to close in [start, end) and how many were closed on time (按期整改率)."""
-    return _rows(conn, _RATES, {"campaign_id": campaign_id, "start": start, "end": end, "now": now})
-
-
 def listing_steps(conn: Any, campaign_id: UUID, until: datetime) -> list[Row]:
     """Level-3 listings for 通报 (列入通报) taken before `until`, with their item, unit and place."""
     return _rows(conn, """

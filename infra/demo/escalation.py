@@ -36,6 +36,7 @@ from infra.calendars import official_calendar
 from infra.demo.structure import DEMO_KEY, DemoLoader
 from infra.demo.first_batch import Batch, grid_leads, photo
 from infra.escalator.engine import Escalator
+from infra.evaluation import bulletin_rankings
 from infra.store.projector import Projector
 from infra.commands.service import StoreReader
 from projections import bulletins as bl
@@ -218,7 +219,7 @@ class January:
         start, end = views.period_bounds(*BULLETIN_PERIOD, CHINA_TZ)
         campaign, now = self.loader.campaign_id, self.loader.clock()
         with self.conn() as conn:
-            rates = views.unit_rates(el.unit_rates(conn, campaign, start, end, now))
+            rates = bulletin_rankings(self.loader.service.app, conn, campaign, *BULLETIN_PERIOD, now)
             steps, already = el.listing_steps(conn, campaign, end), bl.listed_step_ids(conn, campaign)
             leaders = ld.listing_leaders(conn, [s["parent_id"] for s in steps if s["item_kind"] == "liaison_duty"])
         policy_state = reader.get("escalation_policy", escalation_policy_id(campaign), EscalationPolicy)

@@ -3,7 +3,8 @@
 Each open escalation row says what is overdue, since when and for how many working hours (the
 item's clock, parked time excluded), the level reached, and which step comes next and when
 (`next_step` under the campaign's ladder history). The bulletin draft is `draft_contents` over the
-period's 按期整改率 per unit and the level-3 listings not yet in an issued bulletin.
+period's 按期整改率 per unit (from the evaluation metrics, `infra.evaluation.bulletin_rankings`) and the
+level-3 listings not yet in an issued bulletin.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from uuid import UUID
 
 from domain.escalation.ladder import STEP_NAMES_ZH, next_step
 from domain.kernel.timefmt import format_zh, to_local
-from domain.consequences.ranking import LiaisonListing, ListedStep, UnitRate
+from domain.consequences.ranking import LiaisonListing, ListedStep
 from domain.escalation.work_item import threshold_at
 from infra.escalator.schedule import Rules
 from projections.work_items import work_item
@@ -98,11 +99,6 @@ def sort_rows(rows: list[Row]) -> list[Row]:
 def period_bounds(start: date, end: date, tz: tzinfo) -> tuple[datetime, datetime]:
     """[start 00:00, the day after end 00:00) in the campaign's time zone."""
     return datetime.combine(start, time(0), tz), datetime.combine(end + timedelta(days=1), time(0), tz)
-
-
-def unit_rates(rows: list[Row]) -> list[UnitRate]:
-    return [UnitRate(unit_id=r["unit_id"], name=r["name"], due=r["due"], closed_on_time=r["closed_on_time"],
-                     on_time_rate=r["closed_on_time"] / r["due"] if r["due"] else 0.0) for r in rows]
 
 
 def listed_steps(rows: list[Row], already_listed: set[UUID]) -> list[ListedStep]:

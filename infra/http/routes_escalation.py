@@ -8,7 +8,7 @@ calendar. A campaign-bound token only sees its campaign.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Callable
 from uuid import UUID
 
@@ -17,10 +17,11 @@ from fastapi.encoders import jsonable_encoder
 
 from domain.kernel.base import DomainError, NotFound
 from domain.escalation.ladder import EscalationPolicy, escalation_policy_id, ranking_policy_in_force
-from domain.consequences.ranking import draft_contents
+from domain.consequences.ranking import UnitRate, best_first, draft_contents
 from infra.escalator import views as views
+from infra.evaluation import bulletin_rankings
 from infra.http.auth import Grant, current_grant, ensure_campaign
-from infra.http.queries import ERRORS, campaign_of, load_state, snapshot, visible_campaign, zone
+from infra.http.queries import ERRORS, campaign_of, instant, load_state, snapshot, visible_campaign, zone
 from infra.commands.escalation import calendar_for, ladders_of
 from infra.escalator.schedule import rules_for
 from infra.commands.service import StoreReader
@@ -57,31 +58,33 @@ def escalations(campaign_id: UUID, request: Request, level: int | None = Query(N
 
 @router.get("/campaigns/{campaign_id}/bulletins/draft", responses=ERRORS)
 def bulletin_draft(campaign_id: UUID, request: Request, period_start: date, period_end: date,
+                   as_of: datetime | None = Query(None, description="judge the period as of this instant (default: now)"),
                    grant: Grant = Depends(current_grant)) -> dict[str, Any]:
-    """A pre-filled bulletin (通报草稿) for the period: 红榜/黑榜 and 红黄旗 by 按期整改率, the level-3 escalations
-    not yet listed in an issued bulletin, and the 挂钩联系履职 section (leaders whose unmet liaison duties the ladder
-    listed). Post it back (edited) as DraftBulletin."""
+    """A pre-filled bulletin (通报草稿) for the period: 红榜/黑榜 and 红黄旗 by 按期整改率 — the evaluation metrics'
+    按期结案率 per unit (`projections.metrics`, one definition), judged at min(period end, `as_of`) — the level-3
+    escalations taken by then and not yet listed in an issued bulletin, and the 挂钩联系履职 section (leaders whose
+    unmet liaison duties the ladder listed). Post it back (edited) as DraftBulletin."""
     campaign = visible_campaign(request, grant, campaign_id)
     if period_end < period_start:
         raise DomainError("period_invalid", "通报期间的结束日期早于开始日期", "the period ends before it starts")
     start, end = views.period_bounds(period_start, period_end, zone(campaign.timezone))
-    now = request.app.state.system.clock()
+    now = instant(as_of, campaign.timezone, request.app.state.system.clock)
     policy_state = StoreReader(request.app.state.system.app).get(
         "escalation_policy", escalation_policy_id(campaign_id), EscalationPolicy
     )
     policy = ranking_policy_in_force(policy_state.ranking_policies if policy_state else (), min(end, now))
 
-    def read(conn: Any) -> tuple[list[Any], list[Any], set[UUID], dict[UUID, Any]]:
-        steps = el.listing_steps(conn, campaign_id, end)
+    def read(conn: Any) -> tuple[list[UnitRate], list[Any], set[UUID], dict[UUID, Any]]:
+        steps = el.listing_steps(conn, campaign_id, end if as_of is None else min(end, now))
         leaders = ld.listing_leaders(conn, [s["parent_id"] for s in steps if s["item_kind"] == "liaison_duty"])
-        return el.unit_rates(conn, campaign_id, start, end, now), steps, bl.listed_step_ids(conn, campaign_id), leaders
+        rates = bulletin_rankings(request.app.state.system.app, conn, campaign_id, period_start, period_end, now)
+        return rates, steps, bl.listed_step_ids(conn, campaign_id), leaders
 
-    (rates_rows, steps, listed, leaders), positions = snapshot(request, READ_MODELS, read)
-    rates = views.unit_rates(rates_rows)
+    (rates, steps, listed, leaders), positions = snapshot(request, READ_MODELS + ("metrics",), read)
     contents = draft_contents(rates, views.listed_steps(steps, listed), policy, period_start=period_start,
                               period_end=period_end, liaison=views.liaison_listings(steps, listed, leaders))
     return jsonable_encoder({"campaign_id": campaign_id, "period_start": period_start, "period_end": period_end,
-                             "draft": contents, "rankings": sorted(rates, key=lambda r: (-r.on_time_rate, r.name)),
+                             "as_of": now, "draft": contents, "rankings": best_first(rates),
                              "ranking_policy": policy, **positions})
 
 

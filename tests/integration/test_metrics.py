@@ -34,6 +34,7 @@ from domain.structure.unit import MoveUnit, RegisterUnit
 from infra.bootstrap import System, bootstrap
 from infra.calendars import official_calendar
 from infra.clock import SimulatedClock
+from infra.evaluation import bulletin_rankings
 from projections import metrics as mt
 from tests.support.escalation_kit import at
 from tests.support.problem_world import ADMIN, World, build_world, photo
@@ -184,3 +185,16 @@ def test_the_metrics_read_model_rebuilds_to_the_same_rows(system: System, clock:
     before, january = snapshot(), figures(system, w, JANUARY, "unit", clock())
     system.projector.rebuild(projection)
     assert snapshot() == before and figures(system, w, JANUARY, "unit", clock()) == january
+
+
+def test_the_bulletin_rankings_are_the_metrics_on_time_closure_as_of_any_instant(system: System,
+                                                                                clock: SimulatedClock) -> None:
+    """The draft's 按期整改率 for 12-27 to 12-31 is 按期结案 ÷ 应结案 of the metrics: unit_a 1/1 as of 12-30 12:00 (only
+    P1 due), 1/2 read at any later instant (P2 overdue at the period's end); unit_b had nothing due, so is not ranked."""
+    w = build(system, clock)
+    with psycopg.connect(system.database_url, row_factory=dict_row) as conn:
+        then = bulletin_rankings(system.app, conn, w.campaign_id, date(2021, 12, 27), date(2021, 12, 31),
+                                 at("2021-12-30", "12:00"))
+        later = bulletin_rankings(system.app, conn, w.campaign_id, date(2021, 12, 27), date(2021, 12, 31), clock())
+    assert [(r.unit_id, r.closed_on_time, r.due) for r in then] == [(w["unit_a"], 1, 1)]
+    assert [(r.unit_id, r.closed_on_time, r.due, r.on_time_rate) for r in later] == [(w["unit_a"], 1, 2, 0.5)]
