@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID
@@ -27,11 +27,13 @@ from domain.problem.events import ProblemState
 from domain.problem.rules import is_overdue, problem_light, time_used_fraction, working_hours_used
 from infra.http.auth import Grant, current_grant, ensure_campaign, ensure_may_write
 from infra.http.errors import ErrorBody
-from infra.http.queries import campaign_of, existing, instant, load_state, read_consistently, visible_campaign, zone
+from infra.http.queries import campaign_of, existing, instant, load_state, read_consistently, snapshot, visible_campaign, zone
 from infra.calendars import official_calendar
+from infra.evaluation import evaluation_body
 from infra.http.exports import ledger_csv, ledger_xlsx
 from infra.store.uploads import EvidenceStore
 from projections import ledger as lg
+from projections import metrics as mt
 
 router = APIRouter()
 
@@ -140,11 +142,30 @@ def campaign_ledger_xlsx(campaign_id: UUID, request: Request, now: datetime | No
 
 
 @router.get("/campaigns/{campaign_id}/grids/progress", tags=["ledger"], responses=ERRORS)
-def grids_progress(campaign_id: UUID, request: Request, grant: Grant = Depends(current_grant)) -> dict[str, Any]:
-    """Per grid (网格): problems, rectified (verified or closed), closed and open."""
+def grids_progress(campaign_id: UUID, request: Request,
+                   period: str = Query("all", description="the rates' period: all (to date), week, month, two_month "
+                                                          "or custom"),
+                   day: date | None = Query(None, description="a day in the week/month/双月 (default: as_of's)"),
+                   start: date | None = Query(None, description="custom: first day"),
+                   end: date | None = Query(None, description="custom: last day (included)"),
+                   as_of: datetime | None = Query(None, description="judge as of this instant (default: now)"),
+                   grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+    """Per grid (网格): problems, rectified (verified or closed), closed and open, and its rates for the period as of
+    `as_of` — 结案率, 按期结案率, 返工率, 延期率, 超期未处置率, 反弹率, 签收及时率, 平均结案用时 — each with numerator and
+    denominator, by the formulas of `projections.metrics` (given in `formulas`)."""
     visible_campaign(request, grant, campaign_id)
-    body = read_consistently(request, LEDGER_PROJECTIONS, lambda conn: lg.grid_counts(conn, campaign_id))
-    return {"campaign_id": str(campaign_id), **body}
+    system = request.app.state.system
+
+    def read(conn: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        return lg.grid_counts(conn, campaign_id), evaluation_body(system, conn, campaign_id, "grid", period, day, start,
+                                                                  end, as_of)
+
+    (counts, figures), positions = snapshot(request, LEDGER_PROJECTIONS + ("metrics",), read)
+    by_grid = {r["key"]: r["figures"] for r in figures["rows"]}
+    rows = [{**r, "rates": by_grid.get(r["grid_id"]) or mt.Tally().figures()} for r in counts]
+    return jsonable_encoder({"campaign_id": campaign_id, "period": figures["period"], "as_of": figures["as_of"],
+                             "judged_at": figures["judged_at"], "formulas": figures["formulas"], "rows": rows,
+                             **positions})
 
 
 @router.get("/problems/{problem_id}", tags=["ledger"], responses=ERRORS)

@@ -26,6 +26,7 @@ from uuid import UUID, uuid4
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from psycopg.rows import dict_row
 
 from domain import problem as pr
@@ -35,6 +36,8 @@ from infra.bootstrap import System, bootstrap
 from infra.calendars import official_calendar
 from infra.clock import SimulatedClock
 from infra.evaluation import bulletin_rankings
+from infra.http import create_app
+from infra.http.auth import create_token
 from projections import metrics as mt
 from tests.support.escalation_kit import at
 from tests.support.problem_world import ADMIN, World, build_world, photo
@@ -198,3 +201,20 @@ def test_the_bulletin_rankings_are_the_metrics_on_time_closure_as_of_any_instant
         later = bulletin_rankings(system.app, conn, w.campaign_id, date(2021, 12, 27), date(2021, 12, 31), clock())
     assert [(r.unit_id, r.closed_on_time, r.due) for r in then] == [(w["unit_a"], 1, 1)]
     assert [(r.unit_id, r.closed_on_time, r.due, r.on_time_rate) for r in later] == [(w["unit_a"], 1, 2, 0.5)]
+
+
+def test_grid_progress_gains_the_rates_and_the_metrics_route_answers_the_same(system: System,
+                                                                               clock: SimulatedClock) -> None:
+    """GET …/grids/progress?period=month&day=2021-12-15 gives grid 1 its December rates (numerator and denominator,
+    as computed by hand) beside its counts; GET …/metrics by grid answers the same figures."""
+    w = build(system, clock)
+    with TestClient(create_app(system)) as client, psycopg.connect(system.database_url) as conn:
+        token = create_token(conn, "hq_office", person_id=w["hq"], campaign_id=w.campaign_id)
+        headers = {"Authorization": f"Bearer {token}"}
+        query = {"period": "month", "day": "2021-12-15"}
+        progress = client.get(f"/campaigns/{w.campaign_id}/grids/progress", params=query, headers=headers).json()
+        metrics = client.get(f"/campaigns/{w.campaign_id}/metrics", params={**query, "by": "grid"}, headers=headers).json()
+    grid1 = next(r for r in progress["rows"] if r["grid_name"] == "grid1")
+    pairs = {k: (v["numerator"], v["denominator"]) for k, v in grid1["rates"].items()}
+    assert pairs == {**A_DEC, "ack_timeliness": (1, 2), "report_timeliness": (0, 0)} and grid1["total"] == 4
+    assert next(r for r in metrics["rows"] if r["key"] == str(w["grid1"]))["figures"] == grid1["rates"]
