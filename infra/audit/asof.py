@@ -25,6 +25,7 @@ from projections import trail as tr
 
 NAMED_KINDS = ("unit", "place", "person", "campaign", "indicator", "task")
 ROLE_ORDER = {"lead": 0, "co": 1, "bao_bao": 2, "liaison": 3}
+MAX_TREE_DEPTH = 64  # bounds the walk up the place tree even if it were ever corrupted into a cycle
 
 
 def fold_at(reader: AsOfReader, aggregate_id: UUID) -> tuple[str | None, Any, int]:
@@ -71,7 +72,7 @@ def entity_as_of(app: Dudao, kind: tuple[str, ...], entity_id: UUID, at: datetim
     scope = _scope_of(found, entity_id, body)
     if scope is not None and state is not None:
         campaign = body.get("campaign_id") if isinstance(body, dict) else None
-        out["responsible"] = matrix_at(app, UUID(str(campaign)), at, scope=scope) if campaign else []
+        out["responsible"] = responsible_at(app, UUID(str(campaign)), at, scope, history) if campaign else []
     return out
 
 
@@ -111,8 +112,9 @@ def holder_aggregates(app: Dudao) -> list[UUID]:
 
 
 def matrix_at(app: Dudao, campaign_id: UUID, at: datetime, *, scope: tuple[str, UUID] | None = None,
-              history: History | None = None) -> list[dict[str, Any]]:
-    """Every (scope, party, role) in force at `at` as recorded by `at`, with the names then in force, 挂钩领导 included."""
+              history: History | None = None, scopes: set[tuple[str, UUID]] | None = None) -> list[dict[str, Any]]:
+    """Every (scope, party, role) in force at `at` as recorded by `at`, with the names then in force, 挂钩领导 included
+    (only those of `scope`, or of `scopes`, when given)."""
     history = history or History(app)
     reader = AsOfReader(history, Cutoff(recorded_by=at))
     history.load(holder_aggregates(app))
@@ -125,14 +127,40 @@ def matrix_at(app: Dudao, campaign_id: UUID, at: datetime, *, scope: tuple[str, 
         if getattr(state, "campaign_id", None) != campaign_id:
             continue
         rows += _rows_of(state, at)
-    if scope is not None:
-        rows = [r for r in rows if (r["scope_kind"], r["scope_id"]) == scope]
+    if scope is not None or scopes is not None:
+        wanted = scopes if scopes is not None else {scope}
+        rows = [r for r in rows if (r["scope_kind"], r["scope_id"]) in wanted]
     names = names_at(reader, {r["scope_id"] for r in rows} | {r["party_id"] for r in rows})
     for r in rows:
         r["scope_name"], r["party_name"] = names.get(str(r["scope_id"])), names.get(str(r["party_id"]))
     return sorted(rows, key=lambda r: (r["scope_name"] is None, r["scope_name"] or "", r["scope_kind"], str(r["scope_id"]),
                                        ROLE_ORDER.get(r["role"], 4), r["party_name"] is None, r["party_name"] or "",
                                        str(r["assignment_id"])))
+
+
+def places_up(reader: AsOfReader, place_id: UUID) -> list[UUID]:
+    """The place and the places above it, nearest first, as the place tree stood at the reader's cut-off."""
+    found: list[UUID] = []
+    current: UUID | None = place_id
+    while current is not None and current not in found and len(found) < MAX_TREE_DEPTH:
+        found.append(current)
+        parent = getattr(reader.get("place", current, object), "parent_id", None)
+        current = parent if isinstance(parent, UUID) else None
+    return found
+
+
+def responsible_at(app: Dudao, campaign_id: UUID, at: datetime, scope: tuple[str, UUID],
+                   history: History | None = None) -> list[dict[str, Any]]:
+    """Who answered for a scope at `at`, as recorded by then: for a place, its own holders and those of the places
+    above it (a 点位's grid lead answers for it, 包片 up the tree), nearest first, each row with its `depth`."""
+    history = history or History(app)
+    kind, scope_id = scope
+    levels = places_up(AsOfReader(history, Cutoff(recorded_by=at)), scope_id) if kind == "place" else [scope_id]
+    depth = {level: i for i, level in enumerate(levels)}
+    rows = matrix_at(app, campaign_id, at, scopes={(kind, level) for level in levels}, history=history)
+    for r in rows:
+        r["depth"] = depth[r["scope_id"]]
+    return sorted(rows, key=lambda r: r["depth"])  # stable: the matrix's order within a level
 
 
 def _rows_of(state: Any, at: datetime) -> list[dict[str, Any]]:

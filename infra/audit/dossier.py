@@ -135,7 +135,7 @@ def _responsibility_section(app: Dudao, case: AccountabilityCase, refs: list[tup
         if place is None:
             continue
         for label, at in (("事项发生时", events[0].event.meta.recorded_at), ("提议问责时", proposed_at)):
-            rows = asof.matrix_at(app, case.campaign_id, at, scope=("place", place), history=reader.history)
+            rows = asof.responsible_at(app, case.campaign_id, at, ("place", place), reader.history)
             cells = "".join(f'<tr data-party="{r["party_id"]}" data-role="{r["role"]}"><td>{t(r["scope_name"])}</td>'
                             f'<td>{t(ROLE_ZH.get(r["role"], r["role"]))}</td><td>{t(r["party_name"])}</td>'
                             f'<td>{t(r["valid_from"])}</td><td>{t(r["valid_to"]) or "—"}</td></tr>' for r in rows)

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from domain.escalation.ladder import STEP_NAMES_ZH, due_steps, pending_steps, step_id_for
+from domain.escalation.ladder import DEFAULT_LADDER, STEP_NAMES_ZH, due_steps, pending_steps, step_id_for
 from domain.escalation.step import EscalationStepTaken
 from domain.kernel.roles import SYSTEM_ROLES
 from infra.audit.history import AsOfReader, Cutoff, History, Positioned
@@ -147,7 +147,9 @@ def judge(history: History, s: Positioned, campaign_id: UUID) -> StepVerdict:
     if abs(due.due_at - e.due_at) > TOLERANCE or due.level != e.level:
         return _not(verdict, f"记录的到期时间或级别与当时的规则不符（规则：{due.due_at.isoformat()}，级别{due.level}）",
                     f"recorded due time or level differs from the policy then ({due.due_at.isoformat()}, level {due.level})")
-    verdict.detail = f"依当时的督办阶梯（{due.ladder_effective_from.date().isoformat()}起施行）于{due.due_at.isoformat()}到期"
+    ladder = ("默认督办阶梯" if due.ladder_effective_from == DEFAULT_LADDER.effective_from
+              else f"督办阶梯（{due.ladder_effective_from.date().isoformat()}起施行）")
+    verdict.detail = f"依当时的{ladder}于{due.due_at.isoformat()}到期"
     return verdict
 
 

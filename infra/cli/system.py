@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import psycopg
 import typer
 
 from infra.cli import load_settings
+
+if TYPE_CHECKING:
+    from infra.bootstrap import System
+    from infra.settings import Settings
 
 
 def run_command() -> None:
@@ -19,23 +24,30 @@ def run_command() -> None:
     raise typer.Exit(run(settings))
 
 
+def load_demo(system: System, settings: Settings) -> dict[str, Any]:
+    """What `dudao demo` does, minus the printing: load the scenario, catch the read models up, issue an admin
+    token, and end with the dossier (问责卷宗) of the demo's first 问责 case, written under `<var>/dossiers`."""
+    from infra.cli.audit import demo_dossier
+    from infra.demo.structure import run_demo
+    from infra.http.auth import create_token
+
+    summary = run_demo(system.app, catch_up=system.projector.catch_up)
+    system.projector.catch_up()
+    with psycopg.connect(system.database_url, autocommit=True) as conn:
+        summary["token"] = create_token(conn, role="admin", name="演示数据")
+    dossier = demo_dossier(system, settings, UUID(summary["campaign_id"]))
+    summary["dossier"] = str(dossier) if dossier else None
+    return summary
+
+
 def demo_command(as_json: bool = typer.Option(False, "--json", help="print what was created as JSON")) -> None:
     """Load the 高安 2021 scenario through the real command path (re-running is harmless) / 载入高安演示数据."""
-    from infra.http.auth import create_token
     from infra.bootstrap import bootstrap_from_settings
-    from infra.demo.structure import run_demo
 
     settings = load_settings(configure_logs=True)
     system = bootstrap_from_settings(settings)
     try:
-        summary = run_demo(system.app, catch_up=system.projector.catch_up)
-        system.projector.catch_up()
-        with psycopg.connect(system.database_url, autocommit=True) as conn:
-            summary["token"] = create_token(conn, role="admin", name="演示数据")
-        from infra.cli.audit import demo_dossier  # the demo ends with the dossier of one of its 问责 cases
-
-        dossier = demo_dossier(system, settings, UUID(summary["campaign_id"]))
-        summary["dossier"] = str(dossier) if dossier else None
+        summary = load_demo(system, settings)
     finally:
         system.close()
     if as_json:

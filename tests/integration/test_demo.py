@@ -1,12 +1,14 @@
-"""The 高安 demo loads through the real command path and shows a lead unit for every grid.
+"""The 高安 demo loads through the real command path, shows a lead unit for every grid, and ends with a dossier.
 
 The demo takes a while to load, so it is loaded once, as `dudao demo` does (catching the read models up
-between stages), into a brand-new database; the rerun test works on a copy of that database."""
+between stages, then writing the dossier of its first 问责 case), into a brand-new database; the rerun
+test works on a copy of that database."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -15,10 +17,13 @@ import pytest
 from psycopg.rows import dict_row
 
 from infra.bootstrap import bootstrap
+from infra.cli.system import load_demo
 from infra.demo.structure import run_demo
+from infra.settings import Settings
 from projections.matrix import matrix
 from projections.structure import list_places, list_units
 from tests.support.databases import Databases
+from tests.support.dossier import parse
 
 pytestmark = pytest.mark.integration
 
@@ -28,18 +33,19 @@ class Demo:
     database_url: str
     summary: dict[str, Any]
     head: int
+    var_dir: Path
 
 
 @pytest.fixture(scope="module")
-def demo(databases: Databases) -> Iterator[Demo]:
-    """The demo loaded once into a brand-new database (no tables before bootstrap), then closed."""
+def demo(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """The demo loaded once, as `dudao demo` loads it, into a brand-new database (no tables before bootstrap)."""
     database_url = databases.blank("demo")
+    var_dir = tmp_path_factory.mktemp("demo-var")
     system = bootstrap(database_url)
-    summary = run_demo(system.app, catch_up=system.projector.catch_up)
-    system.projector.catch_up()
+    summary = load_demo(system, Settings(database_url=database_url, var_dir=var_dir, audit_key="d" * 64))
     head = system.app.recorder.max_notification_id() or 0
     system.close()
-    yield Demo(database_url, summary, head)
+    yield Demo(database_url, summary, head, var_dir)
 
 
 def test_demo_loads_the_gaoan_structure_and_a_lead_for_every_grid(demo: Demo) -> None:
@@ -74,3 +80,25 @@ def test_rerunning_the_demo_writes_nothing_new(demo: Demo, databases: Databases)
     assert demo.summary["events_written"] > 0 and second["events_written"] == 0
     assert system.app.recorder.max_notification_id() == demo.head
     system.close()
+
+
+def test_the_demo_ends_with_the_dossier_of_its_first_accountability_case(demo: Demo) -> None:
+    """The file under <var>/dossiers parses back with the first 问责 case, the trails it rests on, the lead then in
+    force, an agreeing escalation replay and an intact proof."""
+    assert demo.summary["dossier"] is not None
+    path = Path(demo.summary["dossier"])
+    assert path.is_file() and path.parent == demo.var_dir / "dossiers"
+    with psycopg.connect(demo.database_url, row_factory=dict_row) as conn:
+        first = conn.execute("SELECT aggregate_id FROM audit_events WHERE kind = 'accountability_case'"
+                             " ORDER BY notification_id LIMIT 1").fetchone()
+    assert first is not None
+    page = parse(path.read_text(encoding="utf-8"))
+    case = page.sections["case"]
+    assert case["data-case-id"] == str(first["aggregate_id"]) and page.rows_in["case"] >= 1
+    trails = {name: n for name, n in page.rows_in.items() if name.startswith("trail-")}
+    assert trails and all(n > 0 for n in trails.values()), page.sections.keys()
+    proof = page.sections["integrity"]
+    assert proof["data-intact"] == "true" and int(proof["data-to"]) == demo.head >= max(page.positions)
+    assert page.digest["data-position"] == proof["data-to"] and page.digest["data-head-hash"] == proof["data-head-hash"]
+    assert "lead" in {h["data-role"] for h in page.holders}  # the grid's lead answers for the 点位 inside it
+    assert page.sections["replay"]["data-agrees"] == "true" and "问责卷宗" in "".join(page.text)
