@@ -4,6 +4,8 @@ One row per stored event (`audit_events`: actor, both times, reason, command, co
 causation ids, the payload) and one row per (entity, event) it touches (`audit_parties`, with the
 relation): the aggregate itself; every id the payload names, found by walking it, so a new event type
 is indexed without a line here (a unit in a bulletin's 黑榜, a notice's recipients, a case's basis);
+the work item of every escalation step it names (a bulletin listing a step names the problem behind it);
+for a record about others (bulletin, notice, summons, case), whatever its earlier events touched;
 the place of an aggregate that has one (a problem's or visit's place, and through the item they
 name, a step's or notice's); and, when an escalation step is taken or its notice issued, the lead
 unit (牵头单位) and the liaison leader (挂钩领导) of that place at that moment, up the place tree.
@@ -35,6 +37,7 @@ DDL = (
         actor jsonb NOT NULL, occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL, reason text NULL,
         command_id text NOT NULL, correlation_id uuid NOT NULL, causation_id uuid NULL, payload jsonb NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS audit_events_campaign ON audit_events (campaign_id, recorded_at)",
+    "CREATE INDEX IF NOT EXISTS audit_events_aggregate ON audit_events (aggregate_id)",
     """CREATE TABLE IF NOT EXISTS audit_parties (
         entity_id uuid NOT NULL, notification_id bigint NOT NULL, relation text NOT NULL,
         PRIMARY KEY (entity_id, notification_id, relation))""",
@@ -47,6 +50,8 @@ DDL = (
 )
 MAX_TREE_DEPTH = 32
 SELF = "self"
+# Records about others (通报、通知、约谈、问责): what later happens to one (印发、签收、决定) touches what it named.
+RECORD_KINDS = ("bulletin", "notice", "summons", "accountability_case")
 
 
 class TrailProjection(Projection):
@@ -84,9 +89,12 @@ def index_event(curs: Cursor[Any], recorded: RecordedEvent) -> None:
          m.recorded_at, m.reason or reason_in(e), m.command_id, m.correlation_id, m.causation_id,
          Jsonb(e.model_dump(mode="json", exclude={"meta"}))))
     named = [(rel, i) for rel, i in uuids_in(payload) if i != recorded.originator_id and rel != "campaign_id"]
+    named += items_of_steps(curs, named)
     remember_entity(curs, recorded, payload, named)
     parties = [(recorded.originator_id, SELF), *((i, rel) for rel, i in named)]
     parties += places_of(curs, [recorded.originator_id, *(i for _, i in named)])
+    if e.kind in RECORD_KINDS and recorded.originator_version > 1:
+        parties += named_before(curs, recorded.originator_id)
     keep_holds(curs, e)
     if isinstance(e, EscalationStepTaken) or (isinstance(e, NoticeIssued) and e.escalation_step_id is not None):
         parties += holders_when_escalated(curs, parties, m.recorded_at)
@@ -96,6 +104,28 @@ def index_event(curs: Cursor[Any], recorded: RecordedEvent) -> None:
             seen.add((entity_id, relation))
             curs.execute("INSERT INTO audit_parties (entity_id, notification_id, relation) VALUES (%s, %s, %s)"
                          " ON CONFLICT DO NOTHING", (entity_id, recorded.notification_id, relation))
+
+
+def items_of_steps(curs: Cursor[Any], named: list[tuple[str, UUID]]) -> list[tuple[str, UUID]]:
+    """The work item of each escalation step an event names, as a party too: a bulletin listing a step (列入通报)
+    names the problem or duty the step escalates (relation `<field>.item_id`, e.g. `listed_escalations.step_id.item_id`).
+
+    A step's first event is found by its deterministic event id, through the unique index on `event_uuid`."""
+    if not named:
+        return []
+    relation = {event_uuid(i, 1): rel for rel, i in named}
+    rows = curs.execute("SELECT event_uuid, payload->>'item_id' AS item_id FROM audit_events"
+                        " WHERE event_uuid = ANY(%s) AND kind = 'escalation'", (list(relation),)).fetchall()
+    return [(f"{relation[r['event_uuid']]}.item_id", UUID(r["item_id"])) for r in rows if r["item_id"]]
+
+
+def named_before(curs: Cursor[Any], aggregate_id: UUID) -> list[tuple[UUID, str]]:
+    """Every entity the record's earlier events touched, with the same relation (a bulletin's 印发 touches the
+    problem its draft listed; a notice's 签收 the problem it was about)."""
+    rows = curs.execute("SELECT DISTINCT p.entity_id, p.relation FROM audit_events e JOIN audit_parties p"
+                        " ON p.notification_id = e.notification_id WHERE e.aggregate_id = %s AND p.relation <> %s",
+                        (aggregate_id, SELF)).fetchall()
+    return [(r["entity_id"], r["relation"]) for r in rows]
 
 
 def reason_in(e: DomainEvent) -> str | None:

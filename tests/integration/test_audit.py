@@ -6,8 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
-from html.parser import HTMLParser
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -17,6 +16,8 @@ from psycopg.rows import dict_row
 
 from domain import problem as pr
 from domain.consequences.accountability import case_id_for
+from domain.consequences.bulletin import BulletinDrafted, BulletinIssued, DraftBulletin, IssueBulletin, ListedStep, RankEntry
+from domain.consequences.summons import summons_id_for
 from domain.escalation.ladder import DEFAULT_LADDER, SetEscalationLadder, step_id_for
 from domain.escalation.step import EscalationStepTaken
 from domain.kernel.base import Actor, Meta
@@ -34,6 +35,7 @@ from infra.escalator.engine import Escalator
 from infra.store.event_store import StoredDomainEvent
 from projections import matrix as mx
 from tests.support.databases import Databases
+from tests.support.dossier import parse
 from tests.support.escalation_kit import at, close_problem, escalation_world, report_and_assign, run_hourly
 from tests.support.problem_world import ADMIN, World
 
@@ -51,12 +53,14 @@ class Story:
     untouched: UUID
     closed: UUID
     parked: UUID
+    bulletin: UUID
 
 
 @pytest.fixture(scope="module")
 def story(databases: Databases) -> Iterator[Story]:
     """From 2021-12-23 on an hourly clock: one problem untouched, one closed next day, one parked 12-24 to 12-29;
-    the ladder shortened from 12-30 12:00."""
+    the ladder shortened from 12-30 12:00; on 01-14 a bulletin issued that lists the untouched problem's 列入通报
+    step and puts its unit on the 黑榜."""
     clock = SimulatedClock(at("2021-12-23", "09:00"))
     system = bootstrap(databases.clone("audit"), clock=clock, pool_size=10)
     w = escalation_world(system)
@@ -68,15 +72,26 @@ def story(databases: Databases) -> Iterator[Story]:
         close_problem(w, b)
         w.send("hq", pr.ParkProblem, problem_id=c, reason="等待管网改造")
 
+    bulletin = uuid4()
+
+    def issue_bulletin() -> None:
+        listed = ListedStep(step_id=step_id_for("problem", a, "bulletin_listing"), unit_id=w["unit_a"],
+                            unit_name="unit_a", summary_zh="人行道垃圾堆积逾期未整改")
+        w.send("hq", DraftBulletin, bulletin_id=bulletin, campaign_id=w.campaign_id, period_start=date(2022, 1, 3),
+               period_end=date(2022, 1, 9), title="第一周督办通报", body_zh="逾期问题通报如下。", listed_escalations=(listed,),
+               black_list=(RankEntry(rank=1, unit_id=w["unit_a"], name="unit_a", on_time_rate=0.0),))
+        w.send("hq", IssueBulletin, bulletin_id=bulletin)
+
     actions = {
         at("2021-12-24"): close_b_and_park_c,
         at("2021-12-29"): lambda: w.send("hq", pr.ResumeProblem, problem_id=c),
         at("2021-12-29", "11:00"): lambda: w.send("hq", SetEscalationLadder, campaign_id=w.campaign_id, steps=SHORTER,
                                                   effective_from=at("2021-12-30", "12:00"), reason="提速督办"),
+        at("2022-01-14"): issue_bulletin,
     }
     run_hourly(Escalator.for_system(system), clock, at("2022-01-20"), actions)
     w.catch_up()
-    yield Story(w, a, b, c)
+    yield Story(w, a, b, c, bulletin)
     system.close()
 
 
@@ -84,9 +99,10 @@ def conn_of(system: System) -> psycopg.Connection[dict[str, Any]]:
     return psycopg.connect(system.database_url, row_factory=dict_row)
 
 
-def test_a_problems_trail_has_its_life_and_the_notices_steps_summons_and_case_that_name_it_each_with_its_cause(
+def test_a_problems_trail_has_its_life_and_the_notices_steps_bulletin_summons_and_case_that_name_it_each_with_its_cause(
         story: Story) -> None:
-    """Every event of the problem, plus each step, notice, summons and case naming it; each caused event resolves."""
+    """Every event of the problem, plus each step, notice, bulletin, summons and case naming it; each caused event
+    resolves to its cause, and the bulletin that lists the problem's step leads to the 黑榜 summons it caused."""
     system = story.world.system
     with conn_of(system) as conn:
         body = aq.trail(conn, story.untouched, limit=1000)
@@ -94,7 +110,7 @@ def test_a_problems_trail_has_its_life_and_the_notices_steps_summons_and_case_th
     own = [r for r in rows if r["aggregate_id"] == str(story.untouched)]
     assert len(own) == len(system.app.history(story.untouched)) and body["total"] == len(rows)
     kinds = {r["kind"] for r in rows}
-    assert {"problem", "notice", "escalation", "summons", "accountability_case"} <= kinds
+    assert {"problem", "notice", "escalation", "bulletin", "summons", "accountability_case"} <= kinds
     steps = [r for r in rows if r["kind"] == "escalation"]
     assert {r["payload"]["step_name"] for r in steps} == {s.name for s in DEFAULT_LADDER.steps}
     for r in rows:
@@ -110,6 +126,15 @@ def test_a_problems_trail_has_its_life_and_the_notices_steps_summons_and_case_th
         unit_rows = aq.trail(conn, unit_a, limit=5000)["rows"]
     lead = [r for r in unit_rows if r["aggregate_id"] == str(step_id_for("problem", story.untouched, "supervise"))]
     assert lead and "lead_of_place" in lead[0]["relations"]
+    bulletin = [r for r in rows if r["kind"] == "bulletin"]  # named through the step it lists (列入通报)
+    assert [r["event_type"] for r in bulletin] == [BulletinDrafted.event_name, BulletinIssued.event_name]
+    assert "listed_escalations.step_id.item_id" in bulletin[0]["relations"]
+    listing = next(r for r in steps if r["payload"]["step_name"] == "bulletin_listing")
+    assert listing["notification_id"] < bulletin[0]["notification_id"]
+    assert all(r["causation_id"] is None and r["root_command_id"] == r["command_id"] for r in bulletin)  # HQ decided
+    summons = next(r for r in unit_rows if r["aggregate_id"] == str(summons_id_for("ranking", story.bulletin, unit_a)))
+    assert summons["causation_chain"][0]["event_id"] == bulletin[1]["event_id"]  # the 黑榜 consequence, caused by 印发
+    assert summons["root_command_id"] == bulletin[1]["command_id"]
 
 
 def test_escalation_replay_agrees_with_the_escalator_across_a_ladder_change_and_a_parked_period(story: Story) -> None:
@@ -150,37 +175,13 @@ def test_the_dossier_renders_and_parses_back_with_the_trails_and_the_integrity_p
     with conn_of(system) as conn:
         html = aq.dossier_html(system.app, system.database_url, conn, case, system.clock(), KEY)
         trail_size = aq.trail(conn, story.untouched, limit=5000)["total"]
-    page = Parsed()
-    page.feed(html)
+    page = parse(html)
     assert page.sections["case"]["data-case-id"] == str(case)
     assert page.rows_in[f"trail-{story.untouched}"] == trail_size
     proof = page.sections["integrity"]
     assert proof["data-intact"] == "true" and int(proof["data-to"]) >= max(page.positions)
     assert page.digest["data-position"] == proof["data-to"] and page.digest["data-head-hash"] == proof["data-head-hash"]
     assert page.sections["replay"]["data-agrees"] in ("true", "false") and "@page" in html and "A4" in html
-
-
-class Parsed(HTMLParser):
-    """The sections, the event rows per section, the positions and the digest of a dossier."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sections: dict[str, dict[str, str]] = {}
-        self.rows_in: dict[str, int] = {}
-        self.positions: list[int] = []
-        self.digest: dict[str, str] = {}
-        self._section = ""
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "section":
-            self._section = a.get("id", "")
-            self.sections[self._section] = a
-        elif tag == "tr" and "data-event-id" in a:
-            self.rows_in[self._section] = self.rows_in.get(self._section, 0) + 1
-            self.positions.append(int(a["data-position"]))
-        elif tag == "table" and a.get("id") == "digest":
-            self.digest = a
 
 
 def test_as_of_day_nine_shows_the_old_lead_and_the_knowledge_view_leaves_out_a_visit_recorded_later(
