@@ -8,7 +8,8 @@ then climbs in the same tick; and `ResolveLiaisonDuty` for an unmet one that a l
 exemption or a changed link has met, excused or made not due. Command ids derive from the duty id,
 and each decision refuses a second reminder, record or resolution (409), so a doubled or restarted
 escalator does each at most once; the decisions re-judge from fresh facts, so a stale round only
-gets refusals.
+gets refusals. Each command names its cause (`causation_id`): the link that owes the visits, or
+what met or excused the duty (`infra.audit.causes.duty_cause`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import structlog
 from domain import liaison as li
 from domain.kernel.base import Actor, Command, DomainError
 from domain.kernel.calendar import WorkCalendar
+from infra.audit.causes import duty_cause
 from infra.commands.escalation import calendar_for
 from infra.commands.service import CommandService, StoreReader
 from projections import liaison_duties as ld
@@ -63,21 +65,28 @@ def _open_records(conn: Any, campaign_id: UUID) -> list[dict[str, Any]]:
 
 def duty_commands(conn: Any, campaign_id: UUID, calendar: WorkCalendar, now: datetime) -> list[DutyCommand]:
     """What the round issues for one campaign at `now` (reminders, unmet records, resolutions)."""
+    return [cmd for cmd, _ in planned_commands(conn, campaign_id, calendar, now)]
+
+
+def planned_commands(conn: Any, campaign_id: UUID, calendar: WorkCalendar,
+                     now: datetime) -> list[tuple[DutyCommand, li.Verdict | None]]:
+    """`duty_commands` with the verdict each answers (None: a record whose duty is judged no more), for its cause."""
     judged = ld.judge(conn, campaign_id, calendar, now)
     records = ld.duty_records(conn, [v.duty_id for v in judged.verdicts])
-    out: list[DutyCommand] = []
+    out: list[tuple[DutyCommand, li.Verdict | None]] = []
     for v in judged.verdicts:
         record = records.get(v.duty_id) or {}
         if li.needs_reminder(v, now, calendar.tz) and record.get("reminded_at") is None:
-            out.append(_command(li.RemindLiaisonDuty, "remind", campaign_id, v.person_id, v.link_id, v.period.start))
+            out.append((_command(li.RemindLiaisonDuty, "remind", campaign_id, v.person_id, v.link_id, v.period.start), v))
         elif li.is_unmet(v) and record.get("found_unmet_at") is None:
-            out.append(_command(li.RecordUnmetLiaisonDuty, "unmet", campaign_id, v.person_id, v.link_id,
-                                v.period.start))
+            out.append((_command(li.RecordUnmetLiaisonDuty, "unmet", campaign_id, v.person_id, v.link_id,
+                                 v.period.start), v))
         elif record.get("found_unmet_at") is not None and record.get("resolved_at") is None and not li.is_unmet(v):
-            out.append(_command(li.ResolveLiaisonDuty, "resolve", campaign_id, v.person_id, v.link_id, v.period.start))
+            out.append((_command(li.ResolveLiaisonDuty, "resolve", campaign_id, v.person_id, v.link_id,
+                                 v.period.start), v))
     seen = {v.duty_id for v in judged.verdicts}
-    out += [_command(li.ResolveLiaisonDuty, "resolve", campaign_id, r["person_id"], r["link_id"], r["period_start"])
-            for r in _open_records(conn, campaign_id) if r["duty_id"] not in seen and r["period_start"] is not None]
+    out += [(_command(li.ResolveLiaisonDuty, "resolve", campaign_id, r["person_id"], r["link_id"], r["period_start"]),
+             None) for r in _open_records(conn, campaign_id) if r["duty_id"] not in seen and r["period_start"] is not None]
     return out
 
 
@@ -96,7 +105,7 @@ def run_round(conn: Any, service: CommandService, actor: Actor, now: datetime) -
     report = RoundReport()
     reader = StoreReader(service.app)
     for campaign_id in campaigns_with_links(conn):
-        issue(service, actor, duty_commands(conn, campaign_id, calendar_for(reader, campaign_id), now), report)
+        issue(service, actor, planned_commands(conn, campaign_id, calendar_for(reader, campaign_id), now), report)
     if report.written or report.failed:
         log.info("liaison_round", at=now.isoformat(), reminded=report.reminded, found_unmet=report.found_unmet,
                  resolved=report.resolved, already=report.already, skipped=report.skipped, failed=report.failed)
@@ -107,10 +116,12 @@ _COUNTS: dict[type[Command], str] = {li.RemindLiaisonDuty: "reminded", li.Record
                                      li.ResolveLiaisonDuty: "resolved"}
 
 
-def issue(service: CommandService, actor: Actor, commands: Iterable[Command], report: RoundReport) -> None:
-    for cmd in commands:
+def issue(service: CommandService, actor: Actor, planned: Iterable[tuple[DutyCommand, li.Verdict | None]],
+          report: RoundReport) -> None:
+    """Issue each command, caused by the event it answers (`infra.audit.causes.duty_cause`)."""
+    for cmd, verdict in planned:
         try:
-            result = service.handle(cmd, actor)
+            result = service.handle(cmd, actor, causation_id=duty_cause(service.app, cmd, verdict))
         except DomainError as err:
             outcome = "already" if err.code in ALREADY else "skipped" if err.code in NOT_NOW else "failed"
             if outcome == "failed":

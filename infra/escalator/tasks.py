@@ -7,6 +7,7 @@ re-judges from the task's own events (a report filed meanwhile makes it refuse),
 derives from (task, day), and a second record is refused (409), so a doubled or restarted
 escalator records each miss at most once. The record makes a `task_report` work item overdue
 from the next working instant after the day — the 催办 falls due then, in the same or a later tick.
+Each record is caused (`causation_id`) by the 交办 that started the task's reporting.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import structlog
 
 from domain import tasks as tk
 from domain.kernel.base import Actor, DomainError
+from infra.audit.causes import task_report_cause
 from infra.commands.escalation import calendar_for
 from infra.commands.service import CommandService, StoreReader
 from projections.tasks import reporting_tasks
@@ -54,7 +56,7 @@ def run_round(conn: Any, service: CommandService, actor: Actor, now: datetime) -
     report = RoundReport()
     for cmd in missed_commands(conn, service, now):
         try:
-            result = service.handle(cmd, actor)
+            result = service.handle(cmd, actor, causation_id=task_report_cause(service.app, cmd.task_id))
         except DomainError as err:
             outcome = "already" if err.code in ALREADY else "skipped" if err.code in NOT_NOW else "failed"
             if outcome == "failed":

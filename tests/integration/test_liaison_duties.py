@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -23,6 +23,8 @@ from domain import liaison as li
 from domain.consequences.summons import SummonsProposed
 from domain.escalation.notice import NoticeIssued
 from domain.escalation.step import EscalationStepTaken
+from domain.kernel.base import event_uuid
+from infra.audit import queries as aq
 from infra.bootstrap import bootstrap
 from infra.cli.main import app as cli
 from infra.clock import SimulatedClock
@@ -186,6 +188,33 @@ def test_a_late_upload_resolves_the_escalation_with_its_reason_and_deletes_nothi
     with psycopg.connect(w.system.database_url, row_factory=dict_row) as conn:
         item = conn.execute("SELECT closed, state FROM work_items WHERE item_id = %s", (duty,)).fetchone()
     assert item == {"closed": True, "state": "met_late"}
+
+
+def uuid_of_event(w: World, aggregate_id: UUID, found: Callable[[Any], bool]) -> UUID:
+    """The event id (`event_uuid`) of the aggregate's last stored event that `found` accepts."""
+    stored = [e for e in w.system.app.history(aggregate_id) if found(e.event)]
+    return event_uuid(aggregate_id, stored[-1].originator_version)
+
+
+def test_the_escalators_liaison_commands_name_what_caused_them(scenario: Scenario) -> None:
+    """王's reminder and unmet record are caused by his road 2 link; 李's road 1 resolution by the late upload that met
+    it; the 催办 on 王's duty by the unmet record — so its trail runs back to the HQ command that made the link."""
+    w = scenario.world
+    wang = li.duty_id_for(w["link:wang:road2"], date(2021, 12, 1))
+    link = uuid_of_event(w, li.liaison_id_for(w["wang"]),
+                         lambda e: isinstance(e, li.LiaisonLinked) and e.link_id == w["link:wang:road2"])
+    caused = {type(e.event): e.event.meta.causation_id for e in w.system.app.history(wang)}
+    assert caused[li.LiaisonDutyReminded] == link and caused[li.LiaisonDutyFoundUnmet] == link
+    road1 = li.duty_id_for(w["link:li:road1"], date(2021, 12, 1))
+    (resolved,) = [e for e in w.system.app.history(road1) if isinstance(e.event, li.LiaisonDutyResolved)]
+    assert resolved.event.meta.causation_id == uuid_of_event(w, scenario.late_visit, lambda e: True)
+    with psycopg.connect(w.system.database_url, row_factory=dict_row) as conn:
+        rows = aq.trail(conn, wang, limit=500)["rows"]
+    urge = next(r for r in rows if r["kind"] == "escalation" and r["payload"]["step_name"] == "urge")
+    assert [c["type"] for c in urge["causation_chain"]] == [li.LiaisonDutyFoundUnmet.event_name,
+                                                            li.LiaisonLinked.event_name]
+    link_row = urge["causation_chain"][-1]
+    assert urge["root_command_id"] == link_row["command_id"] and link_row["actor"]["role"] == "hq_office"
 
 
 def test_the_escalation_list_has_a_per_leader_view(scenario: Scenario) -> None:

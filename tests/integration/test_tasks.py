@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import psycopg
 import pytest
@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 
 from domain import tasks as tk
 from domain.escalation.notice import NoticeIssued
+from domain.kernel.base import event_uuid
 from domain.structure.indicator import DefineIndicator
 from infra.bootstrap import System, bootstrap
 from infra.clock import SimulatedClock
@@ -74,8 +75,9 @@ def test_a_task_is_defined_handed_over_and_listed_with_its_responsibilities(syst
 
 
 def test_a_missed_weekly_report_is_urged_on_the_next_working_day(system: System, clock: SimulatedClock) -> None:
-    """每周五报送: Friday 2021-12-31 goes unreported; the miss is recorded at midnight, and with 元旦 (01-01 to 01-03)
-    off the 催办 comes at 09:00 on Tuesday 01-04 — not before — addressed to the lead unit and its head."""
+    """每周五报送: Friday 2021-12-31 goes unreported; the miss is recorded at midnight, caused by the task's 交办, and
+    with 元旦 (01-01 to 01-03) off the 催办 comes at 09:00 on Tuesday 01-04 — not before — addressed to the lead unit
+    and its head."""
     w = escalation_world(system)
     indicators(w)
     clock.set(at("2021-12-27"))
@@ -89,6 +91,8 @@ def test_a_missed_weekly_report_is_urged_on_the_next_working_day(system: System,
     urges = [s for s in steps_taken(system, item) if s.step_name == "urge"]
     assert missed.due_on == date(2021, 12, 31) and missed.meta.recorded_at == at("2022-01-01", "00:00")
     assert missed.overdue_from == at("2022-01-04", "09:00")
+    assigned = next(e for e in system.app.history(task) if isinstance(e.event, tk.TaskAssigned))
+    assert missed.meta.causation_id == event_uuid(task, assigned.originator_version)  # the 交办 that started reporting
     assert [s.meta.recorded_at for s in urges] == [at("2022-01-04", "09:00")]
     assert [s.step_name for s in steps_taken(system, item)] == ["urge"]
     notice = next(n for n in events_of(system, NoticeIssued) if n.escalation_step_id == urges[0].step_id)
