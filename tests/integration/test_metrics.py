@@ -35,6 +35,7 @@ from domain.structure.unit import MoveUnit, RegisterUnit
 from infra.bootstrap import System, bootstrap
 from infra.calendars import official_calendar
 from infra.clock import SimulatedClock
+from infra.commands.service import CommandResult
 from infra.evaluation import bulletin_rankings
 from infra.http import create_app
 from infra.http.auth import create_token
@@ -96,7 +97,7 @@ def build(system: System, clock: SimulatedClock) -> World:
                                          w.send("supervisor", pr.VerifyRectification, problem_id=p["P3"]))),
         ("2022-01-05", "15:00", lambda: w.send("hq", pr.CloseProblem, problem_id=p["P2"])),
         ("2022-01-06", "09:00", lambda: w.send("hq", pr.CloseProblem, problem_id=p["P3"])),
-        ("2022-01-10", "09:30", lambda: (w.catch_up(), report(w, "P6", "s1"))),
+        ("2022-01-10", "09:30", lambda: report_after_catching_up(w, "P6", "s1")),
         ("2022-01-10", "10:00", lambda: assign(w, "P6")),
         ("2022-01-17", "10:00", lambda: task_report(w, date(2022, 1, 14))),
         ("2022-01-21", "10:00", lambda: task_report(w, date(2022, 1, 21))),
@@ -110,17 +111,23 @@ def build(system: System, clock: SimulatedClock) -> World:
     return w
 
 
-def report(w: World, key: str, site: str, category: str = "sanitation") -> None:
-    w.send("supervisor", pr.ReportProblem, problem_id=w[key], campaign_id=w.campaign_id, category=category,
+def report(w: World, key: str, site: str, category: str = "sanitation") -> CommandResult:
+    return w.send("supervisor", pr.ReportProblem, problem_id=w[key], campaign_id=w.campaign_id, category=category,
            place_id=w[site], description=f"{key}：路面有垃圾堆积", source="hotline")
 
 
-def assign(w: World, key: str) -> None:
-    w.send("hq", pr.AssignProblem, problem_id=w[key])
+def report_after_catching_up(w: World, key: str, site: str) -> CommandResult:
+    """The ledger must know P1 was closed for the new report to be linked to it as a relapse (反弹)."""
+    w.catch_up()
+    return report(w, key, site)
 
 
-def submit(w: World, key: str, officer: str) -> None:
-    w.send(officer, pr.SubmitRectification, problem_id=w[key], evidence=(photo(f"{key}:{uuid4()}"),))
+def assign(w: World, key: str) -> CommandResult:
+    return w.send("hq", pr.AssignProblem, problem_id=w[key])
+
+
+def submit(w: World, key: str, officer: str) -> CommandResult:
+    return w.send(officer, pr.SubmitRectification, problem_id=w[key], evidence=(photo(f"{key}:{uuid4()}"),))
 
 
 def task_report(w: World, day: date) -> None:
