@@ -198,9 +198,11 @@ def notice_id_for_step(step_id: UUID) -> UUID:
 def build_notice(meta: Meta, calendar: WorkCalendar, *, notice_id: UUID, campaign_id: UUID, notice_kind: NoticeKind,
                  subject_kind: str, subject_id: UUID, recipients: tuple[Recipient, ...], fields: Mapping[str, object],
                  ack_working_hours: float = DEFAULT_ACK_WORKING_HOURS, channels: tuple[str, ...] = DEFAULT_CHANNELS,
-                 text_zh: str | None = None, escalation_step_id: UUID | None = None) -> NoticeIssued:
-    """A NoticeIssued with its ack due time counted in working hours from now and its text rendered."""
-    ack_due = calendar.add_working_hours(meta.recorded_at, ack_working_hours)
+                 text_zh: str | None = None, escalation_step_id: UUID | None = None,
+                 issued_at: datetime | None = None) -> NoticeIssued:
+    """A NoticeIssued with its ack due time counted in working hours from now (or from `issued_at`, a 交办单 handed
+    over on paper and entered late: 补录) and its text rendered."""
+    ack_due = calendar.add_working_hours(issued_at or meta.recorded_at, ack_working_hours)
     first_unit = next((r.name for r in recipients if r.name), "")
     values = {"unit": first_unit, "ack_due": ack_due, **fields}
     text = text_zh or render(template_key(notice_kind, subject_kind), **values)

@@ -1,9 +1,11 @@
 """Campaign policy (创建活动政策): versioned data that rules read, so replay judges by the policy then.
 
-One `campaign_policy` aggregate per campaign (id `policy_id_for(campaign_id)`) holds five
+One `campaign_policy` aggregate per campaign (id `policy_id_for(campaign_id)`) holds seven
 independently versioned policies: deadlines (整改时限) per category × severity, the relapse
-window (反弹期), category routing (分类派遣: category → department), the taxonomy (问题分类) and
-local calendar days (本地节假日/调休). Each version has an `effective_from`; a new version may not
+window (反弹期), category routing (分类派遣: category → department), the taxonomy (问题分类),
+local calendar days (本地节假日/调休), the late-entry window (补录时限: how far back HQ may record a
+交办/签收/复查 with its real time) and automatic assignment (自动交办: a report whose routing is
+unambiguous is handed to its unit in the same write). Each version has an `effective_from`; a new version may not
 take effect before the previous one of its kind. `*_at(policy, at)` returns what was in force at
 `at`, falling back to the product defaults. What every policy decision reads (`PolicyRefs`) is
 also stated here; the commands are in `domain.policy.commands`, who may issue them in `domain.kernel.roles`.
@@ -116,6 +118,25 @@ class CalendarDays(Frozen):
     make_up_workdays: tuple[date, ...] = Field(default=(), max_length=400)
 
 
+class LateEntryWindow(Frozen):
+    """补录时限: HQ may record a 交办/签收/复查 with its real time up to `days` calendar days before now."""
+
+    effective_from: AwareDatetime
+    days: int = Field(ge=0, le=365)
+
+    @property
+    def length(self) -> timedelta:
+        return timedelta(days=self.days)
+
+
+class AutoAssignment(Frozen):
+    """自动交办: when on, a reported problem whose routing is unambiguous (a category route, or one lead unit of its
+    place in the matrix) is handed to that unit in the same write as the report, with its 交办单."""
+
+    effective_from: AwareDatetime
+    enabled: bool = False
+
+
 DEFAULT_DEADLINE_POLICY = DeadlinePolicy(
     effective_from=_EPOCH,
     limits=(
@@ -129,6 +150,8 @@ DEFAULT_RELAPSE_WINDOW = RelapseWindow(effective_from=_EPOCH, days=90)
 DEFAULT_ROUTING = CategoryRouting(effective_from=_EPOCH)
 DEFAULT_TAXONOMY = Taxonomy(effective_from=_EPOCH, categories=DEFAULT_CATEGORIES)
 DEFAULT_CALENDAR_DAYS = CalendarDays(effective_from=_EPOCH)
+DEFAULT_LATE_ENTRY_WINDOW = LateEntryWindow(effective_from=_EPOCH, days=30)
+DEFAULT_AUTO_ASSIGNMENT = AutoAssignment(effective_from=_EPOCH, enabled=False)
 
 
 class _Versioned(Protocol):
@@ -203,6 +226,18 @@ class CalendarDaysSet(PolicyEvent):
     make_up_workdays: tuple[date, ...] = ()
 
 
+class LateEntryWindowSet(PolicyEvent):
+    """HQ set how far back a 交办/签收/复查 may be recorded with its real time (设定补录时限)."""
+
+    days: int
+
+
+class AutoAssignmentSet(PolicyEvent):
+    """HQ turned automatic assignment (自动交办) of unambiguously routed reports on or off."""
+
+    enabled: bool
+
+
 # Event type → (state attribute holding its versions, version model).
 VERSIONS: dict[type[PolicyEvent], tuple[str, type[Frozen]]] = {
     DeadlinePolicySet: ("deadlines", DeadlinePolicy),
@@ -210,6 +245,8 @@ VERSIONS: dict[type[PolicyEvent], tuple[str, type[Frozen]]] = {
     CategoryRoutingSet: ("routings", CategoryRouting),
     CategoriesConfigured: ("taxonomies", Taxonomy),
     CalendarDaysSet: ("calendars", CalendarDays),
+    LateEntryWindowSet: ("late_entry_windows", LateEntryWindow),
+    AutoAssignmentSet: ("auto_assignments", AutoAssignment),
 }
 
 
@@ -223,6 +260,8 @@ class CampaignPolicy(Frozen):
     routings: tuple[CategoryRouting, ...] = ()
     taxonomies: tuple[Taxonomy, ...] = ()
     calendars: tuple[CalendarDays, ...] = ()
+    late_entry_windows: tuple[LateEntryWindow, ...] = ()
+    auto_assignments: tuple[AutoAssignment, ...] = ()
 
 
 @evolver(KIND)
@@ -253,6 +292,14 @@ def routing_at(policy: CampaignPolicy | None, at: datetime) -> CategoryRouting:
 
 def categories_at(policy: CampaignPolicy | None, at: datetime) -> tuple[Category, ...]:
     return in_force(policy.taxonomies if policy else (), at, DEFAULT_TAXONOMY).categories
+
+
+def late_entry_window_at(policy: CampaignPolicy | None, at: datetime) -> LateEntryWindow:
+    return in_force(policy.late_entry_windows if policy else (), at, DEFAULT_LATE_ENTRY_WINDOW)
+
+
+def auto_assignment_at(policy: CampaignPolicy | None, at: datetime) -> AutoAssignment:
+    return in_force(policy.auto_assignments if policy else (), at, DEFAULT_AUTO_ASSIGNMENT)
 
 
 def campaign_calendar(national: WorkCalendar, policy: CampaignPolicy | None, at: datetime) -> WorkCalendar:

@@ -1,4 +1,4 @@
-"""Setting campaign policy (设定创建活动政策): the five commands and the one decision that records a version.
+"""Setting campaign policy (设定创建活动政策): the seven commands and the one decision that records a version.
 
 A new version may not take effect before the previous version of its kind; one equal to the
 version in force is a no-op. Limits and routes must name categories of the taxonomy in force
@@ -15,10 +15,10 @@ from pydantic import Field
 
 from domain.kernel.base import Command, CommandContext, DomainError, DomainEvent, NotFound
 from domain.kernel.instants import Day, Instant
-from domain.kernel.scalars import Count
+from domain.kernel.scalars import Count, Flag
 from domain.policy.campaign import (
-    VERSIONS, CalendarDaysSet, CampaignPolicy, CategoriesConfigured, CategoryRoute, CategoryRoutingSet,
-    DeadlineLimit, DeadlinePolicySet, PolicyEvent, PolicyRefs, RelapseWindowSet, TimeLimit, categories_at,
+    VERSIONS, AutoAssignmentSet, CalendarDaysSet, CampaignPolicy, CategoriesConfigured, CategoryRoute, CategoryRoutingSet,
+    DeadlineLimit, DeadlinePolicySet, LateEntryWindowSet, PolicyEvent, PolicyRefs, RelapseWindowSet, TimeLimit, categories_at,
     policy_id_for,
 )
 from domain.kernel.roles import HQ_ROLES, ensure_role
@@ -63,12 +63,26 @@ class SetCalendarDays(PolicyCommand):
     make_up_workdays: tuple[Day, ...] = Field(default=(), max_length=400)
 
 
+class SetLateEntryWindow(PolicyCommand):
+    """Set how many calendar days back HQ may record a 交办/签收/复查 with its real time (设定补录时限; default 30)."""
+
+    days: Count = Field(ge=0, le=365)
+
+
+class SetAutoAssignment(PolicyCommand):
+    """Turn automatic assignment (自动交办) of unambiguously routed reports on or off (default off)."""
+
+    enabled: Flag
+
+
 _EVENT_FOR: dict[type[PolicyCommand], type[PolicyEvent]] = {
     SetDeadlinePolicy: DeadlinePolicySet,
     SetRelapseWindow: RelapseWindowSet,
     SetCategoryRouting: CategoryRoutingSet,
     ConfigureCategories: CategoriesConfigured,
     SetCalendarDays: CalendarDaysSet,
+    SetLateEntryWindow: LateEntryWindowSet,
+    SetAutoAssignment: AutoAssignmentSet,
 }
 
 

@@ -14,7 +14,7 @@ from domain.problem.events import (
     RectificationSubmitted, RectificationVerified, RectificationRejected, ProblemClosed, TransferRequested,
     TransferRejected, ProblemTransferred, CoordinationRequested, CoordinationResolved, ExtensionRequested,
     ExtensionApproved, ExtensionRejected, ProblemParked, ProblemResumed, ProblemWithdrawn,
-    DuplicateFlagDismissed, ProblemMerged, DuplicateAbsorbed, RelapseRecorded,
+    DuplicateFlagDismissed, ProblemMerged, DuplicateAbsorbed, RelapseRecorded, LateEntry,
 )
 from domain.problem.state import (
     PendingExtension, PendingTransfer, Problem, Update, evolve,
@@ -71,6 +71,7 @@ __all__ = [
     "ProblemMerged",
     "DuplicateAbsorbed",
     "RelapseRecorded",
+    "LateEntry",
     "PendingExtension",
     "PendingTransfer",
     "Problem",

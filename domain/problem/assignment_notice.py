@@ -35,6 +35,11 @@ def handed_over(events: list[DomainEvent]) -> bool:
     return any(isinstance(e, (ProblemAssigned, ProblemTransferred)) for e in events)
 
 
+def late_entered(events: list[DomainEvent]) -> bool:
+    """The handing-over was entered late (补录) with its real time."""
+    return any(isinstance(e, ProblemAssigned) and e.late_entry is not None for e in events)
+
+
 def with_assignment_notice(before: Problem | None, events: list[DomainEvent], ctx: CommandContext,
                            calendar: WorkCalendar, names: AssignmentNames) -> list[DomainEvent]:
     """`events` plus a 交办单 to the unit the problem was handed to, if the decision handed it over."""
@@ -49,6 +54,7 @@ def with_assignment_notice(before: Problem | None, events: list[DomainEvent], ct
         recipients=(Recipient(party_kind="unit", party_id=after.unit_id, name=names.unit_names.get(after.unit_id)),),
         fields={"place": names.place_name or "相关点位", "subject": after.description[:SUBJECT_CHARS],
                 "deadline": after.deadline},  # rendered like every time in a notice (2021年12月17日 10:00)
+        issued_at=after.assigned_at if late_entered(events) else None,  # 补录: signing is due from the real handover
     )
     return [*events, notice]
 

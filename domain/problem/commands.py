@@ -59,14 +59,22 @@ class ProblemCommand(Command):
     problem_id: UUID
 
 
-class AssignProblem(ProblemCommand):
+class StepCommand(ProblemCommand):
+    """A 交办, 签收 or 复查: HQ may enter one done on paper with its real time (补录) — `occurred_at` within the
+    campaign's late-entry window and `late_entry_reason`; any other role's `occurred_at` is refused (422)."""
+
+    abstract: ClassVar[bool] = True  # a base, not a command of its own
+    late_entry_reason: Text | None = None  # 补录理由: required with occurred_at
+
+
+class AssignProblem(StepCommand):
     """Hand the problem to a unit (交办). No unit: routed by category or the responsibility matrix."""
 
     unit_id: UUID | None = None
     reason: Note | None = None  # required when overriding the routing
 
 
-class AcknowledgeProblem(ProblemCommand):
+class AcknowledgeProblem(StepCommand):
     """Acknowledge receipt (签收)."""
 
     note: Note | None = None
@@ -79,14 +87,14 @@ class SubmitRectification(ProblemCommand):
     note: Note | None = None
 
 
-class VerifyRectification(ProblemCommand):
+class VerifyRectification(StepCommand):
     """Pass the re-inspection (复查通过)."""
 
     evidence: Evidence = ()
     note: Note | None = None
 
 
-class RejectRectification(ProblemCommand):
+class RejectRectification(StepCommand):
     """Fail the re-inspection: the unit reworks (复查不通过, 返工)."""
 
     reason: Text
@@ -240,10 +248,10 @@ _UNIT = frozenset({"actor_unit_ids"})
 _CLOCK = frozenset({"calendar", "policy"})
 REFS_NEEDED: dict[type[Command], frozenset[str]] = {
     AssignProblem: _CLOCK | {"matrix_unit_id", "named_unit_exists"},
-    AcknowledgeProblem: _UNIT,
+    AcknowledgeProblem: _UNIT | {"policy"},
     SubmitRectification: _UNIT | {"known_evidence"},
-    VerifyRectification: _UNIT | {"rectifying_unit_member_ids", "known_evidence"},
-    RejectRectification: _UNIT | {"rectifying_unit_member_ids", "known_evidence"},
+    VerifyRectification: _UNIT | {"policy", "rectifying_unit_member_ids", "known_evidence"},
+    RejectRectification: _UNIT | {"policy", "rectifying_unit_member_ids", "known_evidence"},
     CloseProblem: frozenset(),
     RequestTransfer: _UNIT | {"named_unit_exists"},
     ApproveTransfer: frozenset({"named_unit_exists"}),

@@ -13,20 +13,22 @@ from uuid import UUID
 from domain.kernel.base import CommandContext, Conflict, DomainError, DomainEvent, Forbidden, NotFound
 from domain.kernel.recorded import AlreadyRecorded, differing_fields
 from domain.kernel.roles import HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_ROLES, ensure_role
+from domain.kernel.calendar import WorkCalendar
 from domain.policy.campaign import (
-    CampaignPolicy, campaign_calendar, categories_at, deadline_policy_at, relapse_window_at, routing_at,
+    CampaignPolicy, campaign_calendar, categories_at, deadline_policy_at, late_entry_window_at, relapse_window_at,
+    routing_at,
 )
 from domain.problem.commands import (
     AcknowledgeProblem, AssignProblem, ClosedMatch, CloseProblem, NewProblem, ProblemMatches, ProblemRefs,
     RejectRectification, ReportProblem, ReportRefs, SubmitRectification, VerifyRectification,
 )
 from domain.problem.events import (
-    ProblemAcknowledged, ProblemAssigned, ProblemClosed, ProblemReported, ProblemState, RectificationRejected,
+    LateEntry, ProblemAcknowledged, ProblemAssigned, ProblemClosed, ProblemReported, ProblemState, RectificationRejected,
     RectificationSubmitted, RectificationVerified, RelapseRecorded, RoutingSource,
 )
 from domain.problem.rules import (
     campaign_meta, ensure_assigned_unit, ensure_evidence_uploaded, ensure_reason, ensure_state, guard_open,
-    has_passed_verification, has_submitted_evidence, is_independent_verifier, meta_for,
+    has_passed_verification, has_submitted_evidence, is_independent_verifier, late_entry, meta_for,
 )
 from domain.problem.state import Problem
 from domain.kernel.taxonomy import category_codes
@@ -98,28 +100,47 @@ def _route(p: Problem, cmd: AssignProblem, ctx: CommandContext,
     return cmd.unit_id, "hq_override", ensure_reason(cmd.reason, "override_reason_required")
 
 
-def assign_problem(state: Problem | None, cmd: AssignProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
-    """交办: route to a unit and set the deadline from the policy in force, counted from now."""
-    p = guard_open(state, cmd.problem_id, ctx, HQ_OR_SYSTEM)
-    ensure_state(p, {ProblemState.REPORTED}, "assign")
-    unit_id, routing, reason = _route(p, cmd, ctx, refs)
-    policy = deadline_policy_at(refs.policy, ctx.now)
-    calendar = campaign_calendar(refs.calendar, refs.policy, ctx.now)
-    limit = policy.limit_for(p.category, p.severity)
-    deadline = limit.due(calendar, ctx.now)
+def with_late_entry(roles: frozenset[str], occurred_at: datetime | None) -> frozenset[str]:
+    """Who may issue a step: its own roles, and HQ too when it is entered late (补录) on someone's behalf."""
+    return roles | HQ_ROLES if occurred_at is not None else roles
+
+
+def assigned_events(p: Problem, unit_id: UUID, routing: RoutingSource, reason: str | None, ctx: CommandContext,
+                    policy: CampaignPolicy | None, national: WorkCalendar, start: datetime,
+                    late: LateEntry | None = None) -> Events:
+    """交办 at `start`: the deadline from the policy in force then, counted from then on the campaign calendar."""
+    deadlines = deadline_policy_at(policy, start)
+    calendar = campaign_calendar(national, policy, start)
+    limit = deadlines.limit_for(p.category, p.severity)
+    deadline = limit.due(calendar, start)
     return [ProblemAssigned(
         meta=meta_for(ctx, p), problem_id=p.problem_id, unit_id=unit_id, routing=routing, reason=reason,
-        deadline=deadline, limit=limit, limit_hours=calendar.working_hours_between(ctx.now, deadline),
-        policy_effective_from=policy.effective_from,
+        deadline=deadline, limit=limit, limit_hours=calendar.working_hours_between(start, deadline),
+        policy_effective_from=deadlines.effective_from, late_entry=late,
     )]
+
+
+def assign_problem(state: Problem | None, cmd: AssignProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
+    """交办: route to a unit and set the deadline from the policy in force, counted from now — or, entered late by HQ
+    (补录), from when it was really handed over."""
+    p = guard_open(state, cmd.problem_id, ctx, HQ_OR_SYSTEM)
+    ensure_state(p, {ProblemState.REPORTED}, "assign")
+    start, late = late_entry(ctx, cmd.occurred_at, cmd.late_entry_reason, p.found_at,
+                             late_entry_window_at(refs.policy, ctx.now), "the problem was found")
+    unit_id, routing, reason = _route(p, cmd, ctx, refs)
+    return assigned_events(p, unit_id, routing, reason, ctx, refs.policy, refs.calendar, start, late)
 
 
 def acknowledge_problem(state: Problem | None, cmd: AcknowledgeProblem, ctx: CommandContext,
                         refs: ProblemRefs) -> Events:
-    p = guard_open(state, cmd.problem_id, ctx, UNIT_ROLES)
+    """签收 by the unit it was handed to; or, entered late by HQ on the unit's behalf (补录), at its real time."""
+    p = guard_open(state, cmd.problem_id, ctx, with_late_entry(UNIT_ROLES, cmd.occurred_at))
     ensure_state(p, {ProblemState.ASSIGNED}, "acknowledge")
-    unit_id = ensure_assigned_unit(p, refs.actor_unit_ids)
-    return [ProblemAcknowledged(meta=meta_for(ctx, p), problem_id=p.problem_id, unit_id=unit_id, note=cmd.note)]
+    _, late = late_entry(ctx, cmd.occurred_at, cmd.late_entry_reason, p.assigned_at,
+                         late_entry_window_at(refs.policy, ctx.now), "the problem was handed over")
+    unit_id = p.unit_id if late is not None and p.unit_id is not None else ensure_assigned_unit(p, refs.actor_unit_ids)
+    return [ProblemAcknowledged(meta=meta_for(ctx, p), problem_id=p.problem_id, unit_id=unit_id, note=cmd.note,
+                                late_entry=late)]
 
 
 def submit_rectification(state: Problem | None, cmd: SubmitRectification, ctx: CommandContext,
@@ -144,21 +165,32 @@ def _ensure_verifiable(p: Problem, ctx: CommandContext, refs: ProblemRefs) -> No
                         problem_id=str(p.problem_id))
 
 
+def _verification_time(p: Problem, cmd: VerifyRectification | RejectRectification, ctx: CommandContext,
+                       refs: ProblemRefs) -> LateEntry | None:
+    """A 复查 happens now, or — entered late by HQ (补录) — at its real time, not before the rectification it checks."""
+    _, late = late_entry(ctx, cmd.occurred_at, cmd.late_entry_reason, p.last_submitted_at,
+                         late_entry_window_at(refs.policy, ctx.now), "the rectification was submitted")
+    return late
+
+
 def verify_rectification(state: Problem | None, cmd: VerifyRectification, ctx: CommandContext,
                          refs: ProblemRefs) -> Events:
-    p = guard_open(state, cmd.problem_id, ctx, INSPECTOR_ROLES)
+    p = guard_open(state, cmd.problem_id, ctx, with_late_entry(INSPECTOR_ROLES, cmd.occurred_at))
     _ensure_verifiable(p, ctx, refs)
+    late = _verification_time(p, cmd, ctx, refs)
     ensure_evidence_uploaded(cmd.evidence, refs.known_evidence)
-    return [RectificationVerified(meta=meta_for(ctx, p), problem_id=p.problem_id, evidence=cmd.evidence, note=cmd.note)]
+    return [RectificationVerified(meta=meta_for(ctx, p), problem_id=p.problem_id, evidence=cmd.evidence, note=cmd.note,
+                                  late_entry=late)]
 
 
 def reject_rectification(state: Problem | None, cmd: RejectRectification, ctx: CommandContext,
                          refs: ProblemRefs) -> Events:
-    p = guard_open(state, cmd.problem_id, ctx, INSPECTOR_ROLES)
+    p = guard_open(state, cmd.problem_id, ctx, with_late_entry(INSPECTOR_ROLES, cmd.occurred_at))
     _ensure_verifiable(p, ctx, refs)
+    late = _verification_time(p, cmd, ctx, refs)
     ensure_evidence_uploaded(cmd.evidence, refs.known_evidence)
     return [RectificationRejected(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason,
-                                  evidence=cmd.evidence)]
+                                  evidence=cmd.evidence, late_entry=late)]
 
 
 def close_problem(state: Problem | None, cmd: CloseProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:

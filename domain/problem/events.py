@@ -97,6 +97,25 @@ class PendingTransfer(Frozen):
 Update = dict[str, Any]
 
 
+class LateEntry(Frozen):
+    """补录: the step was done on paper at `meta.occurred_at` and entered at `meta.recorded_at` by HQ, for `reason`.
+
+    A step entered late counts from its real time: the deadline of a 交办, the signing time of a 签收, the time
+    of a 复查. Both times stay in the envelope, so the knowledge view can tell what HQ knew when.
+    """
+
+    reason: Text
+
+
+def step_time(event: DomainEvent, late_entry: LateEntry | None) -> datetime:
+    """When a 交办/签收/复查 took place: its real time when entered late (补录), else when it was recorded."""
+    return event.meta.occurred_at if late_entry is not None else event.meta.recorded_at
+
+
+def late_note(late_entry: LateEntry | None) -> str:
+    return f"（补录：{late_entry.reason}）" if late_entry is not None else ""
+
+
 class ProblemEvent(DomainEvent):
     """What every problem event has: the problem's id, how it folds and how it reads (not itself an event)."""
 
@@ -149,14 +168,16 @@ class ProblemAssigned(ProblemEvent):
     limit: TimeLimit
     limit_hours: float
     policy_effective_from: AwareDatetime
+    late_entry: LateEntry | None = None  # 补录: the deadline counts from meta.occurred_at
 
     def apply(self, s: Problem) -> Update:
         return {"state": ProblemState.ASSIGNED, "unit_id": self.unit_id, "routing": self.routing,
-                "assigned_at": self.meta.recorded_at, "deadline": self.deadline, "limit_hours": self.limit_hours}
+                "assigned_at": step_time(self, self.late_entry), "deadline": self.deadline,
+                "limit_hours": self.limit_hours}
 
     def summary_zh(self) -> str:
         override = f"（总指挥部指定：{self.reason}）" if self.routing == "hq_override" else ""
-        return f"交办，整改期限 {format_local(self.deadline)}{override}"
+        return f"交办，整改期限 {format_local(self.deadline)}{override}{late_note(self.late_entry)}"
 
 
 class ProblemAcknowledged(ProblemEvent):
@@ -164,12 +185,13 @@ class ProblemAcknowledged(ProblemEvent):
 
     unit_id: UUID
     note: str | None = None
+    late_entry: LateEntry | None = None  # 补录 by HQ: signed at meta.occurred_at
 
     def apply(self, s: Problem) -> Update:
-        return {"state": ProblemState.ACKNOWLEDGED, "acknowledged_at": self.meta.recorded_at}
+        return {"state": ProblemState.ACKNOWLEDGED, "acknowledged_at": step_time(self, self.late_entry)}
 
     def summary_zh(self) -> str:
-        return "签收"
+        return f"签收{late_note(self.late_entry)}"
 
 
 class RectificationSubmitted(ProblemEvent):
@@ -193,12 +215,14 @@ class RectificationVerified(ProblemEvent):
 
     evidence: Evidence = ()
     note: str | None = None
+    late_entry: LateEntry | None = None  # 补录 by HQ: re-inspected at meta.occurred_at
 
     def apply(self, s: Problem) -> Update:
-        return {"state": ProblemState.VERIFIED, "verification_passed": True, "verified_at": self.meta.recorded_at}
+        return {"state": ProblemState.VERIFIED, "verification_passed": True,
+                "verified_at": step_time(self, self.late_entry)}
 
     def summary_zh(self) -> str:
-        return "复查通过"
+        return f"复查通过{late_note(self.late_entry)}"
 
 
 class RectificationRejected(ProblemEvent):
@@ -206,13 +230,14 @@ class RectificationRejected(ProblemEvent):
 
     reason: Text
     evidence: Evidence = ()
+    late_entry: LateEntry | None = None  # 补录 by HQ: re-inspected at meta.occurred_at
 
     def apply(self, s: Problem) -> Update:
-        return {"state": ProblemState.REWORK, "verification_passed": False, "verified_at": self.meta.recorded_at,
-                "rework_count": s.rework_count + 1}
+        return {"state": ProblemState.REWORK, "verification_passed": False,
+                "verified_at": step_time(self, self.late_entry), "rework_count": s.rework_count + 1}
 
     def summary_zh(self) -> str:
-        return f"复查不通过，返工：{self.reason}"
+        return f"复查不通过，返工：{self.reason}{late_note(self.late_entry)}"
 
 
 class ProblemClosed(ProblemEvent):

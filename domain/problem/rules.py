@@ -14,16 +14,18 @@ from uuid import UUID
 
 from domain.kernel.base import Actor, CommandContext, Conflict, DomainError, Forbidden, Meta, NotFound
 from domain.kernel.calendar import Pause, WorkCalendar
-from domain.kernel.roles import ensure_role
-from domain.policy.campaign import deadline_for
-from domain.problem.events import EVIDENCE_MEDIA_TYPES, OWED, TERMINAL, EvidenceRef, ProblemState
+from domain.kernel.instants import is_in_the_future
+from domain.kernel.roles import HQ_ROLES, ensure_role
+from domain.policy.campaign import LateEntryWindow, deadline_for
+from domain.problem.events import EVIDENCE_MEDIA_TYPES, OWED, TERMINAL, EvidenceRef, LateEntry, ProblemState
 from domain.problem.state import Problem
 
 __all__ = [
     "acts_for_assigned_unit", "campaign_meta", "clock_stopped_at", "closed_on_time", "deadline_for",
     "ensure_assigned_unit", "ensure_evidence_uploaded", "ensure_exists", "ensure_not_ended", "ensure_not_parked", "ensure_reason",
     "ensure_role", "ensure_state", "guard_open", "has_passed_verification", "has_submitted_evidence",
-    "is_allowed_evidence", "is_before_deadline", "is_independent_verifier", "is_uploaded_evidence", "is_overdue", "is_terminal", "meta_for", "problem_light",
+    "is_allowed_evidence", "is_before_deadline", "is_independent_verifier", "is_late_entry",
+    "is_within_late_entry_window", "late_entry", "is_uploaded_evidence", "is_overdue", "is_terminal", "meta_for", "problem_light",
     "time_used_fraction", "traffic_light", "working_hours_used",
 ]
 
@@ -168,6 +170,46 @@ def ensure_evidence_uploaded(cited: Iterable[EvidenceRef], known: Mapping[str, E
     if differing := sorted({e.sha256 for e in cited if not is_uploaded_evidence(e, known)}):
         raise DomainError("evidence_mismatch", "证据照片的类型或大小与上传时不符",
                           "the evidence's media type or size differs from the upload", sha256=differing)
+
+
+# --- late entry (补录) ----------------------------------------------------------------------------
+
+
+def is_late_entry(occurred_at: datetime | None) -> bool:
+    """The command names when the step really happened (补录); otherwise it happens now, as recorded."""
+    return occurred_at is not None
+
+
+def is_within_late_entry_window(occurred_at: datetime, now: datetime, window: LateEntryWindow) -> bool:
+    """补录时限: the real time lies no further back than the campaign's late-entry window."""
+    return occurred_at >= now - window.length
+
+
+def late_entry(ctx: CommandContext, occurred_at: datetime | None, reason: str | None, earliest: datetime | None,
+               window: LateEntryWindow, before: str) -> tuple[datetime, LateEntry | None]:
+    """When the step took place and, for a late entry (补录), its record; refused unless HQ enters it with a
+    reason, within the window, not in the future and not before `earliest` (`before`: what came first)."""
+    if not is_late_entry(occurred_at):
+        return ctx.now, None
+    assert occurred_at is not None
+    if ctx.actor.role not in HQ_ROLES:
+        raise DomainError("late_entry_not_allowed", "只有总指挥部可以补录办理时间（occurred_at）",
+                          "only HQ may record a step with its real time (occurred_at)", role=ctx.actor.role)
+    if reason is None or not reason.strip():
+        raise DomainError("late_entry_reason_required", "补录须填写理由（late_entry_reason）",
+                          "a late entry needs late_entry_reason")
+    if is_in_the_future(occurred_at, ctx.now):
+        raise DomainError("occurred_in_future", "发生时间不能晚于当前时间", "occurred_at is in the future",
+                          occurred_at=occurred_at.isoformat())
+    if not is_within_late_entry_window(occurred_at, ctx.now, window):
+        raise DomainError("late_entry_outside_window", f"只能补录{window.days}天以内的办理",
+                          f"a step may be entered late up to {window.days} days back", days=window.days,
+                          occurred_at=occurred_at.isoformat())
+    if earliest is not None and occurred_at < earliest:
+        raise DomainError("late_entry_before_previous_step", "补录时间不能早于问题发现或上一环节",
+                          f"a step cannot have happened before {before}", occurred_at=occurred_at.isoformat(),
+                          earliest=earliest.isoformat(), before=before)
+    return occurred_at, LateEntry(reason=reason)
 
 
 def ensure_reason(reason: str | None, code: str = "reason_required") -> str:

@@ -1,4 +1,5 @@
-"""Handlers for campaign policy (创建活动政策) commands: deadlines, relapse window, routing, categories, calendar days.
+"""Handlers for campaign policy (创建活动政策) commands: deadlines, relapse window, routing, categories, calendar days,
+late-entry window (补录时限) and automatic assignment (自动交办).
 
 Every policy command records a version on the campaign's one policy aggregate; the gather reads
 whether the campaign exists and which of the units a routing names exist.
@@ -33,5 +34,5 @@ register(*(
     Handler(command, "campaign_policy", _target, pc.set_policy, gather_policy, roles=HQ_ROLES,
             refs={"routes": Each({"unit_id": Of("unit")})} if command is pc.SetCategoryRouting else {})
     for command in (pc.SetDeadlinePolicy, pc.SetRelapseWindow, pc.SetCategoryRouting, pc.ConfigureCategories,
-                    pc.SetCalendarDays)
+                    pc.SetCalendarDays, pc.SetLateEntryWindow, pc.SetAutoAssignment)
 ))

@@ -113,10 +113,10 @@ UNIT = Of("unit")
 # each decision reads ProblemRefs gathered by gather_problem.
 LIFECYCLE: dict[type[ProblemCommand], tuple[Any, frozenset[str], dict[str, Spec]]] = {
     pr.AssignProblem: (pr.assign_problem, HQ_OR_SYSTEM, {"unit_id": UNIT}),
-    pr.AcknowledgeProblem: (pr.acknowledge_problem, UNIT_ROLES, {}),
+    pr.AcknowledgeProblem: (pr.acknowledge_problem, UNIT_ROLES | HQ_ROLES, {}),  # HQ: late entry (补录) only
     pr.SubmitRectification: (pr.submit_rectification, UNIT_ROLES, {}),
-    pr.VerifyRectification: (pr.verify_rectification, INSPECTOR_ROLES, {}),
-    pr.RejectRectification: (pr.reject_rectification, INSPECTOR_ROLES, {}),
+    pr.VerifyRectification: (pr.verify_rectification, INSPECTOR_ROLES | HQ_ROLES, {}),  # admin: late entry only
+    pr.RejectRectification: (pr.reject_rectification, INSPECTOR_ROLES | HQ_ROLES, {}),
     pr.CloseProblem: (pr.close_problem, HQ_ROLES, {}),
     pr.RequestTransfer: (pr.request_transfer, UNIT_ROLES, {"suggested_unit_id": UNIT}),
     pr.ApproveTransfer: (pr.approve_transfer, HQ_ROLES, {"to_unit_id": UNIT}),
