@@ -161,11 +161,13 @@ def _cases() -> list[Any]:
 
 
 def test_the_walk_reaches_every_registered_command_and_its_nested_fields() -> None:
-    """The generator sees every command, nested text (a finding's description) and every scalar kind."""
+    """The generator sees every command, nested text (a finding's description), the envelope's reason (理由) on
+    every command, and every scalar kind."""
     names = {leaf.name for leaf in LEAVES}
     assert {c for c in _registered()} == {leaf.command for leaf in LEAVES}
     assert {"LogVisit.findings[0].description", "LogVisit.command_id", "SetDeadlinePolicy.default.amount",
             "IssueNotice.fields{key}", "StartCampaign.launched_on"} <= names
+    assert {f"{c.__name__}.reason" for c in _registered()} <= names
     assert {leaf.type for leaf in LEAVES} <= set(SCALARS), {leaf.type for leaf in LEAVES} - set(SCALARS)
 
 
