@@ -10,12 +10,23 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib.resources import files
+from typing import Any
 
 from domain.kernel.calendar import WorkCalendar, calendar_from_official
 
 
 @cache
+def _official() -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(files("infra").joinpath("data/cn-public-holidays.json").read_text(encoding="utf-8"))
+    return parsed
+
+
+@cache
 def official_calendar() -> WorkCalendar:
     """The national calendar built from the shipped official holiday file."""
-    text = files("infra").joinpath("data/cn-public-holidays.json").read_text(encoding="utf-8")
-    return calendar_from_official(json.loads(text))
+    return calendar_from_official(_official())
+
+
+def official_holidays() -> dict[int, list[dict[str, Any]]]:
+    """The official arrangements by year: each holiday's name (元旦, 春节, …), its days off and make-up working days."""
+    return {int(year): [dict(h) for h in holidays] for year, holidays in _official()["years"].items()}

@@ -2,7 +2,7 @@
 
 `GET /{kind}/{id}/trail` (JSON or `format=csv`, paginated, by period), `GET /{kind}/{id}/knowledge?as_of=T`,
 `GET /{kind}/{id}/as_of?as_of=T` for every kind and `GET /{kind}/{id}?as_of=T` for the kinds without a GET of
-their own (visits, policies, liaisons, liaison duties), `GET /campaigns/{id}/matrix/replayed?as_of=T` (the
+their own (policies, liaisons, liaison duties; a visit has `GET /visits/{id}?as_of=T` in routes_visits), `GET /campaigns/{id}/matrix/replayed?as_of=T` (the
 matrix folded from the store), `GET /campaigns/{id}/escalation_replay`, `GET /accountability_cases/{id}/dossier`
 and `GET /audit/chain`. Readers are the audit roles (`domain.kernel.roles.AUDIT_READER_ROLES`); a token bound
 to a campaign reads only that campaign's entities.
@@ -27,12 +27,12 @@ from domain.kernel.base import Forbidden
 from domain.kernel.roles import AUDIT_READER_ROLES
 from infra.audit import asof, chain, digests, queries as aq
 from infra.http.auth import Grant, current_grant, ensure_campaign
-from infra.http.errors import ErrorBody
+from infra.http.errors import error_responses
 
 router = APIRouter(tags=["audit"])
-ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 422, 503)}
+ERRORS = error_responses(401, 403, 404)  # a read's own; 400, 413, 422 and 503 are every route's (the app's)
 AsOf = Query(None, description="ISO-8601 instant with offset (as of then). Default: now.")
-OWN_GET = ("visits", "policies", "liaisons", "liaison_duties")  # kinds with no GET /{kind}/{id} elsewhere
+OWN_GET = ("policies", "liaisons", "liaison_duties")  # kinds with no GET /{kind}/{id} elsewhere (visits: routes_visits)
 
 
 def auditor(grant: Grant = Depends(current_grant)) -> Grant:
