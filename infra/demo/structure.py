@@ -132,9 +132,11 @@ def run_demo(app: Dudao, catch_up: Callable[[], None] | None = None) -> dict[str
     summary["first_batch"] = load_first_batch(loader, data, catch_up=catch_up)
     from infra.demo.escalation import continue_through_january, database_url_of  # builds on the first batch
     from infra.demo.leadership import Leadership  # the city leadership's liaison duties, met or not in January
+    from infra.demo.tasks import Decomposition  # the 任务分解表, imported on 01-04 and reported on through January
 
-    leadership = Leadership(loader, data)
+    leadership, decomposition = Leadership(loader, data), Decomposition(loader, data, catch_up)
     summary["leadership"] = leadership.setup()
-    summary["january"] = continue_through_january(loader, data, daily=(leadership.on_day,))
+    summary["january"] = continue_through_january(loader, data, daily=(leadership.on_day, decomposition.on_day))
     summary["leadership"].update(leadership.summary(database_url_of(loader)))
+    summary["tasks"] = decomposition.summary()
     return {"campaign_id": str(loader.campaign_id), "commands": loader.commands, "events_written": loader.written, **summary}

@@ -61,7 +61,7 @@ def test_demo_loads_the_gaoan_structure_and_a_lead_for_every_grid(demo: Demo) ->
     grids = {p["name"] for p in places if p["place_kind"] == "grid"}
     assert len(grids) == 32
     assert {p["name"] for p in places if p["place_kind"] == "community"} >= {"瑞州社区", "筠州社区", "大观苑社区"}
-    leads = {r["scope_name"]: r["party_name"] for r in rows if r["role"] == "lead"}
+    leads = {r["scope_name"]: r["party_name"] for r in rows if r["role"] == "lead" and r["scope_kind"] == "place"}
     assert set(leads) == grids
     assert leads["第九网格"] == "人社局" and leads["第十二网格"] == "医保局"
     invented = {u["name"] for u in units if u["invented"]}
@@ -71,6 +71,22 @@ def test_demo_loads_the_gaoan_structure_and_a_lead_for_every_grid(demo: Demo) ->
     assert len(january["bulletin"]["red_list"]) == 5 and len(january["bulletin"]["black_list"]) == 3
     assert january["summons"]["held"] >= 1 and january["accountability_cases_proposed"] >= 1
     assert january["open_escalations_by_level"]
+
+
+def test_demo_imports_the_task_table_and_reports_through_january(demo: Demo) -> None:
+    """公共设施指挥部's 44 small indicators are imported as tasks on 01-04 (the tree 3 → 3.1–3.6 → 44), reported on
+    through January with the planned misses recorded and climbing the ladder, and three tasks accepted."""
+    tasks = demo.summary["tasks"]
+    assert tasks["import"]["created"] == 44 and tasks["import"]["error_rows"] == 0
+    assert tasks["import"]["indicators_created"] == 51 and tasks["tasks"] == 44 and tasks["completed"] == 3
+    assert tasks["reports_filed"] > 150 and tasks["reports_missed"] >= 5 and tasks["escalation_steps_on_tasks"] > 0
+    cid = UUID(demo.summary["campaign_id"])
+    with psycopg.connect(demo.database_url, row_factory=dict_row) as conn:
+        late = conn.execute("SELECT count(*) AS n FROM task_reports WHERE campaign_id = %s AND on_time = false",
+                            (cid,)).fetchone()
+        missed = {r["due_on"].isoformat() for r in conn.execute(
+            "SELECT due_on FROM task_missed_reports WHERE campaign_id = %s", (cid,)).fetchall()}
+    assert late is not None and late["n"] >= 1 and {"2022-01-14", "2022-01-21", "2022-01-12"} <= missed
 
 
 def test_rerunning_the_demo_writes_nothing_new(demo: Demo, databases: Databases) -> None:
