@@ -27,6 +27,7 @@ def command_command(name: str = typer.Argument(..., help="snake_case command nam
                     token: str = typer.Option(..., "--token", envvar="DUDAO_TOKEN", help="whose act this is")) -> None:
     """Issue one command as the token's actor / 以令牌身份执行一条指令."""
     from domain.kernel.base import DomainError
+    from domain.kernel.edge import describe
     from infra.bootstrap import bootstrap_from_settings
     from infra.commands import commands_by_name
     from infra.commands.grants import Unauthenticated, check_token
@@ -46,8 +47,10 @@ def command_command(name: str = typer.Argument(..., help="snake_case command nam
         try:
             command = handlers[name].model_validate_json(body)
         except ValidationError as err:
-            typer.echo(json.dumps({"code": "invalid_input", "message_zh": "输入不合法", "message_en": "invalid input",
-                                   "details": json.loads(err.json())}, ensure_ascii=False), err=True)
+            errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in err.errors()]
+            code, zh, en = describe(errors)  # the same code and messages as the HTTP API's 422
+            typer.echo(json.dumps({"code": code, "message_zh": zh, "message_en": en, "details": {"errors": errors}},
+                                  ensure_ascii=False), err=True)
             raise typer.Exit(2) from err
         try:
             result = system.service.handle(command, grant)

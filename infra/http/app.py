@@ -29,11 +29,12 @@ from infra.http.auth import ensure_tokens_table
 from infra.http.availability import DatabaseGate
 from infra.http.commands import command_router
 from infra.http.errors import database_unavailable, error_response, install_error_handlers, internal_error, too_large
+from infra.http.params import RefuseControlCharacters
 from infra.http.queries import query_router
 from domain.problem.events import MAX_EVIDENCE_BYTES
 from infra.bootstrap import System, load_handlers
 from infra.settings import Settings
-from infra.store.uploads import EvidenceStore
+from infra.store.uploads import EvidenceStore, ensure_evidence_table
 
 log = structlog.get_logger("dudao.http")
 
@@ -71,6 +72,7 @@ def create_app(system: System, *, kafka_bootstrap: str | None = None, max_body_b
                           reconnect_timeout=READ_POOL_RECONNECT_S, name="dudao-read")
     with pool.connection() as conn:
         ensure_tokens_table(conn)
+        ensure_evidence_table(conn)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -90,6 +92,7 @@ def create_app(system: System, *, kafka_bootstrap: str | None = None, max_body_b
     app.include_router(query_router())
     for router in feature_routers():
         app.include_router(router)
+    app.add_middleware(RefuseControlCharacters)  # inside RequestMiddleware: logged, with its correlation id
     app.add_middleware(RequestMiddleware, max_body_bytes=max_body_bytes, gate=gate)
     return app
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.kernel.base import DomainError
+from domain.kernel.edge import describe
 from infra.outage import DATABASE_UNAVAILABLE
 
 log = structlog.get_logger("dudao.http")
@@ -81,7 +82,8 @@ async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     if any(e["type"] == "json_invalid" for e in errors):
         return error_response(400, "malformed_json", "请求体不是合法的 JSON", "request body is not valid JSON",
                               {"errors": errors})
-    return error_response(422, "invalid_input", "输入数据不合法", "invalid input", {"errors": errors})
+    code, zh, en = describe(errors)  # an edge code (control_character, time_out_of_range, ...) or invalid_input
+    return error_response(422, code, zh, en, {"errors": errors})
 
 
 async def on_http_error(_: Request, exc: Exception) -> JSONResponse:

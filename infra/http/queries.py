@@ -14,15 +14,17 @@ from typing import Any, Callable, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
 
-from domain.kernel.base import NotFound, event_registry
+from domain.kernel.base import DomainError, NotFound, event_registry
+from domain.kernel.instants import is_in_sane_range
 from domain.kernel.calendar import CHINA_TZ
 from infra.http.auth import Grant, current_grant, ensure_campaign
 from infra.commands.service import StoreReader
 from infra.http.errors import ErrorBody
+from infra.http.params import AsOf, ReadInstant
 from infra.store.event_store import Dudao
 from projections import matrix as mx
 from projections import structure as st
@@ -39,8 +41,6 @@ MATRIX_MODELS = ("matrix", "structure", "liaison_duties")  # the matrix shows li
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorBody} for s in (401, 403, 404, 422, 503)
 }
-AsOf = Query(None, description="ISO-8601 instant; without an offset it is read in the campaign's time zone. "
-                               "Default: now.")
 
 
 def load_state(app: Dudao, kind: str, aggregate_id: UUID) -> tuple[Any, int] | None:
@@ -136,10 +136,18 @@ def visible_campaign(request: Request, grant: Grant, campaign_id: UUID) -> Any:
 
 
 def instant(as_of: datetime | None, timezone: str, clock: Callable[[], datetime]) -> datetime:
-    """`as_of` made timezone-aware (naive → the campaign's zone); the clock's now when absent."""
+    """`as_of` made timezone-aware (naive → the campaign's zone); the clock's now when absent.
+
+    An instant outside 2000–2100 once in its zone is refused (422 `time_out_of_range`): no read model,
+    calendar or export can hold it.
+    """
     if as_of is None:
         return clock()
-    return as_of if as_of.tzinfo is not None else as_of.replace(tzinfo=zone(timezone))
+    at = as_of if as_of.tzinfo is not None else as_of.replace(tzinfo=zone(timezone))
+    if not is_in_sane_range(at):
+        raise DomainError("time_out_of_range", "查询时间须在 2000-01-01 至 2100-01-01（UTC）之间",
+                          "the instant to read at must lie between 2000-01-01 and 2100-01-01 (UTC)")
+    return at
 
 
 def zone(name: str) -> tzinfo:
@@ -168,7 +176,7 @@ def read_consistently(request: Request, read_models: tuple[str, ...], read: Call
 
 
 @router.get("/campaigns/{campaign_id}/matrix", tags=["matrix"], responses=ERRORS)
-def campaign_matrix(campaign_id: UUID, request: Request, as_of: datetime | None = AsOf,
+def campaign_matrix(campaign_id: UUID, request: Request, as_of: ReadInstant | None = AsOf,
                     grant: Grant = Depends(current_grant)) -> dict[str, Any]:
     """The responsibility matrix (责任矩阵): one row per (scope, party, role) in force at `as_of`."""
     campaign = visible_campaign(request, grant, campaign_id)
@@ -190,7 +198,7 @@ def structure_endpoint(noun: str, list_rows: Callable[[Any, UUID], list[dict[str
 
 
 def responsible_endpoint(kind: str) -> Callable[..., Any]:
-    def endpoint(entity_id: UUID, request: Request, as_of: datetime | None = AsOf,
+    def endpoint(entity_id: UUID, request: Request, as_of: ReadInstant | None = AsOf,
                  grant: Grant = Depends(current_grant)) -> dict[str, Any]:
         state, _ = existing(request.app.state.system.app, kind, entity_id)
         campaign_id = campaign_of(state)

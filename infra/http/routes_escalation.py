@@ -8,7 +8,6 @@ calendar. A campaign-bound token only sees its campaign.
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Any, Callable
 from uuid import UUID
 
@@ -21,6 +20,7 @@ from domain.consequences.ranking import UnitRate, best_first, draft_contents
 from infra.escalator import views as views
 from infra.evaluation import bulletin_rankings
 from infra.http.auth import Grant, current_grant, ensure_campaign
+from infra.http.params import ReadDay, ReadInstant
 from infra.http.queries import ERRORS, campaign_of, instant, load_state, snapshot, visible_campaign, zone
 from infra.commands.escalation import calendar_for, ladders_of
 from infra.escalator.schedule import rules_for
@@ -57,8 +57,8 @@ def escalations(campaign_id: UUID, request: Request, level: int | None = Query(N
 
 
 @router.get("/campaigns/{campaign_id}/bulletins/draft", responses=ERRORS)
-def bulletin_draft(campaign_id: UUID, request: Request, period_start: date, period_end: date,
-                   as_of: datetime | None = Query(None, description="judge the period as of this instant (default: now)"),
+def bulletin_draft(campaign_id: UUID, request: Request, period_start: ReadDay, period_end: ReadDay,
+                   as_of: ReadInstant | None = Query(None, description="judge the period as of this instant (default: now)"),
                    grant: Grant = Depends(current_grant)) -> dict[str, Any]:
     """A pre-filled bulletin (通报草稿) for the period: 红榜/黑榜 and 红黄旗 by 按期整改率 — the evaluation metrics'
     按期结案率 per unit (`projections.metrics`, one definition), judged at min(period end, `as_of`) — the level-3

@@ -10,37 +10,44 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from domain.kernel.base import NotFound
+from domain.kernel.base import DomainError, NotFound
 from domain.kernel.calendar import WorkCalendar
 from domain.kernel.timefmt import local_day_stamp
 from domain.policy.campaign import CampaignPolicy, campaign_calendar, categories_at, policy_id_for
-from domain.problem.events import ProblemState
+from domain.problem.events import EvidenceRef, ProblemState
 from domain.problem.rules import is_overdue, problem_light, time_used_fraction, working_hours_used
 from infra.http.auth import Grant, current_grant, ensure_campaign, ensure_may_write
 from infra.http.errors import ErrorBody
+from infra.http.params import Now, ReadDay, ReadInstant
 from infra.http.queries import campaign_of, existing, instant, load_state, read_consistently, snapshot, visible_campaign, zone
 from infra.calendars import official_calendar
 from infra.evaluation import evaluation_body
 from infra.http.exports import ledger_csv, ledger_xlsx
-from infra.store.uploads import EvidenceStore
+from infra.store.uploads import EvidenceStore, evidence_campaigns, record_evidence
 from projections import ledger as lg
 from projections import metrics as mt
 
 router = APIRouter()
 
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 422, 503)}
-UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 413, 415, 503)}
+UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorBody} for s in (400, 401, 403, 404, 413, 415, 422, 503)
+}
 LEDGER_PROJECTIONS = (lg.LedgerProjection.name, "structure")
-Now = Query(None, description="ISO-8601 instant to read the clock at (naive: campaign time zone). Default: now.")
+UploadCampaign = Form(None, description="the campaign (创建活动) the photo is evidence in; default: the token's")
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
+# What every served photo carries: never sniffed into something else, never run as a page, cached as immutable.
+SERVED_PHOTO_HEADERS = {"Cache-Control": "private, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff",
+                        "Content-Security-Policy": "default-src 'none'; sandbox"}
 
 
 def evidence_store(request: Request) -> EvidenceStore:
@@ -50,21 +57,38 @@ def evidence_store(request: Request) -> EvidenceStore:
 
 
 @router.post("/evidence", status_code=201, tags=["evidence"], responses=UPLOAD_ERRORS)
-def upload_evidence(file: UploadFile = File(..., description="照片 (JPEG/PNG/GIF/WebP)"),
+def upload_evidence(request: Request, file: UploadFile = File(..., description="照片 (JPEG/PNG/GIF/WebP)"),
+                    campaign_id: UUID | None = UploadCampaign,
                     grant: Grant = Depends(current_grant),
                     store: EvidenceStore = Depends(evidence_store)) -> JSONResponse:
-    """Store a photo content-addressed (上传证据照片); returns the evidence reference to put in commands."""
+    """Store a photo content-addressed (上传证据照片) as evidence in a campaign; returns the evidence reference to put
+    in that campaign's commands (a command may cite only photos uploaded to its campaign)."""
     ensure_may_write(grant)
-    data = file.file.read(store.max_bytes + 1)
-    return JSONResponse(store.put(data), status_code=201)
+    campaign = campaign_id or grant.campaign_id
+    if campaign is None:
+        raise DomainError("campaign_required", "上传照片须指明所属创建活动（campaign_id）",
+                          "an upload names the campaign it is evidence in (campaign_id)")
+    visible_campaign(request, grant, campaign)
+    ref = store.put(file.file.read(store.max_bytes + 1))
+    with request.app.state.read_pool.connection() as conn:
+        record_evidence(conn, EvidenceRef(**ref), campaign, grant.actor)
+    return JSONResponse(ref, status_code=201)
 
 
 @router.get("/evidence/{sha256}", tags=["evidence"], response_class=FileResponse, responses=ERRORS)
-def get_evidence(sha256: str, grant: Grant = Depends(current_grant),
+def get_evidence(sha256: str, request: Request, grant: Grant = Depends(current_grant),
                  store: EvidenceStore = Depends(evidence_store)) -> FileResponse:
-    """A stored photo by its SHA-256 (immutable: cacheable forever)."""
+    """A stored photo by its SHA-256, if uploaded to a campaign the token may read (immutable: cacheable forever).
+
+    Served inline under its hash as the file name, never sniffed (`nosniff`) and sandboxed.
+    """
     path, media_type = store.get(sha256)
-    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, max-age=31536000, immutable"})
+    with request.app.state.read_pool.connection() as conn:
+        campaigns = evidence_campaigns(conn, sha256)
+    if not any(grant.may_see(c) for c in campaigns):
+        raise NotFound("evidence_not_found", "证据照片不存在", "evidence not found", sha256=sha256)
+    return FileResponse(path, media_type=media_type, filename=f"{sha256}.{EXTENSIONS.get(media_type, 'bin')}",
+                        content_disposition_type="inline", headers=SERVED_PHOTO_HEADERS)
 
 
 def campaign_clock(request: Request, campaign_id: UUID, now: datetime | None,
@@ -100,7 +124,7 @@ def ledger_filters(unit_id: UUID | None = None, grid_id: UUID | None = None, sub
 
 
 @router.get("/campaigns/{campaign_id}/ledger", tags=["ledger"], responses=ERRORS)
-def campaign_ledger(campaign_id: UUID, request: Request, now: datetime | None = Now,
+def campaign_ledger(campaign_id: UUID, request: Request, now: ReadInstant | None = Now,
                     filters: dict[str, Any] = Depends(ledger_filters),
                     grant: Grant = Depends(current_grant)) -> dict[str, Any]:
     """整改台账: one row per problem with deadline, working time used and its light (green < 80 %, yellow ≤ 100 %, red)."""
@@ -125,7 +149,7 @@ def export(request: Request, grant: Grant, campaign_id: UUID, now: datetime | No
 
 
 @router.get("/campaigns/{campaign_id}/ledger.csv", tags=["ledger"], responses=ERRORS, response_class=Response)
-def campaign_ledger_csv(campaign_id: UUID, request: Request, now: datetime | None = Now,
+def campaign_ledger_csv(campaign_id: UUID, request: Request, now: ReadInstant | None = Now,
                         filters: dict[str, Any] = Depends(ledger_filters),
                         grant: Grant = Depends(current_grant)) -> Response:
     """The ledger as CSV (UTF-8 with BOM, so Excel shows the Chinese correctly)."""
@@ -133,7 +157,7 @@ def campaign_ledger_csv(campaign_id: UUID, request: Request, now: datetime | Non
 
 
 @router.get("/campaigns/{campaign_id}/ledger.xlsx", tags=["ledger"], responses=ERRORS, response_class=Response)
-def campaign_ledger_xlsx(campaign_id: UUID, request: Request, now: datetime | None = Now,
+def campaign_ledger_xlsx(campaign_id: UUID, request: Request, now: ReadInstant | None = Now,
                          filters: dict[str, Any] = Depends(ledger_filters),
                          grant: Grant = Depends(current_grant)) -> Response:
     """The ledger as an Excel workbook (XLSX)."""
@@ -145,10 +169,10 @@ def campaign_ledger_xlsx(campaign_id: UUID, request: Request, now: datetime | No
 def grids_progress(campaign_id: UUID, request: Request,
                    period: str = Query("all", description="the rates' period: all (to date), week, month, two_month "
                                                           "or custom"),
-                   day: date | None = Query(None, description="a day in the week/month/双月 (default: as_of's)"),
-                   start: date | None = Query(None, description="custom: first day"),
-                   end: date | None = Query(None, description="custom: last day (included)"),
-                   as_of: datetime | None = Query(None, description="judge as of this instant (default: now)"),
+                   day: ReadDay | None = Query(None, description="a day in the week/month/双月 (default: as_of's)"),
+                   start: ReadDay | None = Query(None, description="custom: first day"),
+                   end: ReadDay | None = Query(None, description="custom: last day (included)"),
+                   as_of: ReadInstant | None = Query(None, description="judge as of this instant (default: now)"),
                    grant: Grant = Depends(current_grant)) -> dict[str, Any]:
     """Per grid (网格): problems, rectified (verified or closed), closed and open, and its rates for the period as of
     `as_of` — 结案率, 按期结案率, 返工率, 延期率, 超期未处置率, 反弹率, 签收及时率, 平均结案用时 — each with numerator and
@@ -169,7 +193,7 @@ def grids_progress(campaign_id: UUID, request: Request,
 
 
 @router.get("/problems/{problem_id}", tags=["ledger"], responses=ERRORS)
-def get_problem(problem_id: UUID, request: Request, now: datetime | None = Now,
+def get_problem(problem_id: UUID, request: Request, now: ReadInstant | None = Now,
                 grant: Grant = Depends(current_grant)) -> dict[str, Any]:
     """One problem: its state folded from its events, its clock now, and its full timeline (履历)."""
     found = load_state(request.app.state.system.app, "problem", problem_id)

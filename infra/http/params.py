@@ -1,0 +1,71 @@
+"""Query and path parameters at the edge: instants and days to read at, and no control characters anywhere.
+
+A query is as hostile as a command body: `?now=0.5` must not read as 1970, `?now=9999-12-31T23:59:59-14:00`
+must not overflow the ledger's clock, a period from year 1 to 9999 must not be walked day by day,
+and a NUL byte in any parameter must not reach PostgreSQL (which refuses it with a 500 today). So:
+
+- `ReadInstant` (an `as_of`/`now` parameter): an ISO 8601 date-time, or a date alone (midnight),
+  with or without an offset — without one it is read in the campaign's time zone (`queries.instant`)
+  — between 2000-01-01 and 2100-01-01; never a number;
+- `ReadDay` (a period's bounds): `YYYY-MM-DD`, 2000-01-01 to 2099-12-31;
+- `RefuseControlCharacters`: an ASGI middleware that answers 422 `control_character` for any
+  control character (as `domain.kernel.text` defines them for single-line text) in the path or in
+  a query parameter's name or value, before any route runs.
+
+Each refusal is the API's one error body, with the code and the parameter named (`domain.kernel.edge`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from fastapi import Query
+from pydantic import AfterValidator, BeforeValidator
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from domain.kernel.edge import describe
+from domain.kernel.instants import day_in_range, day_text, in_sane_range, instant_text
+from domain.kernel.text import refused_character
+from infra.http.errors import error_response
+
+
+def _instant_or_day(value: Any) -> Any:
+    return instant_text(value, day_allowed=True)
+
+
+ReadInstant = Annotated[datetime, BeforeValidator(_instant_or_day), AfterValidator(in_sane_range)]
+ReadDay = Annotated[date, BeforeValidator(day_text), AfterValidator(day_in_range)]
+
+AsOf = Query(None, description="ISO-8601 instant (or a date: its midnight) between 2000 and 2100; without an offset "
+                               "it is read in the campaign's time zone. Default: now.")
+Now = Query(None, description="ISO-8601 instant to read the clock at (or a date: its midnight), between 2000 and 2100; "
+                              "without an offset, in the campaign's time zone. Default: now.")
+
+
+def refused_parameter(scope: Scope) -> tuple[str, str] | None:
+    """(where, name) of the first path or query parameter holding a control character, or None."""
+    if refused_character(scope.get("path", ""), multiline=False) is not None:
+        return "path", "path"
+    query = scope.get("query_string", b"").decode("utf-8", "replace")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if any(refused_character(text, multiline=False) is not None for text in (name, value)):
+            return "query", name
+    return None
+
+
+class RefuseControlCharacters:
+    """422 `control_character` for a request whose path or query holds a control character."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (refused := refused_parameter(scope)) is not None:
+            errors = [{"loc": list(refused), "msg": "a control character is not allowed here",
+                       "type": "control_character"}]
+            code, zh, en = describe(errors)
+            await error_response(422, code, zh, en, {"errors": errors})(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
