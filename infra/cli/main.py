@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from datetime import timedelta
 from enum import StrEnum
 from types import FrameType
 from uuid import UUID
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from domain.kernel.roles import ROLES
-from infra.http.auth import create_token, ensure_tokens_table, revoke_token
+from infra.commands.grants import create_token, ensure_tokens_table, revoke_token
 from infra.bootstrap import System, bootstrap, bootstrap_from_settings, database_url_from
 from infra.cli import load_settings
 from projections.base import Projection
@@ -195,15 +196,26 @@ def tokens_create(
     person: UUID = typer.Option(None, help="The person (人员) the token stands for."),
     name: str = typer.Option(None, help="A display name recorded as the actor's name."),
     campaign: UUID = typer.Option(None, help="Bind the token to one campaign (创建活动)."),
+    units: list[UUID] = typer.Option(None, "--unit", help="Narrow the token to this unit (repeatable): a unit officer "
+                                                          "acts and reads only for these of their units."),
+    places: list[UUID] = typer.Option(None, "--place", help="Narrow the token to this place and the places inside "
+                                                            "it (repeatable)."),
+    expires_in_days: int = typer.Option(90, "--expires-in-days", min=1, help="Refused (401) after this many days."),
+    no_expiry: bool = typer.Option(False, "--no-expiry", help="Never expires (a process's token)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the bare token."),
 ) -> None:
     """Issue a token and print it (it is shown this once; only its hash is stored)."""
+    expires_in = None if no_expiry else timedelta(days=expires_in_days)
     with psycopg.connect(database_url_from(load_settings())) as conn:
         ensure_tokens_table(conn)
-        token = create_token(conn, role.value, person_id=person, name=name, campaign_id=campaign)
+        token = create_token(conn, role.value, person_id=person, name=name, campaign_id=campaign,
+                             unit_ids=units or None, place_ids=places or None, expires_in=expires_in)
     if as_json:
         typer.echo(json.dumps({"token": token, "role": role.value, "person_id": str(person) if person else None,
-                               "name": name, "campaign_id": str(campaign) if campaign else None}, ensure_ascii=False))
+                               "name": name, "campaign_id": str(campaign) if campaign else None,
+                               "unit_ids": [str(u) for u in units or ()] or None,
+                               "place_ids": [str(p) for p in places or ()] or None,
+                               "expires_in_days": None if no_expiry else expires_in_days}, ensure_ascii=False))
     else:
         typer.echo(token)
 

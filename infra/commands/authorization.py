@@ -41,6 +41,7 @@ from infra.commands import Handler, Reader, actor_unit_ids
 from infra.commands.escalation import ITEM_ADAPTERS, open_item
 from infra.commands.grants import Grant
 from infra.commands.references import Ref, references
+from projections.liaison_duties import link_places
 
 KIND_NAMES_ZH = {
     "campaign": "创建活动", "unit": "单位", "place": "点位", "person": "人员", "indicator": "测评指标", "task": "任务",
@@ -67,11 +68,12 @@ def authorize(handler: Handler[Any], command: Command, grant: Grant, reader: Rea
     """The command's campaign, after checking the grant may act there and every reference and place is in bounds."""
     target = reader.get(handler.kind, handler.target(command), object) if handler.kind != "campaign" else None
     named = handler.campaign(command)
-    refs = [(ref, entity(reader, ref)) for ref in references(command, handler.refs)]
     campaign = (handler.target(command) if handler.kind == "campaign" else campaign_of(target)) or named
+    ensure_campaign_allowed(grant, campaign)  # before anything else is read, when the campaign is known already
+    refs = [(ref, entity(reader, ref)) for ref in references(command, handler.refs)]
     if campaign is None:
         campaign = next((campaign_of(state) for _, state in refs if state is not None), None)
-    ensure_campaign_allowed(grant, campaign)
+        ensure_campaign_allowed(grant, campaign)
     if named is not None and named != campaign:
         raise cross_campaign("campaign_id", campaign, named)
     if target is None and named is not None and handler.kind != "campaign" and reader.get("campaign", named, object) is None:
@@ -119,16 +121,18 @@ def entity(reader: Reader, ref: Ref) -> object | None:
 
 
 def linked_place_ids(reader: Reader, person_id: UUID | None, *instants: datetime) -> frozenset[UUID]:
-    """A leader's linked places (挂钩联系点) in force at any of `instants`, from their liaison record.
-
-    The hook for liaison duties (domain/liaison): a link to a unit does not name places, so it grants
-    no place here; the places inside a linked place count through `within`.
-    """
+    """A leader's linked places (挂钩联系点) in force at any of `instants`: the places they are linked to, and the
+    places a unit they are linked to leads (as the liaison read model finds them, the same places where their
+    visits count). The places inside these count through `within`."""
     record = reader.get("liaison", liaison_id_for(person_id), LeaderRecord) if person_id is not None else None
     if record is None:
         return frozenset()
-    return frozenset(link.target_id for link in record.links if link.target_kind == "place"
-                     and any(link.valid_from <= t and (link.valid_to is None or t < link.valid_to) for t in instants))
+    links = [link for link in record.links
+             if any(link.valid_from <= t and (link.valid_to is None or t < link.valid_to) for t in instants)]
+    places = {link.target_id for link in links if link.target_kind == "place"}
+    if unit_links := [link for link in links if link.target_kind == "unit"]:
+        places |= {p for found in reader.query(link_places, unit_links).values() for p in found.exact}
+    return frozenset(places)
 
 
 def place_roots(grant: Grant, reader: Reader, *instants: datetime) -> frozenset[UUID] | None:

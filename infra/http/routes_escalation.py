@@ -22,6 +22,7 @@ from infra.evaluation import bulletin_rankings
 from infra.http.auth import Grant, current_grant, ensure_campaign
 from infra.http.params import ReadDay, ReadInstant
 from infra.http.queries import ERRORS, campaign_of, instant, load_state, snapshot, visible_campaign, zone
+from infra.http.scope import ensure_notice_visible, visible
 from infra.commands.escalation import calendar_for, ladders_of
 from infra.escalator.schedule import rules_for
 from infra.commands.service import StoreReader
@@ -50,7 +51,8 @@ def escalations(campaign_id: UUID, request: Request, level: int | None = Query(N
     raw, positions = snapshot(request, READ_MODELS, lambda conn: el.open_escalations(
         conn, campaign_id, level=level, unit_id=unit_id, grid_id=grid_id, sub_command_id=sub_command_id,
         bao_bao_id=bao_bao_id, leader_id=leader_id, at=now))
-    rows = views.sort_rows([views.escalation_row(r, rules, now) for r in raw])
+    seen = visible(request, grant)  # a unit's token: its units' rows; a leader's: rows at their linked places
+    rows = views.sort_rows([views.escalation_row(r, rules, now) for r in seen.rows(raw)])
     body = {"campaign_id": campaign_id, "as_of": now, "overview": views.overview(rows), "total": len(rows),
             "rows": rows[offset:offset + limit], **positions}
     return jsonable_encoder(views.in_zone(body, zone(campaign.timezone)))
@@ -101,9 +103,13 @@ def notices(campaign_id: UUID, request: Request,
             unit_id: UUID | None = Query(None, description="an addressee: a unit (or a person)"),
             pending: bool | None = Query(None, description="true: only unacknowledged (待签收)"),
             limit: int = Query(200, ge=1, le=5000), grant: Grant = Depends(current_grant)) -> dict[str, Any]:
-    """Notices (通知: 交办单/提醒/催办单/督办单), newest first, per addressee, optionally only those awaiting 签收."""
+    """Notices (通知: 交办单/提醒/催办单/督办单), newest first, per addressee, optionally only those awaiting 签收.
+
+    A unit's token lists only the notices addressed to its units or to its person (of the `limit` newest)."""
     visible_campaign(request, grant, campaign_id)
-    rows, positions = snapshot(request, READ_MODELS, lambda conn: el.notices_for(conn, campaign_id, unit_id, pending, limit))
+    seen = visible(request, grant)
+    rows, positions = snapshot(request, READ_MODELS, lambda conn: [
+        r for r in el.notices_for(conn, campaign_id, unit_id, pending, limit) if seen.notice(r["recipients"])])
     return jsonable_encoder({"campaign_id": campaign_id, "rows": rows, **positions})
 
 
@@ -136,6 +142,8 @@ def entity_endpoint(kind: str, zh: str) -> Callable[..., dict[str, Any]]:
             raise NotFound(f"{kind}_not_found", f"{zh}不存在", f"{kind} not found", id=str(entity_id))
         state, version = found
         ensure_campaign(grant, campaign_of(state))
+        if kind == "notice":
+            ensure_notice_visible(request, grant, state)  # 403 out_of_scope: addressed to another unit
         return {**jsonable_encoder(state), "version": version}
 
     endpoint.__name__ = f"get_{kind}"

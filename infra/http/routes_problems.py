@@ -29,6 +29,7 @@ from infra.http.auth import Grant, current_grant, ensure_campaign, ensure_may_wr
 from infra.http.errors import ErrorBody
 from infra.http.params import Now, ReadDay, ReadInstant
 from infra.http.queries import campaign_of, existing, instant, load_state, read_consistently, snapshot, visible_campaign, zone
+from infra.http.scope import Visible, ensure_problem_visible, visible
 from infra.calendars import official_calendar
 from infra.evaluation import evaluation_body
 from infra.http.exports import ledger_csv, ledger_xlsx
@@ -108,12 +109,14 @@ class LedgerView:
     calendar: WorkCalendar
     tz: tzinfo
     category_names: dict[str, str]
+    seen: Visible  # the rows this token may see: its units' problems, or those at its places (infra.http.scope)
 
 
 def ledger_view(request: Request, grant: Grant, campaign_id: UUID, now: datetime | None) -> LedgerView:
     campaign = visible_campaign(request, grant, campaign_id)
     at, calendar, policy = campaign_clock(request, campaign_id, now, campaign.timezone)
-    return LedgerView(at, calendar, zone(campaign.timezone), {c.code: c.name_zh for c in categories_at(policy, at)})
+    return LedgerView(at, calendar, zone(campaign.timezone), {c.code: c.name_zh for c in categories_at(policy, at)},
+                      visible(request, grant))
 
 
 def ledger_filters(unit_id: UUID | None = None, grid_id: UUID | None = None, sub_command_id: UUID | None = None,
@@ -127,10 +130,12 @@ def ledger_filters(unit_id: UUID | None = None, grid_id: UUID | None = None, sub
 def campaign_ledger(campaign_id: UUID, request: Request, now: ReadInstant | None = Now,
                     filters: dict[str, Any] = Depends(ledger_filters),
                     grant: Grant = Depends(current_grant)) -> dict[str, Any]:
-    """整改台账: one row per problem with deadline, working time used and its light (green < 80 %, yellow ≤ 100 %, red)."""
+    """整改台账: one row per problem with deadline, working time used and its light (green < 80 %, yellow ≤ 100 %, red).
+
+    A unit's token lists its units' problems only; a leader's, those at their linked places."""
     view = ledger_view(request, grant, campaign_id, now)
-    body = read_consistently(request, LEDGER_PROJECTIONS,
-                             lambda conn: lg.ledger(conn, campaign_id, now=view.at, calendar=view.calendar, **filters))
+    body = read_consistently(request, LEDGER_PROJECTIONS, lambda conn: view.seen.rows(
+        lg.ledger(conn, campaign_id, now=view.at, calendar=view.calendar, **filters)))
     for row in body["rows"]:
         row["category_name"] = view.category_names.get(row["category"], row["category"])
     return {"campaign_id": str(campaign_id), "now": view.at.isoformat(), **body}
@@ -141,7 +146,7 @@ def export(request: Request, grant: Grant, campaign_id: UUID, now: datetime | No
     """The filtered ledger written by `write` as a download named 整改台账-<date>.<suffix>."""
     view = ledger_view(request, grant, campaign_id, now)
     with request.app.state.read_pool.connection() as conn:
-        rows = lg.ledger(conn, campaign_id, now=view.at, calendar=view.calendar, **filters)
+        rows = view.seen.rows(lg.ledger(conn, campaign_id, now=view.at, calendar=view.calendar, **filters))
     filename = f"整改台账-{local_day_stamp(view.at, view.tz)}.{suffix}"
     disposition = f"attachment; filename=\"ledger.{suffix}\"; filename*=UTF-8''{quote(filename)}"
     return Response(write(rows, view.category_names, view.tz), media_type=media_type,
@@ -195,12 +200,15 @@ def grids_progress(campaign_id: UUID, request: Request,
 @router.get("/problems/{problem_id}", tags=["ledger"], responses=ERRORS)
 def get_problem(problem_id: UUID, request: Request, now: ReadInstant | None = Now,
                 grant: Grant = Depends(current_grant)) -> dict[str, Any]:
-    """One problem: its state folded from its events, its clock now, and its full timeline (履历)."""
+    """One problem: its state folded from its events, its clock now, and its full timeline (履历).
+
+    403 `out_of_scope` for a unit's token when the problem is another unit's, for a leader's outside their places."""
     found = load_state(request.app.state.system.app, "problem", problem_id)
     if found is None:
         raise NotFound("problem_not_found", "问题不存在", "problem not found", problem_id=str(problem_id))
     problem, version = found
     ensure_campaign(grant, campaign_of(problem))
+    ensure_problem_visible(request, grant, problem)
     campaign, _ = existing(request.app.state.system.app, "campaign", problem.campaign_id)
     at, calendar, _ = campaign_clock(request, problem.campaign_id, now, campaign.timezone)
     assigned = problem.assigned_at is not None

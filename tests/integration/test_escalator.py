@@ -165,10 +165,10 @@ def test_a_ladder_change_mid_flight_applies_from_its_effective_time(system: Syst
 def test_only_discipline_and_the_hq_leader_decide_measures_through_the_service(system: System) -> None:
     """HQ opens a proposed case; hq_office, a supervisor, admin and the system get 403 deciding; discipline decides."""
     w = escalation_world(system)
-    case_id = w["case"]
+    case_id, basis = w["case"], report_and_assign(w, "s1")  # the basis is a problem of the campaign
     w.send("hq", ac.ProposeAccountability, case_id=case_id, campaign_id=w.campaign_id,
            subject=Party(party_kind="unit", party_id=w["unit_a"]), reason_zh="长期逾期未整改",
-           basis=(ac.BasisRef(kind="problem", id=w["p"]),))
+           basis=(ac.BasisRef(kind="problem", id=basis),))
     w.send("hq", ac.OpenAccountabilityCase, case_id=case_id, campaign_id=w.campaign_id)
     decide = {"case_id": case_id, "measures": ("public_criticism",), "reason_zh": "予以通报批评"}
     for who in ("hq", "supervisor", Actor(role="admin", person_id=w["admin"]), Actor(role="system")):
