@@ -26,7 +26,7 @@ from domain.kernel.roles import INSPECTOR_ROLES, ensure_role
 from domain.kernel.text import Name, Note, Text
 from domain.policy.campaign import CampaignPolicy
 from domain.problem import NewProblem, ProblemMatches, new_problem_events
-from domain.problem.commands import KnownEvidence
+from domain.problem.commands import AutoDispatch, KnownEvidence
 from domain.problem.events import Evidence
 from domain.problem.rules import campaign_meta, ensure_evidence_uploaded
 from domain.kernel.taxonomy import CategoryCode, Severity
@@ -185,6 +185,7 @@ class VisitRefs:
     matches: per (place_id, category) of the findings, the other problems there.
     existing_problem_ids: those of the findings' problem ids already in use.
     known_evidence: the photos the findings cite that were uploaded to the visit's campaign.
+    dispatch: what automatic assignment (自动交办) reads, when the campaign's policy ever turned it on.
     """
 
     known_place_ids: frozenset[UUID]
@@ -192,6 +193,7 @@ class VisitRefs:
     matches: Mapping[tuple[UUID, str], ProblemMatches] = field(default_factory=dict)
     existing_problem_ids: frozenset[UUID] = frozenset()
     known_evidence: KnownEvidence = field(default_factory=dict)
+    dispatch: AutoDispatch | None = None
 
 
 def _findings_of(cmd: Command) -> tuple[Finding, ...]:
@@ -250,7 +252,7 @@ def _finding_events(visit: VisitOpened | VisitLogged | Visit, findings: tuple[Fi
         new = NewProblem(problem_id=f.problem_id, campaign_id=visit.campaign_id, category=f.category,
                          severity=f.severity, place_id=place, description=f.description, evidence=f.evidence,
                          source="visit", visit_id=visit.visit_id)
-        events += new_problem_events(new, ctx, refs.policy, matches)
+        events += new_problem_events(new, ctx, refs.policy, matches, refs.dispatch)
         earlier.setdefault(key, []).append(f.problem_id)
     return events
 

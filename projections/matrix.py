@@ -160,6 +160,21 @@ _LEAD_UP_THE_TREE = """
 """
 
 
+_LEADS_UP_THE_TREE = _LEAD_UP_THE_TREE.replace("SELECT a.party_id", "SELECT a.party_id, c.depth").replace(
+    "LIMIT 1", "")
+
+
+def lead_units_for_place(conn: Connection[Row], place_id: UUID, as_of: datetime | None = None,
+                         max_depth: int = 64) -> tuple[UUID, ...]:
+    """Every lead unit (牵头单位) of the nearest place up the tree that has one (the place itself first), at `as_of`:
+    exactly one when routing a problem there by the matrix is unambiguous (自动交办 needs that)."""
+    rows = conn.execute(_LEADS_UP_THE_TREE, {"place_id": place_id, "as_of": as_of, "max_depth": max_depth}).fetchall()
+    if not rows:
+        return ()
+    nearest = rows[0]["depth"]
+    return tuple(sorted({r["party_id"] for r in rows if r["depth"] == nearest}, key=str))
+
+
 def lead_unit_for_place(conn: Connection[Row], place_id: UUID, as_of: datetime | None = None,
                         max_depth: int = 64) -> UUID | None:
     """The lead unit (牵头单位) of a place at `as_of`, else of its nearest ancestor place that has one.

@@ -212,13 +212,27 @@ KnownEvidence = Mapping[str, EvidenceRef]
 
 
 @dataclass(frozen=True)
+class AutoDispatch:
+    """What automatic assignment (自动交办) of a new problem reads, gathered when the campaign's policy ever turned it
+    on: the national calendar, the lead units (牵头单位) of each reported place as the matrix has them now (those of
+    the nearest place up the tree that has any: more than one is ambiguous), and the names its 交办单 prints."""
+
+    calendar: WorkCalendar
+    matrix_leads: Mapping[UUID, tuple[UUID, ...]] = field(default_factory=dict)
+    unit_names: Mapping[UUID, str] = field(default_factory=dict)
+    place_names: Mapping[UUID, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ReportRefs:
-    """What reporting reads: does the place exist, the campaign policy, matching problems, the cited photos."""
+    """What reporting reads: does the place exist, the campaign policy, matching problems, the cited photos, and
+    (when the policy has automatic assignment) what dispatching needs."""
 
     place_exists: bool
     policy: CampaignPolicy | None = None
     matches: ProblemMatches = ProblemMatches()
     known_evidence: KnownEvidence = field(default_factory=dict)
+    dispatch: AutoDispatch | None = None
 
 
 @dataclass(frozen=True)

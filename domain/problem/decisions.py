@@ -10,16 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from domain.kernel.base import CommandContext, Conflict, DomainError, DomainEvent, Forbidden, NotFound
+from domain.kernel.base import Actor, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, NotFound, fold
 from domain.kernel.recorded import AlreadyRecorded, differing_fields
 from domain.kernel.roles import HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_ROLES, ensure_role
 from domain.kernel.calendar import WorkCalendar
 from domain.policy.campaign import (
-    CampaignPolicy, campaign_calendar, categories_at, deadline_policy_at, late_entry_window_at, relapse_window_at,
-    routing_at,
+    CampaignPolicy, auto_assignment_at, campaign_calendar, categories_at, deadline_policy_at, late_entry_window_at,
+    relapse_window_at, routing_at,
 )
+from domain.problem.assignment_notice import AssignmentNames, with_assignment_notice
 from domain.problem.commands import (
-    AcknowledgeProblem, AssignProblem, ClosedMatch, CloseProblem, NewProblem, ProblemMatches, ProblemRefs,
+    AutoDispatch, AcknowledgeProblem, AssignProblem, ClosedMatch, CloseProblem, NewProblem, ProblemMatches, ProblemRefs,
     RejectRectification, ReportProblem, ReportRefs, SubmitRectification, VerifyRectification,
 )
 from domain.problem.events import (
@@ -40,18 +41,56 @@ HQ_OR_SYSTEM = HQ_ROLES | SYSTEM_ROLES
 
 
 def new_problem_events(new: NewProblem, ctx: CommandContext, policy: CampaignPolicy | None,
-                       matches: ProblemMatches) -> Events:
-    """ProblemReported, flagged as a likely duplicate of open matches, else linked as a relapse (反弹)."""
+                       matches: ProblemMatches, dispatch: AutoDispatch | None = None) -> Events:
+    """ProblemReported, flagged as a likely duplicate of open matches, else linked as a relapse (反弹); handed to its
+    unit at once with its 交办单 when the campaign's automatic assignment (自动交办) is on and routing is unambiguous."""
     if new.category not in category_codes(categories_at(policy, ctx.now)):
         raise DomainError("unknown_category", "问题类别不存在", "unknown problem category", category=new.category)
     found_at, meta = ctx.meta.occurred_at, campaign_meta(ctx, new.campaign_id)
     duplicates = tuple(i for i in matches.open_matches if i != new.problem_id)
     original = None if duplicates else relapse_original(matches.recently_closed_matches, policy, found_at)
-    events: Events = [ProblemReported(meta=meta, **dict(new), likely_duplicate_of=duplicates,
-                                      relapse_of=original)]
+    reported = ProblemReported(meta=meta, **dict(new), likely_duplicate_of=duplicates, relapse_of=original)
+    events: Events = [reported]
     if original is not None:
         events.append(RelapseRecorded(meta=meta, problem_id=original, relapse_problem_id=new.problem_id))
+    if dispatch is not None and not duplicates and is_auto_assigned(policy, ctx.now):
+        events += auto_assigned(reported, ctx, policy, dispatch)
     return events
+
+
+# --- 自动交办: automatic assignment by campaign policy ----------------------------------------------------
+
+AUTO_ASSIGNER = Actor(role="system", name="自动交办")
+
+
+def is_auto_assigned(policy: CampaignPolicy | None, now: datetime) -> bool:
+    """The campaign's policy in force hands unambiguously routed new problems to their unit at once."""
+    return auto_assignment_at(policy, now).enabled
+
+
+def unambiguous_route(category: str, place_id: UUID, policy: CampaignPolicy | None, now: datetime,
+                      dispatch: AutoDispatch) -> tuple[UUID, RoutingSource] | None:
+    """The one unit routing names — the category's department (分类派遣), else the place's single lead unit in the
+    matrix — or None when it names none or more than one (then HQ decides, as before)."""
+    routed = routing_at(policy, now).unit_for(category)
+    if routed is not None:
+        return routed, "category_routing"
+    leads = dispatch.matrix_leads.get(place_id, ())
+    return (leads[0], "matrix") if len(leads) == 1 else None
+
+
+def auto_assigned(reported: ProblemReported, ctx: CommandContext, policy: CampaignPolicy | None,
+                  dispatch: AutoDispatch) -> Events:
+    """The 交办 of a just-reported problem by policy, in the same write, with its 交办单; none when ambiguous."""
+    route = unambiguous_route(reported.category, reported.place_id, policy, ctx.now, dispatch)
+    if route is None:
+        return []
+    p = fold("problem", [reported], Problem)
+    auto = CommandContext(meta=meta_for(ctx, p).model_copy(update={"actor": AUTO_ASSIGNER}))
+    assigned = assigned_events(p, route[0], route[1], None, auto, policy, dispatch.calendar, ctx.now)
+    names = AssignmentNames(unit_names=dict(dispatch.unit_names), place_name=dispatch.place_names.get(p.place_id))
+    calendar = campaign_calendar(dispatch.calendar, policy, ctx.now)
+    return with_assignment_notice(p, assigned, auto, calendar, names)
 
 
 def relapse_original(closed: tuple[ClosedMatch, ...], policy: CampaignPolicy | None,
@@ -78,7 +117,7 @@ def report_problem(state: Problem | None, cmd: ReportProblem, ctx: CommandContex
     if not refs.place_exists:
         raise NotFound("place_not_found", "点位不存在", "place not found", place_id=str(cmd.place_id))
     ensure_evidence_uploaded(cmd.evidence, refs.known_evidence)
-    return new_problem_events(new, ctx, refs.policy, refs.matches)
+    return new_problem_events(new, ctx, refs.policy, refs.matches, refs.dispatch)
 
 
 # --- 交办, 签收, 整改, 复查, 销号 ------------------------------------------------------------------------

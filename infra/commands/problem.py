@@ -9,6 +9,7 @@ models where only they can answer: the matrix's lead unit of a place, the member
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -21,14 +22,14 @@ from domain.escalation.notice import Notice
 from domain.policy.campaign import CampaignPolicy, campaign_calendar, policy_id_for
 from domain.structure.place import Place
 from domain.structure.unit import Unit
-from domain.problem.commands import REFS_NEEDED, ProblemCommand
+from domain.problem.commands import REFS_NEEDED, AutoDispatch, ProblemCommand
 from domain.kernel.roles import HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_ROLES
 from infra.calendars import official_calendar
 from infra.commands import Handler, Reader, actor_unit_ids, register
 from infra.commands.references import TARGET, Of, Spec
 from infra.store.uploads import cited_evidence, known_evidence
 from projections.ledger import problem_matches
-from projections.matrix import lead_unit_for_place
+from projections.matrix import lead_unit_for_place, lead_units_for_place
 
 
 def unit_member_ids(conn: Any, unit_id: UUID) -> frozenset[UUID]:
@@ -53,13 +54,29 @@ def uploaded_evidence(reader: Reader, cmd: Any, campaign_id: UUID) -> pr.KnownEv
     return reader.query(known_evidence, campaign_id, cited) if cited else {}
 
 
+def auto_dispatch(reader: Reader, policy: CampaignPolicy | None, place_ids: Iterable[UUID]) -> AutoDispatch | None:
+    """What automatic assignment (自动交办) reads for problems reported at `place_ids` — only gathered when the campaign
+    ever turned it on (the decision judges whether it is on at the time): the matrix's lead units of each place, and
+    the names of the places and of every unit a 交办单 could be addressed to."""
+    if policy is None or not any(v.enabled for v in policy.auto_assignments):
+        return None
+    places = set(place_ids)
+    leads = {p: reader.query(lead_units_for_place, p) for p in places}
+    units = {u for found in leads.values() for u in found} | {r.unit_id for v in policy.routings for r in v.routes}
+    unit_names = {u: unit.name for u in units if (unit := reader.get("unit", u, Unit)) is not None}
+    place_names = {p: place.name for p in places if (place := reader.get("place", p, Place)) is not None}
+    return AutoDispatch(calendar=official_calendar(), matrix_leads=leads, unit_names=unit_names, place_names=place_names)
+
+
 def gather_report(cmd: pr.ReportProblem, reader: Reader) -> pr.ReportRefs:
     if not place_in_campaign(reader, cmd.place_id, cmd.campaign_id):
         return pr.ReportRefs(place_exists=False)
+    policy = campaign_policy(reader, cmd.campaign_id)
     return pr.ReportRefs(
-        place_exists=True, policy=campaign_policy(reader, cmd.campaign_id),
+        place_exists=True, policy=policy,
         matches=reader.query(problem_matches, cmd.campaign_id, cmd.place_id, cmd.category),
         known_evidence=uploaded_evidence(reader, cmd, cmd.campaign_id),
+        dispatch=auto_dispatch(reader, policy, (cmd.place_id,)),
     )
 
 

@@ -14,7 +14,7 @@ from domain.kernel.base import Command
 from domain.problem import Problem
 from infra.commands import Handler, Reader, register
 from infra.commands.references import NEW, TARGET, Each, Of, Spec
-from infra.commands.problem import campaign_policy, place_in_campaign, uploaded_evidence
+from infra.commands.problem import auto_dispatch, campaign_policy, place_in_campaign, uploaded_evidence
 from projections.ledger import matches_for
 
 
@@ -39,9 +39,10 @@ def gather_visit(cmd: vi.OpenVisit | vi.AddFinding, reader: Reader) -> vi.VisitR
         return vi.VisitRefs(known_place_ids=frozenset())  # the decision answers visit_not_found
     base = visit.place_id if visit is not None else None
     keys = vi.finding_keys(cmd, base)
+    policy = campaign_policy(reader, campaign_id)
     return vi.VisitRefs(
         known_place_ids=frozenset(p for p in vi.place_ids(cmd, base) if place_in_campaign(reader, p, campaign_id)),
-        policy=campaign_policy(reader, campaign_id),
+        policy=policy, dispatch=auto_dispatch(reader, policy, {place for place, _ in keys}),
         matches=reader.query(matches_for, campaign_id, keys) if keys else {},
         existing_problem_ids=frozenset(f.problem_id for f in findings_of(cmd) if id_taken(reader, f.problem_id)),
         known_evidence=uploaded_evidence(reader, findings_of(cmd), campaign_id),
