@@ -18,7 +18,6 @@ from domain.policy.campaign import (
     CampaignPolicy, auto_assignment_at, campaign_calendar, categories_at, deadline_policy_at, late_entry_window_at,
     relapse_window_at, routing_at,
 )
-from domain.problem.assignment_notice import AssignmentNames, with_assignment_notice
 from domain.problem.commands import (
     AutoDispatch, AcknowledgeProblem, AssignProblem, ClosedMatch, CloseProblem, NewProblem, ProblemMatches, ProblemRefs,
     RejectRectification, ReportProblem, ReportRefs, SubmitRectification, VerifyRectification,
@@ -82,6 +81,9 @@ def unambiguous_route(category: str, place_id: UUID, policy: CampaignPolicy | No
 def auto_assigned(reported: ProblemReported, ctx: CommandContext, policy: CampaignPolicy | None,
                   dispatch: AutoDispatch) -> Events:
     """The 交办 of a just-reported problem by policy, in the same write, with its 交办单; none when ambiguous."""
+    # Imported here: the 交办单 module reads the escalation package, which reads this package's events first.
+    from domain.problem.assignment_notice import AssignmentNames, with_assignment_notice
+
     route = unambiguous_route(reported.category, reported.place_id, policy, ctx.now, dispatch)
     if route is None:
         return []
