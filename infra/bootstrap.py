@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from datetime import datetime
 
-from infra.clock import wall_clock
+from infra.clock import DeploymentClock, start_drill, wall_clock
 from infra.commands.service import CommandService
 from infra.store.projector import Projector
 from infra.settings import Settings
@@ -81,6 +81,13 @@ def store_timeouts(settings: Settings) -> StoreTimeouts:
 
 
 def bootstrap_from_settings(settings: Settings, **kwargs: Any) -> System:
+    """A process's system: the store, the projector and the command service on the deployment's clock — the
+    shared drill clock when the database holds one (DUDAO_DRILL_CLOCK starts it, refused on a real history), else
+    the wall clock."""
+    database_url = database_url_from(settings)
+    if settings.drill_clock is not None:
+        start_drill(database_url, settings.drill_clock)
+    kwargs.setdefault("clock", DeploymentClock(database_url))
     kwargs.setdefault("create_tables", settings.create_tables)
     kwargs.setdefault("timeouts", store_timeouts(settings))
-    return bootstrap(database_url_from(settings), command_retries=settings.command_retries, **kwargs)
+    return bootstrap(database_url, command_retries=settings.command_retries, **kwargs)

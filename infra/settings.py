@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 
@@ -41,6 +42,8 @@ class Settings:
     db_idle_in_transaction_timeout_seconds: int = 10
     db_connect_timeout_seconds: int = 3
     db_pool_wait_seconds: int = 3
+    # 演练模式: start the deployment in drill mode with its shared clock at this instant (infra.clock; None: off).
+    drill_clock: datetime | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +73,7 @@ class Settings:
                                                              d.db_idle_in_transaction_timeout_seconds)),
             db_connect_timeout_seconds=int(e.get("DUDAO_DB_CONNECT_TIMEOUT_SECONDS", d.db_connect_timeout_seconds)),
             db_pool_wait_seconds=int(e.get("DUDAO_DB_POOL_WAIT_SECONDS", d.db_pool_wait_seconds)),
+            drill_clock=drill_start(e.get("DUDAO_DRILL_CLOCK")) or d.drill_clock,
         )
 
     @property
@@ -81,3 +85,13 @@ class Settings:
     def uploads_dir(self) -> Path:
         """Where evidence photos are kept: <DUDAO_VAR_DIR>/uploads."""
         return self.var_dir / "uploads"
+
+
+def drill_start(value: str | None) -> datetime | None:
+    """DUDAO_DRILL_CLOCK: an ISO 8601 instant with its offset (a drill clock must not guess a time zone)."""
+    if not value:
+        return None
+    start = datetime.fromisoformat(value.strip())
+    if start.tzinfo is None:
+        raise ValueError(f"DUDAO_DRILL_CLOCK needs an offset (e.g. 2022-01-03T09:00:00+08:00), not {value!r}")
+    return start

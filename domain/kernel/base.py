@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid5
 
-from pydantic import BaseModel, ConfigDict, ModelWrapValidatorHandler, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
 
 from domain.kernel.edge import at_the_edge
 from domain.kernel.instants import Instant, is_in_the_future
@@ -55,6 +55,9 @@ class Meta(Frozen):
     campaign_id: UUID | None = None
     # Why (理由), as the command gave it; None on events stored before the envelope had it (they load unchanged).
     reason: str | None = None
+    # True when written under a drill clock (演练模式: times are the drill's, not the world's). Left out of the stored
+    # envelope otherwise, so events of a real deployment (and every event stored before) read exactly as they did.
+    drill: bool | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 def event_uuid(originator_id: UUID, version: int) -> UUID:

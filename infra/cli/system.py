@@ -16,11 +16,23 @@ if TYPE_CHECKING:
     from infra.settings import Settings
 
 
-def run_command() -> None:
+def run_command(drill_clock: str = typer.Option(
+        None, "--drill-clock", metavar="START",
+        help="演练模式: every process reads one shared clock kept in PostgreSQL, starting at START (ISO 8601 with "
+             "offset) and moved by POST /drill/clock; only on an empty event store (or one started so)."),
+) -> None:
     """Start the embedded servers (unless configured elsewhere) and every process; Ctrl-C stops all / 启动整个系统."""
+    from dataclasses import replace
+
     from infra.runtime.run import run
+    from infra.settings import drill_start
 
     settings = load_settings(configure_logs=True)
+    if drill_clock:
+        try:
+            settings = replace(settings, drill_clock=drill_start(drill_clock))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--drill-clock") from exc
     raise typer.Exit(run(settings))
 
 
@@ -28,10 +40,13 @@ def load_demo(system: System, settings: Settings) -> dict[str, Any]:
     """What `dudao demo` does, minus the printing: load the scenario, catch the read models up, issue an admin
     token, and end with the dossier (问责卷宗) of the demo's first 问责 case, written under `<var>/dossiers`."""
     from infra.cli.audit import demo_dossier
+    from infra.clock import DeploymentClock
     from infra.demo.structure import run_demo
     from infra.http.auth import create_token
 
-    summary = run_demo(system.app, catch_up=system.projector.catch_up)
+    clock = system.clock  # 演练: on a live drill deployment the demo moves its shared clock, not one of its own
+    live = clock if isinstance(clock, DeploymentClock) and clock.drill else None
+    summary = run_demo(system.app, catch_up=system.projector.catch_up, live=live)
     system.projector.catch_up()
     with psycopg.connect(system.database_url, autocommit=True) as conn:
         summary["token"] = create_token(conn, role="admin", name="演示数据")

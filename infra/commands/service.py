@@ -210,6 +210,7 @@ class CommandService:
         meta = Meta(
             actor=actor, occurred_at=command.occurred_at or now, recorded_at=now, correlation_id=correlation_id,
             causation_id=causation_id, command_id=command.command_id, campaign_id=campaign_id,
+            drill=True if getattr(self.clock, "drill", False) else None,  # 演练: written under the drill clock
         )
         if needs_reason(command, state) and not has_reason(command):
             raise DomainError("reason_required", "此项变更须说明理由（reason）", "this change needs a reason",

@@ -1,5 +1,7 @@
 """`dudao demo`: loads the 高安 2021 command structure (infra/data/gaoan-2021.json, from the
-campaign's own 简报) through the real command path, on a simulated clock starting at launch.
+campaign's own 简报) through the real command path, on a simulated clock starting at launch — or, run
+against a live drill deployment (演练模式), on its shared drill clock, moved to the launch if behind it, so
+the live escalator, projector and API see the demo's time too.
 
 Every command id is derived from the data, so re-running the demo writes nothing new. Lead units
 that the source does not name are invented for the demo and marked `invented` (虚构).
@@ -11,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from importlib import resources
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 from uuid import UUID
 
 from domain.kernel.base import Actor, Command, derived_id
@@ -45,12 +47,22 @@ def demo_clock(data: dict[str, Any]) -> SimulatedClock:
     return SimulatedClock(datetime(launched.year, launched.month, launched.day, 9, 0, tzinfo=CHINA_TZ))
 
 
+class DemoClock(Protocol):
+    """What the demo moves: its own simulated clock, or a live drill deployment's shared one."""
+
+    def __call__(self) -> datetime: ...
+
+    def set(self, when: datetime) -> None: ...
+
+    def advance(self, delta: timedelta) -> datetime: ...
+
+
 @dataclass
 class DemoLoader:
     """Issues the demo's commands one by one, each a second after the previous on the demo clock."""
 
     service: CommandService
-    clock: SimulatedClock
+    clock: DemoClock
     campaign_id: UUID = field(default_factory=lambda: derived_id("demo", DEMO_KEY, "campaign"))
     written: int = 0
     commands: int = 0
@@ -115,14 +127,19 @@ def load_structure(loader: DemoLoader, data: dict[str, Any]) -> dict[str, Any]:
             "lead_units_invented": sum(inv for _, inv in leads.values())}
 
 
-def run_demo(app: Dudao, catch_up: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Load the demo into the store behind `app`, with a command service on the demo's own clock.
+def run_demo(app: Dudao, catch_up: Callable[[], None] | None = None, live: DemoClock | None = None) -> dict[str, Any]:
+    """Load the demo into the store behind `app`, with a command service on the demo's own clock — or on `live`, a
+    drill deployment's shared clock, moved to the demo's start when it reads earlier (it never goes back).
 
     `catch_up` (the projector's) brings the read models up to date between stages, so routing
     reads the matrix as a live system would.
     """
     data = scenario()
-    clock = demo_clock(data)
+    clock: DemoClock = demo_clock(data)
+    if live is not None:
+        if live() < clock():
+            live.set(clock())
+        clock = live
     loader = DemoLoader(CommandService(app, clock), clock)
     summary = load_structure(loader, data)
     if catch_up is not None:

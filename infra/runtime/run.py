@@ -20,6 +20,7 @@ from kafka.errors import KafkaError
 
 from infra.http.auth import create_token
 from infra.bootstrap import bootstrap
+from infra.clock import start_drill
 from infra.streams.broker import create_event_topics
 from infra.runtime.embedded import EmbeddedKafka, EmbeddedPostgres, start_kafka, start_postgres
 from infra.settings import Settings
@@ -51,6 +52,8 @@ def run(settings: Settings, say: Callable[[str], None] = print) -> int:
         if not bootstrap_servers:
             kafka = start_kafka(settings.var_dir / "kafka", settings.kafka_port)
             bootstrap_servers = kafka.bootstrap
+        if settings.drill_clock is not None:
+            start_drill(database_url, settings.drill_clock)  # refused (DrillRefused) on a history without it
         token = prepare(database_url)
         prepare_topics(bootstrap_servers, settings, say)
         return supervise(settings, database_url, bootstrap_servers, token, say)
@@ -81,6 +84,8 @@ def prepare_topics(bootstrap_servers: str, settings: Settings, say: Callable[[st
 def supervise(settings: Settings, database_url: str, bootstrap_servers: str, token: str, say: Callable[[str], None]) -> int:
     env = {**os.environ, "DUDAO_DATABASE_URL": database_url, "DUDAO_KAFKA_BOOTSTRAP": bootstrap_servers,
            "DUDAO_VAR_DIR": str(settings.var_dir), "DUDAO_CREATE_TABLES": "n"}
+    if settings.drill_clock is not None:
+        env["DUDAO_DRILL_CLOCK"] = settings.drill_clock.isoformat()
     supervisor = Supervisor()
     exe = str(Path(sys.executable).with_name("dudao"))
     for name, argv in WORKERS.items():
@@ -95,6 +100,7 @@ def supervise(settings: Settings, database_url: str, bootstrap_servers: str, tok
         f"  PostgreSQL   {database_url}",
         f"  Kafka        {bootstrap_servers}",
         "  load the 高安 demo:  .venv/bin/dudao demo",
+        *(["  演练模式 drill mode: one shared clock (POST /drill/clock, admin)"] if settings.drill_clock else []),
         "  Ctrl-C stops everything.",
     ]))
     return supervisor.run_until_stopped()
