@@ -35,6 +35,7 @@ from domain.consequences import bulletin as bu
 from domain.consequences import summons as su
 from domain.escalation import notice as no
 from domain.escalation.notice import Party
+from domain.kernel.base import Command
 from domain.kernel.roles import ROLES
 from domain.liaison import DesignateLeader
 from domain.tasks import DefineTask
@@ -157,8 +158,8 @@ def token(system: System, role: str, campaign_id: UUID | None = None, person_id:
         return {"Authorization": f"Bearer {create_token(conn, role, person_id=person_id, campaign_id=campaign_id)}"}
 
 
-def sample_body(command: type, **changes: Any) -> dict[str, Any]:
-    body = sample_model(command).model_dump(mode="json")
+def sample_body(command: type[Command], **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = sample_model(command).model_dump(mode="json")
     return {**body, "command_id": str(uuid4()), **{k: str(v) for k, v in changes.items()}}
 
 

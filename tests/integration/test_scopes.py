@@ -23,7 +23,6 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from domain import problem as pr
-from domain import visit as vi
 from domain.liaison import DesignateLeader, LinkLiaison
 from domain.problem.assignment_notice import assignment_notice_id
 from domain.structure.person import JoinUnit
