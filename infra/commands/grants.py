@@ -33,7 +33,16 @@ TOKENS_DDL = (
     "ALTER TABLE dudao_tokens ADD COLUMN IF NOT EXISTS expires_at timestamptz NULL",
     "ALTER TABLE dudao_tokens ADD COLUMN IF NOT EXISTS unit_ids uuid[] NULL",
     "ALTER TABLE dudao_tokens ADD COLUMN IF NOT EXISTS place_ids uuid[] NULL",
+    # Tokens over HTTP (POST/GET/DELETE /tokens): an id to name a token by, who issued it, when it was last used.
+    "ALTER TABLE dudao_tokens ADD COLUMN IF NOT EXISTS token_id uuid NOT NULL DEFAULT gen_random_uuid()",
+    "CREATE UNIQUE INDEX IF NOT EXISTS dudao_tokens_id ON dudao_tokens (token_id)",
+    "ALTER TABLE dudao_tokens ADD COLUMN IF NOT EXISTS created_by text NULL",
+    "ALTER TABLE dudao_tokens ADD COLUMN IF NOT EXISTS last_used_at timestamptz NULL",
 )
+# A token's last use is written at most this often (every request would otherwise write).
+LAST_USED_RESOLUTION = "1 minute"
+TOKEN_COLUMNS = ("token_id, role, person_id, name, campaign_id, unit_ids, place_ids, created_at, created_by, expires_at,"
+                 " revoked_at, last_used_at")
 
 Conn = psycopg.Connection[Any]
 
@@ -78,7 +87,8 @@ def ensure_tokens_table(conn: Conn) -> None:
 
 def create_token(conn: Conn, role: str, person_id: UUID | None = None, name: str | None = None,
                  campaign_id: UUID | None = None, *, unit_ids: Iterable[UUID] | None = None,
-                 place_ids: Iterable[UUID] | None = None, expires_in: timedelta | None = None) -> str:
+                 place_ids: Iterable[UUID] | None = None, expires_in: timedelta | None = None,
+                 created_by: str | None = None) -> str:
     """Issue a new token and return it (the only time it is ever visible); `expires_in` None: no expiry."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
@@ -88,9 +98,10 @@ def create_token(conn: Conn, role: str, person_id: UUID | None = None, name: str
     ensure_tokens_table(conn)  # tokens are issued rarely; this spares every caller a migration step
     with conn.transaction():
         conn.execute(
-            "INSERT INTO dudao_tokens (token_sha256, person_id, role, name, campaign_id, unit_ids, place_ids, expires_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, clock_timestamp() + %s)",
-            (token_digest(token), person_id, role, name, campaign_id, _ids(unit_ids), _ids(place_ids), expires_in),
+            "INSERT INTO dudao_tokens (token_sha256, person_id, role, name, campaign_id, unit_ids, place_ids, expires_at,"
+            " created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, clock_timestamp() + %s, %s)",
+            (token_digest(token), person_id, role, name, campaign_id, _ids(unit_ids), _ids(place_ids), expires_in,
+             created_by),
         )
     return token
 
@@ -108,7 +119,8 @@ def check_token(conn: Conn, token: str) -> Grant:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             "SELECT person_id, role, name, campaign_id, unit_ids, place_ids, expires_at,"
-            " expires_at IS NOT NULL AND expires_at <= clock_timestamp() AS expired"
+            " expires_at IS NOT NULL AND expires_at <= clock_timestamp() AS expired,"
+            f" last_used_at IS NULL OR last_used_at < clock_timestamp() - interval '{LAST_USED_RESOLUTION}' AS stale_use"
             " FROM dudao_tokens WHERE token_sha256 = %s AND revoked_at IS NULL",
             (token_digest(token),),
         ).fetchone()
@@ -117,6 +129,9 @@ def check_token(conn: Conn, token: str) -> Grant:
     if row["expired"]:
         raise Unauthenticated("token_expired", "访问令牌已过期", "the token has expired",
                               expired_at=row["expires_at"].isoformat())
+    if row["stale_use"]:
+        conn.execute("UPDATE dudao_tokens SET last_used_at = clock_timestamp() WHERE token_sha256 = %s",
+                     (token_digest(token),))
     return Grant(Actor(person_id=row["person_id"], role=row["role"], name=row["name"]), row["campaign_id"],
                  _scope(row["unit_ids"]), _scope(row["place_ids"]), row["expires_at"])
 
@@ -141,4 +156,34 @@ def revoke_token(conn: Conn, token: str) -> bool:
             "UPDATE dudao_tokens SET revoked_at = clock_timestamp() WHERE token_sha256 = %s AND revoked_at IS NULL",
             (token_digest(token),),
         )
+        return cur.rowcount == 1
+
+
+def token_rows(conn: Conn, *, campaign_id: UUID | None = None, token_id: UUID | None = None,
+               include_revoked: bool = False) -> list[dict[str, Any]]:
+    """Tokens as their holders' managers see them (never the token or its hash): role, person, campaign, scope,
+    expiry, revocation, last use, who issued it; newest first, of one campaign or one id when given."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            f"SELECT {TOKEN_COLUMNS}, expires_at IS NOT NULL AND expires_at <= clock_timestamp() AS expired"
+            " FROM dudao_tokens WHERE (%(campaign)s::uuid IS NULL OR campaign_id = %(campaign)s::uuid)"
+            "   AND (%(id)s::uuid IS NULL OR token_id = %(id)s::uuid) AND (%(all)s OR revoked_at IS NULL)"
+            " ORDER BY created_at DESC, token_id",
+            {"campaign": campaign_id, "id": token_id, "all": include_revoked}).fetchall()
+
+
+def token_id_of(conn: Conn, token: str) -> UUID | None:
+    """The id of a token (to name it in the token list), None when unknown."""
+    row = conn.execute("SELECT token_id FROM dudao_tokens WHERE token_sha256 = %s", (token_digest(token),)).fetchone()
+    if row is None:
+        return None
+    value = row["token_id"] if isinstance(row, dict) else row[0]
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+def revoke_token_id(conn: Conn, token_id: UUID) -> bool:
+    """Revoke the token with this id; True when a live token was revoked (401 from its next request on)."""
+    with conn.transaction():
+        cur = conn.execute("UPDATE dudao_tokens SET revoked_at = clock_timestamp() WHERE token_id = %s"
+                           " AND revoked_at IS NULL", (token_id,))
         return cur.rowcount == 1
