@@ -307,38 +307,53 @@ WITH RECURSIVE v AS (
 )
 """
 
-_TALLY = _AS_OF + """
-SELECT {key} AS key,
+# One pass over the problems as of J: the tallies per group, the relapses per original's group, and the working
+# hours from 交办 to 销号 of those closed in [start, J) — summed in SQL through a day table `cal` (working hours
+# from the table's first day to each day's start, and whether it is a working day) that the caller computes on
+# the campaign calendar; a problem that was parked is returned as a row, its parked working hours taken off.
+_LOCAL_HOURS = """(%(cal)s.base + CASE WHEN %(cal)s.work THEN LEAST(GREATEST(EXTRACT(EPOCH FROM
+    ((%(col)s AT TIME ZONE %%(zone)s)::time - %%(window_start)s::time)) / 3600.0, 0), %%(day_hours)s) ELSE 0 END)"""
+_HOURS = (_LOCAL_HOURS % {"cal": "cc", "col": "x.closed_at"}) + " - " + (_LOCAL_HOURS % {"cal": "ca", "col": "x.assigned_at"})
+
+_EVALUATE = _AS_OF + """
+, cal (d, base, work) AS (SELECT * FROM unnest(%(days)s::date[], %(bases)s::float8[], %(works)s::bool[]))
+, closed_here AS (
+    SELECT x.*, """ + _HOURS + """ AS hours
+      FROM f x
+      LEFT JOIN cal ca ON ca.d = (x.assigned_at AT TIME ZONE %(zone)s)::date
+      LEFT JOIN cal cc ON cc.d = (x.closed_at AT TIME ZONE %(zone)s)::date
+     WHERE x.closed AND x.closed_at >= %(start)s AND x.assigned_at IS NOT NULL
+)
+SELECT 'tally' AS part, {key} AS key,
        count(*) FILTER (WHERE due) AS due,
        count(*) FILTER (WHERE due AND closed) AS closed,
        count(*) FILTER (WHERE due AND closed AND in_time) AS closed_on_time,
        count(*) FILTER (WHERE due AND NOT closed AND NOT in_time AND NOT parked) AS overdue_open,
        count(*) FILTER (WHERE due AND rework_count > 0 AND (closed OR (NOT in_time AND NOT parked))) AS reworked,
        count(*) FILTER (WHERE due AND extension_count > 0) AS extended,
-       count(*) FILTER (WHERE closed AND closed_at >= %(start)s) AS closed_in_period
-  FROM f
- WHERE due OR (closed AND closed_at >= %(start)s)
- GROUP BY {key}
-"""
-
-# Relapses (反弹) reported in [start, J), each counted for its original problem's group.
-_RELAPSES = _AS_OF + """
-SELECT o.{key} AS key, count(*) AS relapses
+       count(*) FILTER (WHERE closed AND closed_at >= %(start)s) AS closed_in_period,
+       0 AS relapses, NULL::float8 AS hours, 0 AS timed, NULL::timestamptz AS assigned_at,
+       NULL::timestamptz AS closed_at, NULL::jsonb AS pauses
+  FROM f WHERE due OR (closed AND closed_at >= %(start)s) GROUP BY {key}
+UNION ALL
+SELECT 'relapse', o.{key}, 0, 0, 0, 0, 0, 0, 0, count(*), NULL, 0, NULL, NULL, NULL
   FROM f r JOIN f o ON o.problem_id = r.relapse_of
  WHERE r.relapse_of IS NOT NULL AND r.reported_at >= %(start)s AND r.state NOT IN ('withdrawn', 'merged')
  GROUP BY o.{key}
+UNION ALL
+SELECT 'hours', {key}, 0, 0, 0, 0, 0, 0, 0, 0, sum(hours), count(*), NULL, NULL, NULL
+  FROM closed_here GROUP BY {key}
+UNION ALL
+SELECT 'paused', {key}, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0, assigned_at, closed_at, pauses
+  FROM closed_here WHERE pauses <> '[]'::jsonb
 """
 
-_CLOSED = _AS_OF + """
-SELECT {key} AS key, assigned_at, closed_at, pauses FROM f
- WHERE closed AND closed_at >= %(start)s AND assigned_at IS NOT NULL
-"""
-
-# 交办单 (of problems and tasks) issued in [start, J) whose signing was due by J or that were signed by J.
+# 交办单 (of problems and tasks) issued in [start, J) whose signing was due by J or that were signed by J; the grid
+# of a problem's 交办单 is its place's (read only when grouping by grid).
 _ACKS = """
 WITH RECURSIVE a AS (
-    SELECT m.*, (SELECT place_id FROM metric_problem_versions p WHERE p.problem_id = m.subject_id LIMIT 1) AS place_id
-      FROM metric_acks m
+    SELECT m.*, {place} AS place_id
+      FROM metric_acks m {join}
      WHERE m.campaign_id = %(campaign_id)s AND m.issued_at >= %(start)s AND m.issued_at < %(j)s
        AND (m.ack_due_at <= %(j)s OR m.acknowledged_at <= %(j)s)
 ), up (origin, cur, depth) AS (
@@ -359,6 +374,7 @@ SELECT {key} AS key, count(*) AS acks_due,
           FROM a LEFT JOIN grid_of g ON g.place_id = a.place_id LEFT JOIN sub_of s ON s.unit_id = a.unit_id) a
  GROUP BY {key}
 """
+_ACK_PLACE = ("p.place_id", "LEFT JOIN metric_problem_versions p ON p.problem_id = m.subject_id AND p.valid_to IS NULL")
 
 _SUB_OF_UNITS = "WITH RECURSIVE " + sub_command_of(
     "SELECT unit_id, unit_id, 0 FROM structure_units WHERE campaign_id = %(campaign_id)s") + """
@@ -407,26 +423,69 @@ def tallies(conn: Any, w: Window, by: By, calendar: WorkCalendar) -> dict[UUID |
         return out.setdefault(key, Tally())
 
     if by != "indicator":
-        key = _KEYS[by]
-        for r in _rows(conn, _TALLY.format(key=key), w.params):
-            t = tally(r["key"])
-            for name in ("due", "closed", "closed_on_time", "overdue_open", "reworked", "extended", "closed_in_period"):
-                setattr(t, name, int(r[name]))
-        for r in _rows(conn, _RELAPSES.format(key=key), w.params):
-            tally(r["key"]).relapses = int(r["relapses"])
-        for r in _rows(conn, _CLOSED.format(key=key), w.params):
-            t = tally(r["key"])
-            t.hours_to_close += hours_to_close(r, calendar)
-            t.closes_timed += 1
-        for r in _rows(conn, _ACKS.format(key=f"a.{key}"), w.params):
+        _problem_tallies(conn, w, _KEYS[by], calendar, tally)
+        place, join = _ACK_PLACE if by == "grid" else ("NULL::uuid", "")
+        for r in _rows(conn, _ACKS.format(key=f"a.{_KEYS[by]}", place=place, join=join), w.params):
             t = tally(r["key"])
             t.acks_due, t.acked_in_time = int(r["acks_due"]), int(r["acked_in_time"])
     _report_tallies(conn, w, by, calendar, tally)
     return out
 
 
+_COUNTS = ("due", "closed", "closed_on_time", "overdue_open", "reworked", "extended", "closed_in_period")
+
+
+def _problem_tallies(conn: Any, w: Window, key: str, calendar: WorkCalendar, tally: Any) -> None:
+    params = {**w.params, **day_table(conn, w, calendar)}
+    for r in _rows(conn, _EVALUATE.format(key=key), params):
+        t = tally(r["key"])
+        if r["part"] == "tally":
+            for name in _COUNTS:
+                setattr(t, name, int(r[name]))
+        elif r["part"] == "relapse":
+            t.relapses = int(r["relapses"])
+        elif r["part"] == "hours":
+            t.hours_to_close += float(r["hours"] or 0.0)
+            t.closes_timed += int(r["timed"])
+        else:  # a closed problem that was parked: its parked working hours did not count
+            pauses = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in r["pauses"]]
+            t.hours_to_close -= (calendar.working_hours_between(r["assigned_at"], r["closed_at"])
+                                 - calendar.working_hours_between(r["assigned_at"], r["closed_at"], pauses))
+
+
+def day_table(conn: Any, w: Window, calendar: WorkCalendar) -> Row:
+    """The `cal` table of the evaluation query: each day from the earliest 交办 of a problem closed in the window to J,
+    with the working hours before it and whether it is a working day; and the zone and window to read times in."""
+    row = conn.execute("SELECT min(assigned_at) AS first FROM metric_problem_versions WHERE campaign_id = %s"
+                       " AND closed_at >= %s AND closed_at <= %s", (w.campaign_id, w.start, w.judged_at)).fetchone()
+    first = (row["first"] if isinstance(row, dict) else row[0]) if row else None
+    day = (first or w.start).astimezone(calendar.tz).date()
+    last = w.judged_at.astimezone(calendar.tz).date()
+    length = (datetime.combine(day, calendar.workday_end) - datetime.combine(day, calendar.workday_start)) / timedelta(hours=1)
+    days, bases, works, base = [], [], [], 0.0
+    while day <= last:
+        work = calendar.is_workday(day)
+        days.append(day)
+        bases.append(base)
+        works.append(work)
+        base += length if work else 0.0
+        day += timedelta(days=1)
+    return {"days": days, "bases": bases, "works": works, "zone": sql_zone(calendar.tz),
+            "window_start": calendar.workday_start, "day_hours": length}
+
+
+def sql_zone(tz: tzinfo) -> str:
+    """The calendar's time zone as PostgreSQL names it: an IANA key, or Etc/GMT∓N for a whole-hour fixed offset."""
+    key = getattr(tz, "key", None)
+    if isinstance(key, str):
+        return key
+    offset = tz.utcoffset(None)
+    hours = int(offset.total_seconds() // 3600) if offset is not None else 0
+    return "UTC" if hours == 0 else f"Etc/GMT{-hours:+d}"  # POSIX names count the other way round
+
+
 def hours_to_close(row: Row, calendar: WorkCalendar) -> float:
-    """Working hours from 交办 to 销号 on the campaign calendar, parked time (挂账) excluded."""
+    """Working hours from 交办 to 销号 on the campaign calendar, parked time (挂账) excluded (one problem)."""
     pauses = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in row["pauses"]]
     return calendar.working_hours_between(row["assigned_at"], row["closed_at"], pauses)
 
@@ -489,8 +548,28 @@ def evaluate(conn: Any, w: Window, by: By, calendar: WorkCalendar) -> Row:
     names = group_names(conn, w.campaign_id, by)
     rows = [group_row(key, names, t) for key, t in found.items()]
     rows.sort(key=lambda r: (r["key"] is None, r.get("code") or "", r["name"] or "", str(r["key"])))
-    totals = tallies(conn, w, "campaign", calendar).get(w.campaign_id, Tally())
+    # Units, sub-commands and grids partition the problems and 交办单 (the unattributed in the None group): the totals
+    # are their sum — plus, for grids, the task reports they do not hold. An indicator counts its subtree, so the
+    # totals of that view are counted for the campaign.
+    if by == "indicator":
+        totals = tallies(conn, w, "campaign", calendar).get(w.campaign_id, Tally())
+    else:
+        totals = total_of(found.values())
+    if by == "grid":
+        reports: dict[UUID | None, Tally] = {}
+        _report_tallies(conn, w, "campaign", calendar, lambda key: reports.setdefault(key, Tally()))
+        totals = total_of([totals, *reports.values()])
     return {"rows": rows, "totals": {"counts": totals.counts(), "figures": totals.figures()}}
+
+
+def total_of(tallies: Any) -> Tally:
+    """The sum of tallies that partition the campaign."""
+    total = Tally()
+    for t in tallies:
+        for name in (*_COUNTS, "relapses", "acks_due", "acked_in_time", "hours_to_close", "closes_timed",
+                     "reports_due", "reports_on_time"):
+            setattr(total, name, getattr(total, name) + getattr(t, name))
+    return total
 
 
 def group_row(key: UUID | None, names: dict[UUID, Row], t: Tally) -> Row:

@@ -82,7 +82,8 @@ def all_benchmarks() -> None:
     import importlib
 
     main()
-    for name in ("tests.bench_visit", "tests.bench_relay", "tests.bench_latency", "tests.bench_escalator"):
+    for name in ("tests.bench_visit", "tests.bench_relay", "tests.bench_latency", "tests.bench_escalator",
+                 "tests.bench_metrics"):
         print(f"--- {name}")
         importlib.import_module(name).main()
 

@@ -10,7 +10,8 @@ The fixture (3 working days to rectify; a 交办单 is due to be signed within 2
     P3 s3 unit_b  交办 12-29 10:00 → due 01-04 10:00 (元旦 skipped); 签收 12:00; 延期 2 working days approved 12-30
                   → due 01-06 10:00; 反馈 01-05 10:00; 复查 14:00; 销号 01-06 09:00 (39 h: 7 + 8 + 8 + 8 + 8)
     P4 s3 unit_b  交办 12-30 10:00 → due 01-05 10:00; never signed, never rectified
-    P5 s2 unit_a  交办 01-04 10:00 → due 01-07 10:00; 签收 11:00; 挂账 01-05 10:00, still parked
+    P5 s2 unit_a  交办 01-04 10:00 → due 01-07 10:00; 签收 11:00; 挂账 01-05 10:00; resumed 01-07 10:00 (16 working
+                  hours parked → due 01-11 10:00); 反馈 01-10 10:00; 复查 14:00; 销号 15:00 (37 − 16 = 21 h)
     P6 s1 unit_a  reported 01-10 09:30 at P1's place and category: a relapse (反弹) of P1; 交办 10:00 → due 01-13
                   10:00; never signed
     T  unit_a     每周五报送, 交办 12-27 10:00, 签收 12:00; reports for 12-31 (on time), 01-14 (filed 01-17, late),
@@ -97,8 +98,11 @@ def build(system: System, clock: SimulatedClock) -> World:
                                          w.send("supervisor", pr.VerifyRectification, problem_id=p["P3"]))),
         ("2022-01-05", "15:00", lambda: w.send("hq", pr.CloseProblem, problem_id=p["P2"])),
         ("2022-01-06", "09:00", lambda: w.send("hq", pr.CloseProblem, problem_id=p["P3"])),
+        ("2022-01-07", "10:00", lambda: w.send("hq", pr.ResumeProblem, problem_id=p["P5"], note="征迁完成")),
         ("2022-01-10", "09:30", lambda: report_after_catching_up(w, "P6", "s1")),
-        ("2022-01-10", "10:00", lambda: assign(w, "P6")),
+        ("2022-01-10", "10:00", lambda: (assign(w, "P6"), submit(w, "P5", "officer_a"))),
+        ("2022-01-10", "14:00", lambda: w.send("supervisor", pr.VerifyRectification, problem_id=p["P5"])),
+        ("2022-01-10", "15:00", lambda: w.send("hq", pr.CloseProblem, problem_id=p["P5"])),
         ("2022-01-17", "10:00", lambda: task_report(w, date(2022, 1, 14))),
         ("2022-01-21", "10:00", lambda: task_report(w, date(2022, 1, 21))),
         ("2022-01-28", "10:00", lambda: task_report(w, date(2022, 1, 28))),
@@ -149,7 +153,7 @@ def expect(*pairs: tuple[float, int]) -> dict[str, tuple[float, int]]:
 
 A_DEC = expect((1, 2), (1, 2), (0, 2), (0, 2), (1, 2), (0, 1), (2, 3), (23.0, 1), (1, 1))
 B_DEC = expect((0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (1, 1), (0, 0), (0, 0))
-A_JAN = expect((0, 1), (0, 1), (0, 1), (0, 2), (1, 2), (1, 1), (1, 2), (45.0, 1), (2, 4))
+A_JAN = expect((1, 2), (1, 2), (0, 2), (0, 2), (1, 2), (1, 2), (1, 2), (66.0, 2), (2, 4))
 B_JAN = expect((1, 2), (1, 2), (0, 2), (1, 2), (1, 2), (0, 1), (0, 0), (39.0, 1), (0, 0))
 
 
@@ -163,13 +167,17 @@ def test_every_figure_matches_the_hand_computed_fixture_across_the_month_boundar
 
 def test_grids_sub_commands_and_the_campaign_add_up(system: System, clock: SimulatedClock) -> None:
     """Grid 1 is unit_a's problems without the task (its 交办单 and reports have no place); the sub-command over
-    unit_a equals unit_a; the campaign's totals are the sum of both units."""
+    unit_a equals unit_a; the campaign's figures are the sum of both units, and every view's totals are the campaign's."""
     w = build(system, clock)
     grid1 = figures(system, w, DECEMBER, "grid", clock())[w["grid1"]]
     assert grid1 == {**A_DEC, "ack_timeliness": (1, 2), "report_timeliness": (0, 0)}
     assert figures(system, w, JANUARY, "sub_command", clock())[w["sc"]] == A_JAN
     (total,) = figures(system, w, JANUARY, "campaign", clock()).values()
-    assert total == expect((1, 3), (1, 3), (0, 3), (1, 4), (2, 4), (1, 2), (1, 2), (84.0, 2), (2, 4))
+    assert total == expect((2, 4), (2, 4), (0, 4), (1, 4), (2, 4), (1, 3), (1, 2), (105.0, 3), (2, 4))
+    with psycopg.connect(system.database_url, row_factory=dict_row) as conn:
+        for by in ("unit", "grid", "sub_command", "indicator"):
+            body = mt.evaluate(conn, mt.window(w.campaign_id, JANUARY, clock(), CAL.tz), by, CAL)
+            assert {f: (v["numerator"], v["denominator"]) for f, v in body["totals"]["figures"].items()} == total, by
 
 
 def test_a_past_instant_reads_the_figures_as_they_were_and_a_closed_period_stays_frozen(
