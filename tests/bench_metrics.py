@@ -20,6 +20,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,8 @@ def problem_rows(cid: UUID, units: list[UUID], sites: list[UUID], n: int, month_
         deadline = CAL.add_working_days(assigned, 3)
         fate = rng.random()
         relapse_of = closed[rng.randrange(len(closed))][0] if closed and rng.random() < 0.03 else None
-        history = [(assigned, "assigned", deadline, None, None, 0, 0, False)]
+        history: list[tuple[datetime, str, datetime, datetime | None, datetime | None, int, int, bool]] = [
+            (assigned, "assigned", deadline, None, None, 0, 0, False)]
         if fate < 0.7:  # rectified; closed on time (most) or late
             submitted = CAL.add_working_hours(assigned, rng.uniform(4, 30 if fate < 0.6 else 40))
             if fate < 0.06:  # reworked once first
@@ -104,10 +106,10 @@ def problem_rows(cid: UUID, units: list[UUID], sites: list[UUID], n: int, month_
                             0, 1, False))
         elif fate < 0.77:  # parked
             history.append((assigned + timedelta(hours=5), "assigned", deadline, None, None, 0, 0, True))
-        for seq, (start, state, dl, sub, done, rework, ext, parked) in enumerate(history, 1):
+        for seq, (start, state, dl, sub, closed_at, rework, ext, parked) in enumerate(history, 1):
             end = history[seq][0] if seq < len(history) else None
-            versions.append((pid, seq, cid, start, end, site, unit, state, assigned, assigned, dl, sub, done, rework, ext,
-                             parked, relapse_of, "[]"))
+            versions.append((pid, seq, cid, start, end, site, unit, state, assigned, assigned, dl, sub, closed_at, rework,
+                             ext, parked, relapse_of, "[]"))
         ack_due = CAL.add_working_hours(assigned, 24)
         signed = CAL.add_working_hours(assigned, rng.uniform(1, 30)) if rng.random() < 0.95 else None
         acks.append((uuid4(), cid, "problem", pid, unit, assigned, ack_due, signed))
@@ -178,8 +180,9 @@ def main() -> None:
             as_of = datetime(2022, 2, 10, tzinfo=CHINA_TZ)
             w = mt.window(cid, mt.evaluation_period("month", date(2022, 1, 15)), as_of, CAL.tz)
             with psycopg.connect(system.database_url, row_factory=dict_row) as conn:
-                for by in ("unit", "grid", "sub_command", "campaign"):
-                    first, median, body = timed(lambda by=by: mt.evaluate(conn, w, by, CAL))
+                views: tuple[mt.By, ...] = ("unit", "grid", "sub_command", "campaign")
+                for by in views:
+                    first, median, body = timed(partial(mt.evaluate, conn, w, by, CAL))
                     print(f"metrics, January by {by:<11}: first {first * 1000:7.0f} ms, then {median * 1000:7.0f} ms"
                           f" ({len(body['rows'])} groups)")
                 totals = body["totals"]["figures"]
