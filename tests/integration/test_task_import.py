@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -216,6 +217,25 @@ def test_the_cli_imports_with_a_summary_and_writes_the_annotated_result(world: W
     template = tmp_path / "模板.xlsx"
     assert runner.invoke(app, ["import", "template", str(template)]).exit_code == 0
     assert tuple(next(load_workbook(template).worksheets[0].iter_rows(values_only=True))) == TEMPLATE_HEADER
+
+
+def test_the_cli_prints_the_tree_the_figures_and_the_ranking(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dudao tasks indicators`, `dudao metrics figures` and `dudao metrics rankings` print what the HTTP routes give:
+    December 2021 as of 01-05, with nothing reported, is unit_a 0/5 and unit_b 0/1 in report timeliness."""
+    run(world, xlsx(GOOD))  # on the world's simulated clock: handed over on 2021-12-27
+    monkeypatch.setenv("DUDAO_DATABASE_URL", world.system.database_url)
+    runner, cid = CliRunner(), str(world.campaign_id)
+    tree = runner.invoke(app, ["tasks", "indicators", cid, "--format", "json"])
+    assert tree.exit_code == 0 and '"code": "3.2.1"' in tree.stdout
+    query = ["--period", "month", "--day", "2021-12-27", "--as-of", "2022-01-05T00:00:00+08:00"]
+    figures = runner.invoke(app, ["metrics", "figures", cid, "--by", "unit", *query, "--format", "json"])
+    assert figures.exit_code == 0, figures.output
+    rows = {r["name"]: r["report_timeliness"] for r in json.loads(figures.stdout[figures.stdout.index("["):])}
+    assert rows == {"unit_a": "0.0 (0/5)", "unit_b": "0.0 (0/1)"}
+    ranking = runner.invoke(app, ["metrics", "rankings", cid, "--metric", "report_timeliness", *query, "--format", "csv"])
+    lines = ranking.stdout.lstrip("\ufeff").splitlines()
+    assert ranking.exit_code == 0 and lines[0] == "rank,name,value,numerator,denominator"
+    assert [line.split(",")[:2] for line in lines[1:]] == [["1", "unit_a"], ["2", "unit_b"]]  # 0 = 0: by name
 
 
 def test_imported_tasks_run_their_lifecycle(world: World, clock: SimulatedClock) -> None:
