@@ -72,6 +72,9 @@ def demo_command(as_json: bool = typer.Option(False, "--json", help="print what 
     typer.echo(f"  指令 {summary['commands']} 条, 新写入事件 {summary['events_written']} 条 (重复运行不会重复写入)")
     typer.echo(f"  网格 {summary['grids']} 个, 牵头单位: 来源列明 {summary['lead_units_named_by_source']} 个, "
                f"演示虚构 {summary['lead_units_invented']} 个")
+    if tasks := summary.get("tasks"):
+        typer.echo(f"  任务分解表: 任务 {tasks['tasks']} 项, 1月报送 {tasks['reports_filed']} 期, 未按时报送 "
+                   f"{tasks['reports_missed']} 期 (督办引擎记录并催办), 办结 {tasks['completed']} 项")
     typer.echo(f"  管理员令牌 token: {summary['token']}")
     if summary.get("dossier"):
         typer.echo(f"  问责卷宗 (dossier): {summary['dossier']}")
