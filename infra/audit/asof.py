@@ -64,7 +64,7 @@ def entity_as_of(app: Dudao, kind: tuple[str, ...], entity_id: UUID, at: datetim
     reader = AsOfReader(history, cutoff)
     _, state, counted = fold_at(reader, entity_id)
     body = to_jsonable_python(state) if state is not None else None
-    ids = _uuid_strings(body)
+    ids = uuids_named(body)
     out: dict[str, Any] = {"kind": found, "id": str(entity_id), "as_of": at.isoformat(), "basis": basis,
                            "existed": state is not None, "events_counted": counted,
                            "events_total": len(history.of(entity_id)), "state": body,
@@ -76,7 +76,8 @@ def entity_as_of(app: Dudao, kind: tuple[str, ...], entity_id: UUID, at: datetim
     return out
 
 
-def _uuid_strings(value: Any) -> set[UUID]:
+def uuids_named(value: Any) -> set[UUID]:
+    """Every UUID written as text anywhere in a JSON-ready body (the ids whose names an as-of view gives)."""
     found: set[UUID] = set()
     if isinstance(value, str) and len(value) == 36:
         try:
@@ -85,10 +86,10 @@ def _uuid_strings(value: Any) -> set[UUID]:
             pass
     elif isinstance(value, dict):
         for v in value.values():
-            found |= _uuid_strings(v)
+            found |= uuids_named(v)
     elif isinstance(value, list):
         for v in value:
-            found |= _uuid_strings(v)
+            found |= uuids_named(v)
     return found
 
 
@@ -112,11 +113,19 @@ def holder_aggregates(app: Dudao) -> list[UUID]:
 
 
 def matrix_at(app: Dudao, campaign_id: UUID, at: datetime, *, scope: tuple[str, UUID] | None = None,
-              history: History | None = None, scopes: set[tuple[str, UUID]] | None = None) -> list[dict[str, Any]]:
-    """Every (scope, party, role) in force at `at` as recorded by `at`, with the names then in force, 挂钩领导 included
-    (only those of `scope`, or of `scopes`, when given)."""
+              history: History | None = None, scopes: set[tuple[str, UUID]] | None = None,
+              basis: str = "recorded") -> list[dict[str, Any]]:
+    """Every (scope, party, role) in force at `at`, with the names then in force, 挂钩领导 included (only those of
+    `scope`, or of `scopes`, when given).
+
+    `basis` "recorded": as recorded by `at` (what HQ could know then: an assignment entered later, even backdated,
+    is left out); "stored": as the store holds it now (a backdated one counts from its start — the projection's
+    question, answered from the events). Names are those recorded by `at`; a party or scope not yet named then
+    keeps its first name.
+    """
     history = history or History(app)
-    reader = AsOfReader(history, Cutoff(recorded_by=at))
+    known = AsOfReader(history, Cutoff(recorded_by=at))
+    reader = known if basis == "recorded" else AsOfReader(history, Cutoff())
     history.load(holder_aggregates(app))
     rows = []
     for aggregate_id in list(history._cache):
@@ -130,12 +139,26 @@ def matrix_at(app: Dudao, campaign_id: UUID, at: datetime, *, scope: tuple[str, 
     if scope is not None or scopes is not None:
         wanted = scopes if scopes is not None else {scope}
         rows = [r for r in rows if (r["scope_kind"], r["scope_id"]) in wanted]
-    names = names_at(reader, {r["scope_id"] for r in rows} | {r["party_id"] for r in rows})
+    ids = {r["scope_id"] for r in rows} | {r["party_id"] for r in rows}
+    names = names_at(known, ids)
+    unnamed = {i for i in ids if str(i) not in names}
+    if unnamed:
+        names |= first_names(history, unnamed)
     for r in rows:
         r["scope_name"], r["party_name"] = names.get(str(r["scope_id"])), names.get(str(r["party_id"]))
     return sorted(rows, key=lambda r: (r["scope_name"] is None, r["scope_name"] or "", r["scope_kind"], str(r["scope_id"]),
                                        ROLE_ORDER.get(r["role"], 4), r["party_name"] is None, r["party_name"] or "",
                                        str(r["assignment_id"])))
+
+
+def first_names(history: History, ids: set[UUID]) -> dict[str, str]:
+    """The name each of `ids` was first recorded with (for what had no name yet at the instant asked)."""
+    out = {}
+    for i in ids:
+        first = history.of(i)[:1]
+        if first:
+            out |= names_at(AsOfReader(history, Cutoff(position=first[0].position + 1)), {i})
+    return out
 
 
 def places_up(reader: AsOfReader, place_id: UUID) -> list[UUID]:

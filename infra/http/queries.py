@@ -14,7 +14,7 @@ from typing import Any, Callable, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
 
@@ -24,6 +24,7 @@ from domain.kernel.calendar import CHINA_TZ
 from infra.http.auth import Grant, current_grant, ensure_campaign
 from infra.commands.service import StoreReader
 from infra.http.errors import ErrorBody
+from infra.http import replayed
 from infra.http.params import AsOf, ReadInstant
 from infra.store.event_store import Dudao
 from projections import matrix as mx
@@ -117,15 +118,31 @@ def health(request: Request) -> Health:
 
 
 def entity_endpoint(kind: str) -> Callable[..., dict[str, Any]]:
-    def endpoint(entity_id: UUID, request: Request, grant: Grant = Depends(current_grant)) -> dict[str, Any]:
-        state, version = existing(request.app.state.system.app, kind, entity_id)
+    def endpoint(entity_id: UUID, request: Request, as_of: ReadInstant | None = AsOf,
+                 grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+        app = request.app.state.system.app
+        state, version = existing(app, kind, entity_id)
         if grant.campaign_id is not None:
             ensure_campaign(grant, campaign_of(state))
+        if as_of is not None:
+            at = instant(as_of, timezone_of(app, state), request.app.state.system.clock)
+            return replayed.entity_at(app, kind, ENTITY_KINDS[kind][1], entity_id, at)
         return {**jsonable_encoder(state), "version": version}
 
     endpoint.__name__ = f"get_{kind}"
-    endpoint.__doc__ = f"The {kind} ({ENTITY_KINDS[kind][1]}) folded from its events, with its version."
+    endpoint.__doc__ = (f"The {kind} ({ENTITY_KINDS[kind][1]}) folded from its events, with its version; with `as_of`, "
+                        "folded from the events recorded by then, with the names then in force (`names_in_force`).")
     return endpoint
+
+
+def timezone_of(app: Dudao, state: Any) -> str:
+    """The time zone a naive `as_of` about this entity is read in: its campaign's (China time when it has none)."""
+    own = getattr(state, "timezone", None)  # a campaign
+    if isinstance(own, str):
+        return own
+    campaign_id = campaign_of(state)
+    found = load_state(app, "campaign", campaign_id) if campaign_id is not None else None
+    return str(found[0].timezone) if found is not None else "Asia/Shanghai"
 
 
 def visible_campaign(request: Request, grant: Grant, campaign_id: UUID) -> Any:
@@ -177,13 +194,22 @@ def read_consistently(request: Request, read_models: tuple[str, ...], read: Call
 
 @router.get("/campaigns/{campaign_id}/matrix", tags=["matrix"], responses=ERRORS)
 def campaign_matrix(campaign_id: UUID, request: Request, as_of: ReadInstant | None = AsOf,
+                    basis: str = Query("stored", pattern="^(stored|recorded)$",
+                                       description="with as_of: stored (every assignment the store holds, in force "
+                                                   "then) or recorded (only those recorded by then)"),
                     grant: Grant = Depends(current_grant)) -> dict[str, Any]:
-    """The responsibility matrix (责任矩阵): one row per (scope, party, role) in force at `as_of`."""
+    """The responsibility matrix (责任矩阵): one row per (scope, party, role) in force at `as_of` (default now).
+
+    Now: from the matrix projection (`projection_position`, `log_head`). With `as_of`: replayed from the stored
+    events, with the names then in force (`source: event_store`; `infra.http.replayed`)."""
     campaign = visible_campaign(request, grant, campaign_id)
     at = instant(as_of, campaign.timezone, request.app.state.system.clock)
+    if as_of is not None:
+        return {"campaign_id": str(campaign_id), "as_of": at.isoformat(),
+                **replayed.matrix_at(request.app.state.system.app, campaign_id, at, basis)}
     body = read_consistently(request, MATRIX_MODELS,
                              lambda conn: mx.matrix(conn, campaign_id, at))
-    return {"campaign_id": str(campaign_id), "as_of": at.isoformat(), **body}
+    return {"campaign_id": str(campaign_id), "as_of": at.isoformat(), "source": "projection", **body}
 
 
 def structure_endpoint(noun: str, list_rows: Callable[[Any, UUID], list[dict[str, Any]]]) -> Callable[..., Any]:

@@ -1,11 +1,13 @@
 """HTTP routes of the audit (问责审计): trails, as-of and knowledge views, escalation replay and the dossier.
 
 `GET /{kind}/{id}/trail` (JSON or `format=csv`, paginated, by period), `GET /{kind}/{id}/knowledge?as_of=T`,
-`GET /{kind}/{id}/as_of?as_of=T` for every kind and `GET /{kind}/{id}?as_of=T` for the kinds without a GET of
-their own (policies, liaisons, liaison duties; a visit has `GET /visits/{id}?as_of=T` in routes_visits), `GET /campaigns/{id}/matrix/replayed?as_of=T` (the
-matrix folded from the store), `GET /campaigns/{id}/escalation_replay`, `GET /accountability_cases/{id}/dossier`
-and `GET /audit/chain`. Readers are the audit roles (`domain.kernel.roles.AUDIT_READER_ROLES`); a token bound
-to a campaign reads only that campaign's entities.
+`GET /{kind}/{id}/as_of?as_of=T[&basis=recorded|occurred]` for every kind (the audit view: state, names then in
+force, who answered for it), `GET /{kind}/{id}?as_of=T` for the kinds without an entity route of their own
+(policies, liaisons, liaison duties; every other entity route takes `as_of` itself: `infra.http.replayed`),
+`GET /campaigns/{id}/escalation_replay`, `GET /accountability_cases/{id}/escalation_replay`,
+`GET /accountability_cases/{id}/dossier` and `GET /audit/chain`. Readers are the audit roles
+(`domain.kernel.roles.AUDIT_READER_ROLES`: auditor, discipline and HQ; 403 `role_not_allowed` for the others); a
+token bound to a campaign reads only that campaign's entities (403 `campaign_not_allowed`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from psycopg.rows import dict_row
 from domain.kernel.base import Forbidden
 from domain.kernel.roles import AUDIT_READER_ROLES
 from infra.audit import asof, chain, digests, queries as aq
+from infra.http import replayed
 from infra.http.auth import Grant, current_grant, ensure_campaign
+from infra.http.params import ReadInstant
 from infra.http.errors import error_responses
 
 router = APIRouter(tags=["audit"])
@@ -139,18 +143,25 @@ for _plural in aq.KINDS:
     router.add_api_route(f"/{_plural}/{{entity_id}}/knowledge", knowledge_endpoint(_plural), methods=["GET"],
                          responses=ERRORS)
     router.add_api_route(f"/{_plural}/{{entity_id}}/as_of", entity_endpoint(_plural), methods=["GET"], responses=ERRORS)
+
+
+def own_endpoint(plural: str) -> Callable[..., Any]:
+    """`GET /{plural}/{id}` for a kind with no entity route of its own: the same body as the other entity routes."""
+    kinds = aq.KINDS[plural]
+
+    def endpoint(entity_id: UUID, request: Request, as_of: ReadInstant | None = AsOf,
+                 grant: Grant = Depends(auditor)) -> Any:
+        kind = visible(request, grant, kinds, entity_id)
+        return replayed.entity_at(request.app.state.system.app, kind, kind, entity_id, now_or(request, as_of))
+
+    endpoint.__name__ = f"get_{plural}"
+    endpoint.__doc__ = (f"The {kinds[0]} folded from its events recorded by `as_of` (default now), with its version then "
+                        "and the names then in force (`names_in_force`).")
+    return endpoint
+
+
 for _plural in OWN_GET:
-    router.add_api_route(f"/{_plural}/{{entity_id}}", entity_endpoint(_plural), methods=["GET"], responses=ERRORS)
-
-
-@router.get("/campaigns/{campaign_id}/matrix/replayed", responses=ERRORS)
-def matrix_replayed(campaign_id: UUID, request: Request, as_of: datetime | None = AsOf,
-                    grant: Grant = Depends(auditor)) -> dict[str, Any]:
-    """The responsibility matrix at `as_of`, folded from the stored events recorded by then (names then in force)."""
-    visible(request, grant, ("campaign",), campaign_id)
-    at = now_or(request, as_of)
-    rows = asof.matrix_at(request.app.state.system.app, campaign_id, at)
-    return {"campaign_id": str(campaign_id), "as_of": at.isoformat(), "source": "event_store", "rows": jsonable_encoder(rows)}
+    router.add_api_route(f"/{_plural}/{{entity_id}}", own_endpoint(_plural), methods=["GET"], responses=ERRORS)
 
 
 @router.get("/campaigns/{campaign_id}/escalation_replay", responses=ERRORS)

@@ -20,8 +20,9 @@ from domain.consequences.ranking import UnitRate, best_first, draft_contents
 from infra.escalator import views as views
 from infra.evaluation import bulletin_rankings
 from infra.http.auth import Grant, current_grant, ensure_campaign
-from infra.http.params import ReadDay, ReadInstant
-from infra.http.queries import ERRORS, campaign_of, instant, load_state, snapshot, visible_campaign, zone
+from infra.http import replayed
+from infra.http.params import AsOf, ReadDay, ReadInstant
+from infra.http.queries import ERRORS, campaign_of, instant, load_state, snapshot, timezone_of, visible_campaign, zone
 from infra.http.scope import ensure_notice_visible, visible
 from infra.commands.escalation import calendar_for, ladders_of
 from infra.escalator.schedule import rules_for
@@ -136,18 +137,24 @@ ENTITIES = {"bulletins": ("bulletin", "通报"), "notices": ("notice", "通知")
 
 
 def entity_endpoint(kind: str, zh: str) -> Callable[..., dict[str, Any]]:
-    def endpoint(entity_id: UUID, request: Request, grant: Grant = Depends(current_grant)) -> dict[str, Any]:
-        found = load_state(request.app.state.system.app, kind, entity_id)
+    def endpoint(entity_id: UUID, request: Request, as_of: ReadInstant | None = AsOf,
+                 grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+        app = request.app.state.system.app
+        found = load_state(app, kind, entity_id)
         if found is None:
             raise NotFound(f"{kind}_not_found", f"{zh}不存在", f"{kind} not found", id=str(entity_id))
         state, version = found
         ensure_campaign(grant, campaign_of(state))
         if kind == "notice":
             ensure_notice_visible(request, grant, state)  # 403 out_of_scope: addressed to another unit
+        if as_of is not None:
+            at = instant(as_of, timezone_of(app, state), request.app.state.system.clock)
+            return replayed.entity_at(app, kind, zh, entity_id, at)
         return {**jsonable_encoder(state), "version": version}
 
     endpoint.__name__ = f"get_{kind}"
-    endpoint.__doc__ = f"The {kind} ({zh}) folded from its events, with its version."
+    endpoint.__doc__ = (f"The {kind} ({zh}) folded from its events, with its version; with `as_of`, folded from the "
+                        "events recorded by then, with the names then in force (`names_in_force`).")
     return endpoint
 
 

@@ -3,7 +3,8 @@ one problem with its timeline, and grid progress.
 
 Commands (report, 交办, 签收, 整改, 复查, 销号, visits, policies) go through the generic
 `POST /commands/{name}` routes; this router adds what is not a command. `now` on the ledger
-routes sets the instant the clock is read at (for simulated clocks and "as it looked then").
+routes sets the instant the clock is read at (for simulated clocks and "as it looked then"); `as_of`
+on one problem replays it to that instant from the stored events (state, clock and timeline then).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from domain.problem.events import EvidenceRef, ProblemState
 from domain.problem.rules import is_overdue, problem_light, time_used_fraction, working_hours_used
 from infra.http.auth import Grant, current_grant, ensure_campaign, ensure_may_write
 from infra.http.errors import ErrorBody
-from infra.http.params import Now, ReadDay, ReadInstant
+from infra.http import replayed
+from infra.http.params import AsOf, Now, ReadDay, ReadInstant
 from infra.http.queries import campaign_of, existing, instant, load_state, read_consistently, snapshot, visible_campaign, zone
 from infra.http.scope import Visible, ensure_problem_visible, visible
 from infra.calendars import official_calendar
@@ -198,24 +200,36 @@ def grids_progress(campaign_id: UUID, request: Request,
 
 
 @router.get("/problems/{problem_id}", tags=["ledger"], responses=ERRORS)
-def get_problem(problem_id: UUID, request: Request, now: ReadInstant | None = Now,
+def get_problem(problem_id: UUID, request: Request, now: ReadInstant | None = Now, as_of: ReadInstant | None = AsOf,
                 grant: Grant = Depends(current_grant)) -> dict[str, Any]:
-    """One problem: its state folded from its events, its clock now, and its full timeline (履历).
+    """One problem: its state folded from its events, its clock (三色: the light) now, and its full timeline (履历).
 
+    `as_of=T`: the problem as the store had it at T — folded from the events recorded by then, its clock read at T,
+    its timeline up to then, and the names then in force (`names_in_force`; `infra.http.replayed`). `now` only
+    moves the clock over today's state (`as_of` wins when both are given).
     403 `out_of_scope` for a unit's token when the problem is another unit's, for a leader's outside their places."""
-    found = load_state(request.app.state.system.app, "problem", problem_id)
+    app = request.app.state.system.app
+    found = load_state(app, "problem", problem_id)
     if found is None:
         raise NotFound("problem_not_found", "问题不存在", "problem not found", problem_id=str(problem_id))
     problem, version = found
     ensure_campaign(grant, campaign_of(problem))
     ensure_problem_visible(request, grant, problem)
-    campaign, _ = existing(request.app.state.system.app, "campaign", problem.campaign_id)
-    at, calendar, _ = campaign_clock(request, problem.campaign_id, now, campaign.timezone)
+    campaign, _ = existing(app, "campaign", problem.campaign_id)
+    then: dict[str, Any] = {}
+    if as_of is not None:
+        when = instant(as_of, campaign.timezone, request.app.state.system.clock)
+        problem, version, reader = replayed.folded_at(app, "problem", "问题", problem_id, when)
+        then = {"as_of": when.isoformat(), "names_in_force": replayed.names_then(reader, jsonable_encoder(problem))}
+    at, calendar, _ = campaign_clock(request, problem.campaign_id, as_of if as_of is not None else now,
+                                     campaign.timezone)
     assigned = problem.assigned_at is not None
     clock = {"hours_used": round(working_hours_used(problem, calendar, at), 2),
              "time_used": round(time_used_fraction(problem, calendar, at), 4) if assigned else None,
              "light": problem_light(problem, calendar, at) if assigned else None,
              "overdue": is_overdue(problem, at)}
     body = read_consistently(request, LEDGER_PROJECTIONS, lambda conn: lg.timeline(conn, problem_id))
-    return {"problem": {**jsonable_encoder(problem), "version": version}, "now": at.isoformat(), "clock": clock,
-            "timeline": body["rows"], "projection_position": body["projection_position"], "log_head": body["log_head"]}
+    timeline = [r for r in body["rows"] if r["version"] <= version]
+    return {"problem": {**jsonable_encoder(problem), "version": version}, "now": at.isoformat(), **then,
+            "clock": clock, "timeline": timeline, "projection_position": body["projection_position"],
+            "log_head": body["log_head"]}
