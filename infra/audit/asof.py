@@ -43,7 +43,7 @@ def fold_at(reader: AsOfReader, aggregate_id: UUID) -> tuple[str | None, Any, in
 def names_at(reader: AsOfReader, ids: set[UUID]) -> dict[str, str]:
     """The names of the units, places, persons, campaigns, indicators and tasks among `ids`, as in force then."""
     reader.history.load([i for i in ids if i not in reader.history._cache])
-    out = {}
+    out: dict[str, str] = {}
     for i in ids:
         kind = reader.history.kind_of(i)
         if kind in NAMED_KINDS:
@@ -153,7 +153,7 @@ def matrix_at(app: Dudao, campaign_id: UUID, at: datetime, *, scope: tuple[str, 
 
 def first_names(history: History, ids: set[UUID]) -> dict[str, str]:
     """The name each of `ids` was first recorded with (for what had no name yet at the instant asked)."""
-    out = {}
+    out: dict[str, str] = {}
     for i in ids:
         first = history.of(i)[:1]
         if first:

@@ -44,7 +44,7 @@ class Audited:
             token = create_token(conn, role, person_id=person_id, campaign_id=campaign_id or self.world.campaign_id)
         return {"Authorization": f"Bearer {token}"}
 
-    def get(self, path: str, headers: dict[str, str], status: int = 200, **params: Any) -> Any:
+    def get(self, path: str, headers: dict[str, str], status: int = 200, /, **params: Any) -> Any:
         response = self.client.get(path, params=params, headers=headers)
         assert response.status_code == status, (path, response.text)
         return response
