@@ -32,9 +32,11 @@ class Settings:
     kafka_partitions: int = 3
     relay_batch_size: int = 500
     relay_standby_seconds: float = 1.0
-    # The hash chain's digests (infra.audit.digests): the HMAC key (hex or text; unset: <var>/audit.key), its id, how often.
+    # The hash chain's digests (infra.audit.digests): the HMAC key (hex or text; unset: <var>/audit.key), its id, how often;
+    # the retired keys ("id:key,id:key") still trusted to check digests signed before a rotation.
     audit_key: str | None = None
     audit_key_id: str = "k1"
+    audit_retired_keys: str | None = None
     audit_digest_seconds: float = 60.0
     # Store connections (whole seconds, 0 = off): no write waits or holds the events table unboundedly.
     db_lock_timeout_seconds: int = 5
@@ -66,6 +68,7 @@ class Settings:
             relay_standby_seconds=float(e.get("DUDAO_RELAY_STANDBY_SECONDS", d.relay_standby_seconds)),
             audit_key=e.get("DUDAO_AUDIT_KEY") or d.audit_key,
             audit_key_id=e.get("DUDAO_AUDIT_KEY_ID", d.audit_key_id),
+            audit_retired_keys=e.get("DUDAO_AUDIT_RETIRED_KEYS") or d.audit_retired_keys,
             audit_digest_seconds=float(e.get("DUDAO_AUDIT_DIGEST_SECONDS", d.audit_digest_seconds)),
             db_lock_timeout_seconds=int(e.get("DUDAO_DB_LOCK_TIMEOUT_SECONDS", d.db_lock_timeout_seconds)),
             db_statement_timeout_seconds=int(e.get("DUDAO_DB_STATEMENT_TIMEOUT_SECONDS", d.db_statement_timeout_seconds)),

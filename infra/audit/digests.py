@@ -10,9 +10,11 @@ The message signed (version 1), UTF-8, lines joined by "\\n":
 `dudao-digest-v1`, position, head hash (hex), signed_at (ISO-8601 UTC), key id.
 The key (`DUDAO_AUDIT_KEY`) is a secret shared by the chain process and whoever verifies: HMAC
 proves the digest came from a holder of the key, so keep it out of the database, give it to the
-discipline body's verifier, and rotate it by a new key id (old digests stay checkable with the
-old key). Without a configured key, `dudao run` and `dudao chain` make one under the var
-directory (`audit.key`, readable by its owner only) — fine for a trial, not for production.
+discipline body's verifier, and rotate it by a new key id: the old key moves to the retired keys
+(`DUDAO_AUDIT_RETIRED_KEYS`, `id:key,id:key`), which only check the digests signed before (a
+`Keyring`); a digest under a key id the verifier does not hold is reported, never trusted. Without a
+configured key, `dudao run` and `dudao chain` make one under the var directory (`audit.key`,
+readable by its owner only) — fine for a trial, not for production.
 """
 
 from __future__ import annotations
@@ -53,11 +55,7 @@ class SigningKey:
 def load_key(key: str | None, key_id: str, var_dir: Path) -> SigningKey:
     """The configured key (`DUDAO_AUDIT_KEY`, hex or text), else the one kept under var (made on first use)."""
     if key:
-        try:
-            secret = bytes.fromhex(key)
-        except ValueError:
-            secret = key.encode()
-        return SigningKey(key_id, secret)
+        return SigningKey(key_id, secret_of(key))
     path = var_dir / "audit.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +63,38 @@ def load_key(key: str | None, key_id: str, var_dir: Path) -> SigningKey:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
     return SigningKey(key_id, bytes.fromhex(path.read_text().strip()))
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The key that signs now and the retired ones that still check older digests (key rotation)."""
+
+    current: SigningKey
+    retired: tuple[SigningKey, ...] = ()
+
+    def get(self, key_id: str) -> SigningKey | None:
+        return next((k for k in (self.current, *self.retired) if k.key_id == key_id), None)
+
+
+def secret_of(text: str) -> bytes:
+    """A key given as hex, or else as text."""
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return text.encode()
+
+
+def retired_keys(text: str | None) -> tuple[SigningKey, ...]:
+    """`id:key,id:key` (each key hex or text) as signing keys; empty when unset."""
+    pairs = [item.split(":", 1) for item in (text or "").split(",") if item.strip()]
+    if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+        raise ValueError("DUDAO_AUDIT_RETIRED_KEYS: give id:key pairs separated by commas")
+    return tuple(SigningKey(key_id.strip(), secret_of(key.strip())) for key_id, key in pairs)
+
+
+def load_keyring(key: str | None, key_id: str, retired: str | None, var_dir: Path) -> Keyring:
+    """The current key (`load_key`) and the retired ones."""
+    return Keyring(load_key(key, key_id, var_dir), retired_keys(retired))
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,8 @@ def trail(conn: Any, entity_id: UUID, *, since: datetime | None = None, until: d
             "rows": to_jsonable_python(out)}
 
 
-def verify(app: Dudao, database_url: str, key: digests.SigningKey | None, *, extra: list[digests.Digest] | None = None,
+def verify(app: Dudao, database_url: str, key: digests.SigningKey | digests.Keyring | None, *,
+           extra: list[digests.Digest] | None = None,
            start: int = 0, upto: int | None = None, progress: vf.Progress | None = None) -> vf.Report:
     with psycopg.connect(database_url) as conn:
         chain.create_tables(conn)
@@ -98,7 +99,7 @@ def replay_scope(app: Dudao, conn: Any, *, case: UUID | None = None, item: UUID 
 
 
 def dossier_html(app: Dudao, database_url: str, conn: Any, case_id: UUID, now: datetime,
-                 key: digests.SigningKey | None) -> str:
+                 key: digests.SigningKey | digests.Keyring | None) -> str:
     """The case's dossier, with a verification of the chain from the case's first related event to the latest digest."""
     existing(app, ("accountability_case",), case_id)
     with psycopg.connect(database_url) as c:

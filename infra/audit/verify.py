@@ -97,8 +97,8 @@ class _Walk:
     """The running state of one verification: the previous link, the digests due, the findings."""
 
     def __init__(self, report: Report, prev_id: int, prev_hash: bytes, due: dict[int, list[digests.Digest]],
-                 key: digests.SigningKey | None) -> None:
-        self.report, self.prev_id, self.prev_hash, self.due, self.key = report, prev_id, prev_hash, due, key
+                 keys: digests.Keyring | None) -> None:
+        self.report, self.prev_id, self.prev_hash, self.due, self.keys = report, prev_id, prev_hash, due, keys
 
     def find(self, position: int, what: str, detail: str) -> None:
         if len(self.report.findings) < MAX_FINDINGS:
@@ -148,7 +148,12 @@ class _Walk:
     def digest_at(self, position: int, link_hash: bytes) -> None:
         for d in self.due.pop(position):
             self.report.digests_checked += 1
-            if self.key is not None and not d.signed_by(self.key):
+            key = self.keys.get(d.key_id) if self.keys is not None else None
+            if self.keys is not None and key is None:
+                self.find(position, "digest_signature", f"the {d.source} digest at {position} "
+                          f"(signed {d.signed_at.isoformat()}) names key {d.key_id}, which this verifier does not hold "
+                          "(a retired key goes in DUDAO_AUDIT_RETIRED_KEYS)")
+            elif key is not None and not d.signed_by(key):
                 self.find(position, "digest_signature", f"the {d.source} digest at {position} "
                           f"(signed {d.signed_at.isoformat()}, key {d.key_id}) has no valid signature")
             elif d.head_hash != link_hash:
@@ -160,10 +165,13 @@ class _Walk:
                 self.report.last_good_digest = d
 
 
-def verify(conn: psycopg.Connection[Any], events: Composed, *, key: digests.SigningKey | None,
+def verify(conn: psycopg.Connection[Any], events: Composed, *, key: digests.SigningKey | digests.Keyring | None,
            extra_digests: Iterable[digests.Digest] = (), start: int = 0, upto: int | None = None,
            progress: Progress | None = None) -> Report:
-    """Verify links and digests in (start, upto] (default: the whole chain) in one snapshot."""
+    """Verify links and digests in (start, upto] (default: the whole chain) in one snapshot.
+
+    `key`: the key (or the keyring, retired keys included) each digest's signature is checked with; None checks
+    the digests' hashes only."""
     began = time.perf_counter()
     fresh = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     with conn.transaction():
@@ -177,7 +185,8 @@ def verify(conn: psycopg.Connection[Any], events: Composed, *, key: digests.Sign
         for d in [*digests.stored(conn), *extra_digests]:
             if start < d.position <= hi:
                 due.setdefault(d.position, []).append(d)
-        walk = _Walk(report, prev_id, prev_hash, due, key)
+        keys = digests.Keyring(key) if isinstance(key, digests.SigningKey) else key
+        walk = _Walk(report, prev_id, prev_hash, due, keys)
         _walk(conn, events, walk, start, hi, progress)
         for position in sorted(walk.due):  # digests at positions with neither event nor link
             walk.digest_at(position, b"")

@@ -43,6 +43,12 @@ def signing_key(settings: Settings) -> digests.SigningKey:
     return digests.load_key(settings.audit_key, settings.audit_key_id, settings.var_dir)
 
 
+def checking_keys(settings: Settings) -> digests.Keyring:
+    """The signing key and the retired ones: what digests' signatures are checked with."""
+    return digests.load_keyring(settings.audit_key, settings.audit_key_id, settings.audit_retired_keys,
+                                settings.var_dir)
+
+
 def parse_time(value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -98,7 +104,7 @@ def verify_command(
     """Recompute the hash chain; exit 0 when intact, 3 at the first position where history disagrees (校验)."""
     settings = load_settings()
     system = bootstrap_from_settings(settings)
-    key = signing_key(settings)
+    key = checking_keys(settings)
     extra: list[digests.Digest] = []
     if kafka and settings.kafka_bootstrap:
         try:
@@ -238,7 +244,8 @@ def dossier_command(case: UUID = typer.Argument(..., help="the accountability ca
     settings = load_settings()
     system = audit_system(settings)
     try:
-        path = write_dossier(system, case, signing_key(settings), out or settings.var_dir / "dossiers" / f"dossier-{case}.html")
+        path = write_dossier(system, case, checking_keys(settings),
+                             out or settings.var_dir / "dossiers" / f"dossier-{case}.html")
     except DomainError as err:
         raise typer.BadParameter(err.message_en) from err
     finally:
@@ -246,15 +253,15 @@ def dossier_command(case: UUID = typer.Argument(..., help="the accountability ca
     typer.echo(str(path))
 
 
-def write_dossier(system: System, case: UUID, key: digests.SigningKey, path: Path, now: datetime | None = None) -> Path:
+def write_dossier(system: System, case: UUID, keys: digests.Keyring, path: Path, now: datetime | None = None) -> Path:
     """Render the dossier of `case` to `path` (the chain brought up to date and a digest signed first).
 
     `now`: the instant the replay runs to (default the clock's now; the demo passes the end of its month).
     """
-    process = ChainProcess(system.database_url, events_table(system.app), key, system.clock)
+    process = ChainProcess(system.database_url, events_table(system.app), keys.current, system.clock)
     process.round(force_digest=True)
     with psycopg.connect(system.database_url, row_factory=dict_row) as conn:
-        html = aq.dossier_html(system.app, system.database_url, conn, case, now or system.clock(), key)
+        html = aq.dossier_html(system.app, system.database_url, conn, case, now or system.clock(), keys)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return path
@@ -283,5 +290,5 @@ def demo_dossier(system: System, settings: Settings, campaign_id: UUID) -> Path 
     if row is None:
         return None
     case = row["aggregate_id"]
-    return write_dossier(system, case, signing_key(settings), settings.var_dir / "dossiers" / f"dossier-{case}.html",
+    return write_dossier(system, case, checking_keys(settings), settings.var_dir / "dossiers" / f"dossier-{case}.html",
                          now=last["at"] if last else None)

@@ -51,10 +51,11 @@ def serve(host: str = typer.Option(None, help="Default: DUDAO_HTTP_HOST or 127.0
     s = load_settings(configure_logs=True)
     system = bootstrap_from_settings(s, create_tables=s.create_tables)
     try:
-        from infra.audit.digests import load_key
+        from infra.audit.digests import load_keyring
 
         api = create_app(system, kafka_bootstrap=s.kafka_bootstrap, uploads_dir=s.uploads_dir)
-        api.state.audit_key = load_key(s.audit_key, s.audit_key_id, s.var_dir)  # dossiers check digests' signatures
+        # dossiers check digests' signatures, retired keys included
+        api.state.audit_key = load_keyring(s.audit_key, s.audit_key_id, s.audit_retired_keys, s.var_dir)
         uvicorn.run(api, host=host or s.http_host,
                     port=port or s.http_port, access_log=False)
     finally:

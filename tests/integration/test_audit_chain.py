@@ -1,6 +1,7 @@
 """The hash chain against real PostgreSQL and a real broker: an untouched store verifies intact; 200 random
 single-byte changes, deletions, reorderings and insertions are each found at exactly their first position; a
-table whose chain was recomputed to hide a change is caught by a digest published to Kafka."""
+table whose chain was recomputed to hide a change is caught by a digest published to Kafka; digests signed before a
+key rotation check with the retired key."""
 
 from __future__ import annotations
 
@@ -148,3 +149,21 @@ def test_a_rechained_table_is_caught_by_the_digest_published_to_kafka(system: Sy
     assert alone.intact
     assert with_kafka.first is not None and with_kafka.first.what == "digest_mismatch"
     assert with_kafka.first.position == published[0].position
+
+
+def test_after_a_key_rotation_old_digests_check_with_the_retired_key_and_are_reported_without_it(system: System) -> None:
+    """Digests signed under k-old, then under k-new after a rotation: a verifier holding both (the old one retired)
+    finds history intact; one holding only the new key reports the old digest, naming the key it lacks."""
+    old, new = digests.SigningKey("k-old", b"o" * 32), digests.SigningKey("k-new", b"n" * 32)
+    fill(system, 40)
+    ChainProcess(system.database_url, events_table(system.app), old, system.clock).round(force_digest=True)
+    first = system.app.recorder.max_notification_id()
+    fill(system, 20)
+    ChainProcess(system.database_url, events_table(system.app), new, system.clock).round(force_digest=True)
+    retired = digests.retired_keys(f"k-old:{(b'o' * 32).hex()}")  # as DUDAO_AUDIT_RETIRED_KEYS gives it
+    with psycopg.connect(system.database_url) as conn:
+        both = vf.verify(conn, events_table(system.app), key=digests.Keyring(new, retired))
+        only_new = vf.verify(conn, events_table(system.app), key=new)
+    assert both.intact and both.digests_checked == 2
+    assert only_new.first is not None and only_new.first.what == "digest_signature"
+    assert only_new.first.position == first and "k-old" in only_new.first.detail
