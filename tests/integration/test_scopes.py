@@ -1,5 +1,5 @@
 """Scopes (范围, DESIGN §9) over HTTP: a unit acts on and sees its own work, a leader their linked places, a supervisor
-their group's visits; a token can be narrowed to units or places, and it expires.
+their group's visits (writes and reads); a token can be narrowed to units or places, and it expires.
 
 One campaign: 城管局 (unit_a) leads grid 1 (sites s1, s2), 住建局 (unit_b) leads grid 2 (site s3); a problem at
 s1 is handed to unit_a, one at s3 to unit_b; leader "li" is linked (挂钩) to grid 1, "li_unit" to unit_b; "supervisor" and
@@ -164,6 +164,21 @@ def test_a_unit_officer_sees_only_the_notices_addressed_to_their_unit(s: Scoped)
     assert [r["notice_id"] for r in rows] == [str(mine)]
     assert code(s.get(officer, f"/notices/{theirs}")) == (403, "out_of_scope")
     assert code(s.get(officer, f"/notices/{mine}")) == (200, None)
+
+
+def test_a_supervisor_sees_only_their_groups_visits(s: Scoped) -> None:
+    """A visit of the 检查督导组: another of the group reads it (200, and in the list); unit_a's supervisor gets 403
+    out_of_scope by id and no row in the list."""
+    visit = uuid4()
+    body = {"occurred_at": (s.w.system.clock() - timedelta(hours=1)).isoformat(), "visit_id": visit,
+            "campaign_id": s.w.campaign_id, "place_id": s.w["grid1"], "participants": [str(s.w["supervisor"])]}
+    assert code(s.post(s.token("supervisor"), "open_visit", **body)) == (201, None)
+    s.w.catch_up()
+    listed = {who: [r["visit_id"] for r in s.get(s.token(who), f"/campaigns/{s.w.campaign_id}/visits").json()["rows"]]
+              for who in ("supervisor2", "supervisor_in_a")}
+    assert listed == {"supervisor2": [str(visit)], "supervisor_in_a": []}
+    assert code(s.get(s.token("supervisor2"), f"/visits/{visit}")) == (200, None)
+    assert code(s.get(s.token("supervisor_in_a"), f"/visits/{visit}")) == (403, "out_of_scope")
 
 
 def test_a_leader_sees_the_problems_at_their_linked_places(s: Scoped) -> None:
