@@ -84,7 +84,7 @@ def get_visit(visit_id: UUID, request: Request, as_of: ReadInstant | None = AsOf
     problems = {f.problem_id: reader.get("problem", f.problem_id, Problem) for f in visit.findings}
     shown = [f for f in visit.findings if finding_visible(seen, unit_of(problems[f.problem_id]),
                                                            f.place_id or visit.place_id)]
-    if not visit_visible(seen, visit.place_id, shown):
+    if not visit_visible(seen, visit.place_id, shown) or not seen.visit(visit.logged_by, visit.participants):
         raise out_of_scope("visit", visit_id)
     units = {p.unit_id for p in problems.values() if p is not None and p.unit_id is not None}
     names = {u: n for u in units if (n := name_of(reader, "unit", u)) is not None}
@@ -137,6 +137,6 @@ def scoped(row: dict[str, Any], seen: Visible) -> dict[str, Any] | None:
         return row
     findings = [f for f in row["findings"]
                 if finding_visible(seen, (f["problem"] or {}).get("unit_id"), f.get("place_id") or row["place_id"])]
-    if not visit_visible(seen, row["place_id"], findings):
+    if not visit_visible(seen, row["place_id"], findings) or not seen.visit(row["logged_by"], row["participants"]):
         return None
     return {**row, "findings": findings, "finding_count": len(findings)}
