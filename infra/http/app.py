@@ -28,7 +28,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from infra.http.auth import ensure_tokens_table
 from infra.http.availability import DatabaseGate
 from infra.http.commands import command_router
-from infra.http.errors import database_unavailable, error_response, install_error_handlers, internal_error, too_large
+from infra.http.errors import (
+    COMMON_ERRORS, database_unavailable, error_response, install_error_handlers, internal_error, too_large,
+)
 from infra.http.params import RefuseControlCharacters
 from infra.http.queries import query_router
 from domain.problem.events import MAX_EVIDENCE_BYTES
@@ -80,7 +82,7 @@ def create_app(system: System, *, kafka_bootstrap: str | None = None, max_body_b
         gate.close()
         pool.close()
 
-    app = FastAPI(title="dudao 督导 API", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="dudao 督导 API", version="0.1.0", lifespan=lifespan, responses=COMMON_ERRORS,
                   description="创建活动督导：指挥体系、责任分工与责任矩阵。所有写操作以访问令牌对应的身份记录。")
     app.state.system = system
     app.state.read_pool = pool

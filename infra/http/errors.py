@@ -34,6 +34,38 @@ class ErrorBody(BaseModel):
     details: dict[str, Any] = {}
 
 
+# What each error status means, for the OpenAPI document; the `code`s in backticks are the body's.
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "malformed request: a body that is not JSON (`malformed_json`), broken multipart form data "
+         "(`malformed_request`), or an `X-Correlation-ID` that is not a UUID (`invalid_correlation_id`)",
+    401: "missing, unknown, revoked or expired bearer token (`unauthenticated`, `token_expired`)",
+    403: "the token's role, campaign or scope does not allow this (`read_only_role`, `role_not_allowed`, "
+         "`campaign_not_allowed`, `out_of_scope`)",
+    404: "the entity asked for, or one a command refers to, does not exist (`<kind>_not_found`)",
+    409: "conflict with the current state, or a `command_id` reused with another payload",
+    413: "request body over the limit (`payload_too_large`, `details.max_bytes`): 1 MiB, or the photo limit for an upload",
+    415: "a file of a type that is not accepted",
+    422: "invalid input — wrong type, missing field, a control character in any text or parameter "
+         "(`control_character`), a time outside 2000–2100 or without an offset (`time_out_of_range`, ...) — "
+         "or a broken rule (its own code)",
+    503: "database unavailable (`database_unavailable`): retry after `Retry-After` seconds (not /health, /metrics)",
+}
+ERROR_CONTENT: dict[str, Any] = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+
+
+def error_responses(*statuses: int, described: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for these error statuses, each the one JSON error body whatever the route answers on
+    success (with FastAPI's `model=` instead, an error of an HTML or CSV route would be documented as HTML or CSV);
+    `described` words a status more precisely for these routes."""
+    return {s: {"description": (described or {}).get(s, ERROR_DESCRIPTIONS[s]), "content": ERROR_CONTENT}
+            for s in statuses}
+
+
+# What any route may answer before it runs (the request middleware of `infra.http.app`): 400 for a bad
+# X-Correlation-ID, 413, 503 while the database is unreachable, and 422 for a control character in the path or query.
+COMMON_ERRORS = error_responses(400, 413, 422, 503)
+
+
 class Unauthenticated(DomainError):
     """No valid bearer token (未认证)."""
 
@@ -108,8 +140,23 @@ async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """The handlers that turn every failure into the one error body, and `ErrorBody` in the OpenAPI components
+    (what `error_responses` refer to)."""
+    document_error_body(app)
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     for exc_type in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_type, on_unavailable)
+
+
+def document_error_body(app: FastAPI) -> None:
+    """Add `ErrorBody` to the app's OpenAPI components once the document is built (FastAPI's way to extend it)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()  # built once, then cached by FastAPI on `app.openapi_schema`
+        schema.setdefault("components", {}).setdefault("schemas", {}).setdefault("ErrorBody", ErrorBody.model_json_schema())
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI documents replacing `app.openapi` to extend the schema

@@ -23,7 +23,7 @@ from domain.kernel.instants import is_in_sane_range
 from domain.kernel.calendar import CHINA_TZ
 from infra.http.auth import Grant, current_grant, ensure_campaign
 from infra.commands.service import StoreReader
-from infra.http.errors import ErrorBody
+from infra.http.errors import error_responses
 from infra.http import replayed
 from infra.http.params import AsOf, ReadInstant
 from infra.store.event_store import Dudao
@@ -39,9 +39,7 @@ SCOPE_KINDS = ("place", "indicator", "task")
 T = TypeVar("T")
 MATRIX_MODELS = ("matrix", "structure", "liaison_duties")  # the matrix shows liaison leaders from their links
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorBody} for s in (401, 403, 404, 422, 503)
-}
+ERRORS = error_responses(401, 403, 404)  # a read's own; 400, 413, 422 and 503 are every route's (the app's)
 
 
 def load_state(app: Dudao, kind: str, aggregate_id: UUID) -> tuple[Any, int] | None:

@@ -25,14 +25,14 @@ from fastapi.responses import Response
 
 from infra.evaluation import evaluation_body, ranking_body
 from infra.http.auth import Grant, current_grant
-from infra.http.errors import ErrorBody
+from infra.http.errors import error_responses
 from infra.http.params import AsOf, ReadDay, ReadInstant
 from infra.http.queries import snapshot, visible_campaign
 from infra.imports.tables import XLSX_MEDIA_TYPE, workbook
 
 router = APIRouter(tags=["metrics"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 422, 503)}
+ERRORS = error_responses(401, 403, 404)  # a read's own; 400, 413, 422 and 503 are every route's (the app's)
 READ_MODELS = ("metrics", "tasks", "structure")
 By = Query("unit", description="unit, grid, sub_command, indicator or campaign")
 Period = Query("month", description="week, month, two_month (双月), custom (with start and end) or all (to date)")

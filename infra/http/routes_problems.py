@@ -27,7 +27,7 @@ from domain.policy.campaign import CampaignPolicy, campaign_calendar, categories
 from domain.problem.events import EvidenceRef, ProblemState
 from domain.problem.rules import is_overdue, problem_light, time_used_fraction, working_hours_used
 from infra.http.auth import Grant, current_grant, ensure_campaign, ensure_may_write
-from infra.http.errors import ErrorBody
+from infra.http.errors import ErrorBody, error_responses
 from infra.http import replayed
 from infra.http.params import AsOf, Now, ReadDay, ReadInstant
 from infra.http.queries import campaign_of, existing, instant, load_state, read_consistently, snapshot, visible_campaign, zone
@@ -41,7 +41,7 @@ from projections import metrics as mt
 
 router = APIRouter()
 
-ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 422, 503)}
+ERRORS = error_responses(401, 403, 404)  # a read's own; 400, 413, 422 and 503 are every route's (the app's)
 UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorBody} for s in (400, 401, 403, 404, 413, 415, 422, 503)
 }

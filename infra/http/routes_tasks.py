@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 
 from domain import tasks as tk
 from infra.http.auth import Grant, current_grant, ensure_campaign, ensure_may_write
-from infra.http.errors import ErrorBody
+from infra.http.errors import ERROR_CONTENT, error_responses
 from infra.http.params import AsOf, ReadInstant
 from infra.http.queries import campaign_of, existing, instant, snapshot, visible_campaign
 from infra.http.scope import visible
@@ -30,7 +30,18 @@ from projections import tasks as tp
 
 router = APIRouter(tags=["tasks"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 413, 422, 503)}
+ERRORS = error_responses(401, 403, 404)  # a route's own; 400, 413, 422 and 503 are every route's (the app's)
+# The import report (its counts, every row's outcome, every error by row), as 200 and as the 422 of a file that
+# cannot be read as a 任务分解表 at all (`errors` says why); any other 422 is the one error body.
+IMPORT_REPORT: dict[str, Any] = {"type": "object", "required": ["campaign_id", "file", "rows", "errors", "results"]}
+IMPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    200: {"description": "the import report (`?result=xlsx`: the uploaded rows annotated, as XLSX)",
+          "content": {"application/json": {"schema": IMPORT_REPORT}, XLSX_MEDIA_TYPE: {}}},
+    422: {"description": "the file cannot be read as a 任务分解表 (the import report, whose `errors` say why), or "
+                         "invalid input (the error body)",
+          "content": {"application/json": {"schema": {"anyOf": [IMPORT_REPORT, ERROR_CONTENT["application/json"]["schema"]]}}}},
+}
 READ_MODELS = ("tasks", "structure")
 
 
@@ -80,7 +91,7 @@ def task_timeline(task_id: UUID, request: Request, grant: Grant = Depends(curren
                              "reports": reports, **positions})
 
 
-@router.post("/campaigns/{campaign_id}/imports", responses={**ERRORS, 200: {"description": "the import report"}})
+@router.post("/campaigns/{campaign_id}/imports", responses=IMPORT_RESPONSES)
 def import_task_table(campaign_id: UUID, request: Request,
                       file: UploadFile = File(..., description="任务分解表 (.xlsx, or .csv in UTF-8 or GBK)"),
                       dry_run: bool = Form(False, description="check every row, write nothing"),
