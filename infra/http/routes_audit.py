@@ -25,7 +25,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, Response
 from psycopg.rows import dict_row
 
-from domain.kernel.base import Forbidden
+from domain.kernel.base import DomainError, Forbidden
 from domain.kernel.roles import AUDIT_READER_ROLES
 from infra.audit import asof, chain, digests, queries as aq
 from infra.http import replayed
@@ -36,6 +36,11 @@ from infra.http.errors import error_responses
 router = APIRouter(tags=["audit"])
 ERRORS = error_responses(401, 403, 404)  # a read's own; 400, 413, 422 and 503 are every route's (the app's)
 AsOf = Query(None, description="ISO-8601 instant with offset (as of then). Default: now.")
+MAX_OFFSET = 10**9  # far past any trail, and within the bigint PostgreSQL's OFFSET takes (a larger one was a 500)
+TRAIL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS, 200: {"description": "the trail: JSON, or with `format=csv` a CSV file (UTF-8 with a BOM)",
+                    "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}},
+}
 OWN_GET = ("policies", "liaisons", "liaison_duties")  # kinds with no GET /{kind}/{id} elsewhere (visits: routes_visits)
 
 
@@ -56,7 +61,7 @@ def visible(request: Request, grant: Grant, kinds: tuple[str, ...], entity_id: U
 def now_or(request: Request, at: datetime | None) -> datetime:
     at = at or request.app.state.system.clock()
     if at.tzinfo is None:
-        raise Forbidden("naive_timestamp", "时间须带时区", "the instant needs an offset")  # pragma: no cover
+        raise DomainError("naive_timestamp", "时间须带时区", "the instant needs an offset")  # 422: bad input
     return at
 
 
@@ -77,7 +82,7 @@ def trail_endpoint(plural: str) -> Callable[..., Any]:
 
     def endpoint(entity_id: UUID, request: Request, since: datetime | None = None, until: datetime | None = None,
                  by: str = Query("recorded", pattern="^(recorded|occurred)$"), limit: int = Query(200, ge=1, le=5000),
-                 offset: int = Query(0, ge=0), format: str = Query("json", pattern="^(json|csv)$"),
+                 offset: int = Query(0, ge=0, le=MAX_OFFSET), format: str = Query("json", pattern="^(json|csv)$"),
                  grant: Grant = Depends(auditor)) -> Any:
         visible(request, grant, kinds, entity_id)
         body = read(request, lambda conn: aq.trail(conn, entity_id, since=since, until=until, by=by, limit=limit,
@@ -139,7 +144,8 @@ def entity_endpoint(plural: str) -> Callable[..., Any]:
 
 
 for _plural in aq.KINDS:
-    router.add_api_route(f"/{_plural}/{{entity_id}}/trail", trail_endpoint(_plural), methods=["GET"], responses=ERRORS)
+    router.add_api_route(f"/{_plural}/{{entity_id}}/trail", trail_endpoint(_plural), methods=["GET"],
+                         responses=TRAIL_RESPONSES)
     router.add_api_route(f"/{_plural}/{{entity_id}}/knowledge", knowledge_endpoint(_plural), methods=["GET"],
                          responses=ERRORS)
     router.add_api_route(f"/{_plural}/{{entity_id}}/as_of", entity_endpoint(_plural), methods=["GET"], responses=ERRORS)

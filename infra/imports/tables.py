@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -107,9 +108,12 @@ def _csv(text: str) -> Table:
 
 
 def cell_text(value: Any) -> Any:
-    """A cell value as it was read, ready to write back (dates as dates, the rest as is)."""
+    """A cell value as it was read, ready to write back: dates as dates, and in text each control character a
+    worksheet cannot hold (an uploaded CSV may carry any; openpyxl refuses them, which was a 500) as U+FFFD."""
     if isinstance(value, datetime) and value.time() == datetime.min.time():
         return value.date()
+    if isinstance(value, str):
+        return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
     return value
 
 
