@@ -123,25 +123,39 @@ def _title(body: dict[str, Any], what: str) -> str:
     return f"{what}-{body['period']['label_zh']}"
 
 
-def export_route(path: str, build: Callable[..., dict[str, Any]], table: Callable[[dict[str, Any]], list[list[Any]]],
-                 what_zh: str, stem: str, suffix: str, ranked: bool) -> None:
-    media = "text/csv; charset=utf-8" if suffix == "csv" else XLSX_MEDIA_TYPE
+def _media(suffix: str) -> str:
+    return "text/csv; charset=utf-8" if suffix == "csv" else XLSX_MEDIA_TYPE
 
+
+def _file(body: dict[str, Any], lines: list[list[Any]], what_zh: str, stem: str, suffix: str) -> Response:
+    data = as_csv(lines) if suffix == "csv" else workbook([(what_zh, lines, [])])
+    return _download(data, _media(suffix), stem, _title(body, what_zh), suffix)
+
+
+def metrics_export(suffix: str) -> Callable[..., Response]:
+    def endpoint(campaign_id: UUID, request: Request, params: dict[str, Any] = Depends(_params),
+                 grant: Grant = Depends(current_grant)) -> Response:
+        body = figures(request, grant, campaign_id, params)
+        return _file(body, metrics_table(body), "考评指标", "metrics", suffix)
+
+    endpoint.__name__ = f"metrics_{suffix}"
+    endpoint.__doc__ = f"考评指标 as {suffix.upper()}: the same query as …/metrics, a line per group and the totals."
+    return endpoint
+
+
+def rankings_export(suffix: str) -> Callable[..., Response]:
     def endpoint(campaign_id: UUID, request: Request, metric: str = Metric, params: dict[str, Any] = Depends(_params),
                  grant: Grant = Depends(current_grant)) -> Response:
-        body = build(request, grant, campaign_id, metric, params) if ranked else build(request, grant, campaign_id,
-                                                                                        params)
-        lines = table(body)
-        data = as_csv(lines) if suffix == "csv" else workbook([(what_zh, lines, [])])
-        return _download(data, media, stem, _title(body, what_zh), suffix)
+        body = ranking(request, grant, campaign_id, metric, params)
+        return _file(body, ranking_table(body), "排名", "rankings", suffix)
 
-    endpoint.__name__ = f"{stem}_{suffix}"
-    endpoint.__doc__ = f"{what_zh} as {suffix.upper()} (the same query as the JSON route)."
-    router.add_api_route(path, endpoint, methods=["GET"], response_class=Response, responses=ERRORS)
+    endpoint.__name__ = f"rankings_{suffix}"
+    endpoint.__doc__ = f"排名 as {suffix.upper()}: the same query as …/rankings."
+    return endpoint
 
 
 for _suffix in ("csv", "xlsx"):
-    export_route(f"/campaigns/{{campaign_id}}/metrics.{_suffix}", figures, metrics_table, "考评指标", "metrics", _suffix,
-                 ranked=False)
-    export_route(f"/campaigns/{{campaign_id}}/rankings.{_suffix}", ranking, ranking_table, "排名", "rankings", _suffix,
-                 ranked=True)
+    router.add_api_route(f"/campaigns/{{campaign_id}}/metrics.{_suffix}", metrics_export(_suffix), methods=["GET"],
+                         response_class=Response, responses=ERRORS)
+    router.add_api_route(f"/campaigns/{{campaign_id}}/rankings.{_suffix}", rankings_export(_suffix), methods=["GET"],
+                         response_class=Response, responses=ERRORS)
