@@ -77,7 +77,8 @@ def measure(world: World, base: str) -> list[float]:
     headers = {"Authorization": f"Bearer {token}"}
     timings = []
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-        ref = client.post("/evidence", files={"file": ("p.png", PNG, "image/png")}).raise_for_status().json()
+        ref = client.post("/evidence", files={"file": ("p.png", PNG, "image/png")},
+                          data={"campaign_id": str(world.campaign_id)}).raise_for_status().json()
         for n in range(UPLOADS + 10):
             body = visit(world, n, ref)
             started = time.perf_counter()

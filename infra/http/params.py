@@ -18,11 +18,12 @@ Each refusal is the API's one error body, with the code and the parameter named 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import Query
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from domain.kernel.edge import describe
@@ -35,8 +36,27 @@ def _instant_or_day(value: Any) -> Any:
     return instant_text(value, day_allowed=True)
 
 
-ReadInstant = Annotated[datetime, BeforeValidator(_instant_or_day), AfterValidator(in_sane_range)]
-ReadDay = Annotated[date, BeforeValidator(day_text), AfterValidator(day_in_range)]
+class ReadInstant(datetime):
+    """An instant to read at, as a parameter (see the module's docstring); the value is a plain `datetime`.
+
+    A class, not an `Annotated` alias: FastAPI drops an alias's validators from a required parameter
+    declared `x: Alias = Query(...)`, so `?from=0.5` would read as 1970 again.
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            in_sane_range, core_schema.no_info_before_validator_function(_instant_or_day, core_schema.datetime_schema()))
+
+
+class ReadDay(date):
+    """A calendar day, as a parameter: `YYYY-MM-DD`, 2000-01-01 to 2099-12-31; the value is a plain `date`."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            day_in_range, core_schema.no_info_before_validator_function(day_text, core_schema.date_schema()))
+
 
 AsOf = Query(None, description="ISO-8601 instant (or a date: its midnight) between 2000 and 2100; without an offset "
                                "it is read in the campaign's time zone. Default: now.")

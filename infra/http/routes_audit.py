@@ -80,7 +80,7 @@ def as_of_view(request: Request, grant: Grant, kinds: tuple[str, ...], entity_id
 def trail_endpoint(plural: str) -> Callable[..., Any]:
     kinds = aq.KINDS[plural]
 
-    def endpoint(entity_id: UUID, request: Request, since: datetime | None = None, until: datetime | None = None,
+    def endpoint(entity_id: UUID, request: Request, since: ReadInstant | None = None, until: ReadInstant | None = None,
                  by: str = Query("recorded", pattern="^(recorded|occurred)$"), limit: int = Query(200, ge=1, le=5000),
                  offset: int = Query(0, ge=0, le=MAX_OFFSET), format: str = Query("json", pattern="^(json|csv)$"),
                  grant: Grant = Depends(auditor)) -> Any:
@@ -117,7 +117,7 @@ def trail_csv(rows: list[dict[str, Any]]) -> str:
 def knowledge_endpoint(plural: str) -> Callable[..., Any]:
     kinds = aq.KINDS[plural]
 
-    def endpoint(entity_id: UUID, request: Request, as_of: datetime | None = AsOf,
+    def endpoint(entity_id: UUID, request: Request, as_of: ReadInstant | None = AsOf,
                  grant: Grant = Depends(auditor)) -> Any:
         visible(request, grant, kinds, entity_id)
         at = now_or(request, as_of)
@@ -133,7 +133,7 @@ def knowledge_endpoint(plural: str) -> Callable[..., Any]:
 def entity_endpoint(plural: str) -> Callable[..., Any]:
     kinds = aq.KINDS[plural]
 
-    def endpoint(entity_id: UUID, request: Request, as_of: datetime | None = AsOf,
+    def endpoint(entity_id: UUID, request: Request, as_of: ReadInstant | None = AsOf,
                  basis: str = Query("recorded", pattern="^(recorded|occurred)$"),
                  grant: Grant = Depends(auditor)) -> Any:
         return as_of_view(request, grant, kinds, entity_id, as_of, basis)
@@ -172,7 +172,7 @@ for _plural in OWN_GET:
 
 @router.get("/campaigns/{campaign_id}/escalation_replay", responses=ERRORS)
 def campaign_replay(campaign_id: UUID, request: Request, case: UUID | None = None, item: UUID | None = None,
-                    since: datetime | None = None, until: datetime | None = None,
+                    since: ReadInstant | None = None, until: ReadInstant | None = None,
                     grace_minutes: int = Query(60, ge=0, le=100_000), grant: Grant = Depends(auditor)) -> dict[str, Any]:
     """Escalation replay (督办复盘) of one case, one work item or the campaign's period: did each step follow from policy?"""
     visible(request, grant, ("campaign",), campaign_id)

@@ -30,6 +30,7 @@ from infra.commands.service import StoreReader
 from infra.escalator import views
 from infra.escalator.schedule import rules_for
 from infra.http.auth import Grant, current_grant, ensure_campaign
+from infra.http.params import ReadDay, ReadInstant
 from infra.http.queries import AsOf, ERRORS, existing, instant, snapshot, visible_campaign, zone
 from projections import escalation_lists as el
 from projections import liaison_duties as ld
@@ -68,9 +69,9 @@ def _compliance(request: Request, campaign: Any, as_of: datetime | None, **filte
 
 @router.get("/campaigns/{campaign_id}/duties", responses=ERRORS)
 def campaign_duties(campaign_id: UUID, request: Request, person_id: UUID | None = None, place_id: UUID | None = None,
-                    period_from: date | None = Query(None, description="first day of the periods wanted"),
-                    period_to: date | None = Query(None, description="last day of the periods wanted"),
-                    status: Status | None = None, as_of: datetime | None = AsOf,
+                    period_from: ReadDay | None = Query(None, description="first day of the periods wanted"),
+                    period_to: ReadDay | None = Query(None, description="last day of the periods wanted"),
+                    status: Status | None = None, as_of: ReadInstant | None = AsOf,
                     grant: Grant = Depends(current_grant)) -> dict[str, Any]:
     """挂钩联系履职情况: per leader × linked place × period — due, done, the visits (occurred/recorded), last visit,
     days since, status (met / met_late / unmet / pending / exempt / not_due), the policy version that judges the
@@ -82,8 +83,8 @@ def campaign_duties(campaign_id: UUID, request: Request, person_id: UUID | None 
 
 
 @router.get("/persons/{person_id}/duties/compliance", responses=ERRORS)
-def leader_compliance(person_id: UUID, request: Request, period_from: date | None = None,
-                      period_to: date | None = None, as_of: datetime | None = AsOf,
+def leader_compliance(person_id: UUID, request: Request, period_from: ReadDay | None = None,
+                      period_to: ReadDay | None = None, as_of: ReadInstant | None = AsOf,
                       grant: Grant = Depends(current_grant)) -> dict[str, Any]:
     """One leader's compliance rows, every linked place and period (as of `as_of`)."""
     campaign = _person_campaign(request, grant, person_id)
@@ -92,8 +93,8 @@ def leader_compliance(person_id: UUID, request: Request, period_from: date | Non
 
 
 @router.get("/places/{place_id}/duties", responses=ERRORS)
-def place_duties(place_id: UUID, request: Request, period_from: date | None = None, period_to: date | None = None,
-                 as_of: datetime | None = AsOf, grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+def place_duties(place_id: UUID, request: Request, period_from: ReadDay | None = None, period_to: ReadDay | None = None,
+                 as_of: ReadInstant | None = AsOf, grant: Grant = Depends(current_grant)) -> dict[str, Any]:
     """The liaison duties toward one place: each leader linked to it, per period."""
     state, _ = existing(request.app.state.system.app, "place", place_id)
     assert isinstance(state, Place)
@@ -103,7 +104,7 @@ def place_duties(place_id: UUID, request: Request, period_from: date | None = No
 
 
 @router.get("/persons/{person_id}/duties", responses=ERRORS)
-def leader_view(person_id: UUID, request: Request, as_of: datetime | None = AsOf,
+def leader_view(person_id: UUID, request: Request, as_of: ReadInstant | None = AsOf,
                 grant: Grant = Depends(current_grant)) -> dict[str, Any]:
     """挂钩领导本人视图: linked places with open problems and escalations there, this period's duty status, and what is
     due next (visits still owed and by when)."""
@@ -127,7 +128,7 @@ def leader_view(person_id: UUID, request: Request, as_of: datetime | None = AsOf
 
 
 @router.get("/persons/{person_id}/duties/trail", responses={**ERRORS, 200: {"content": {"text/csv": {}}}})
-def duty_trail(person_id: UUID, request: Request, as_of: datetime | None = AsOf,
+def duty_trail(person_id: UUID, request: Request, as_of: ReadInstant | None = AsOf,
                format: str = Query("json", pattern="^(json|csv)$", description="json or csv (UTF-8 with BOM)"),
                grant: Grant = Depends(current_grant)) -> Any:
     """履职轨迹: every link given or ended (by whom, why), every visit (occurred/recorded, who logged it), every period's
@@ -158,7 +159,7 @@ def trail_csv(entries: list[dict[str, Any]]) -> bytes:
 
 
 @router.get("/campaigns/{campaign_id}/leaders", responses=ERRORS)
-def leaders_in_force(campaign_id: UUID, request: Request, as_of: datetime | None = AsOf,
+def leaders_in_force(campaign_id: UUID, request: Request, as_of: ReadInstant | None = AsOf,
                      grant: Grant = Depends(current_grant)) -> dict[str, Any]:
     """The liaison leader (挂钩领导) of each place and unit at `as_of`, with 班子 and rank."""
     campaign = visible_campaign(request, grant, campaign_id)

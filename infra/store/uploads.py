@@ -9,7 +9,7 @@ The registry says which campaign an upload belongs to (the same photo uploaded i
 two rows), its type and size, and who uploaded it. A command citing a photo is decided against it
 (`known_evidence`: what the gather hands the decision), so a photo never uploaded, or uploaded to
 another campaign, is refused (`evidence_not_found`); serving a photo checks it too. The table is
-created on first use (`dudao migrate` creates it up front); reading before it exists finds nothing.
+created when the API starts and on the first upload; reading before it exists finds nothing.
 """
 
 from __future__ import annotations

@@ -264,12 +264,10 @@ def test_a_nul_in_command_id_is_refused_on_every_command_route(world: World) -> 
 
 def test_a_control_character_in_any_query_is_refused_before_any_route(world: World) -> None:
     """Every GET route answers a NUL in a query parameter with 422 `control_character`, whatever its own parameters."""
-    paths = {getattr(r, "path", "") for r in world.client.app.routes if "GET" in getattr(r, "methods", set())}
+    paths = get_operations(world)
+    assert len(paths) > 20, sorted(paths)
     for path in sorted(paths):
-        concrete = path.replace("{sha256}", "a" * 64)
-        for name in ("campaign_id", "entity_id", "problem_id", "person_id", "place_id"):
-            concrete = concrete.replace("{" + name + "}", str(world.a))
-        response = world.client.get(concrete, params={"as_of": "2021-12-14\u0000"}, headers=world.hq)
+        response = world.client.get(path, params={"as_of": "2021-12-14\u0000"}, headers=world.hq)
         assert (response.status_code, response.json()["code"]) == (422, "control_character"), (path, response.text)
 
 
@@ -280,3 +278,40 @@ def test_an_edge_refusal_names_the_field_in_both_languages(world: World) -> None
     assert (response.status_code, body["code"]) == (422, "control_character")
     assert "goals[1]" in body["message_zh"] and "goals[1]" in body["message_en"]
     assert body["details"]["errors"][0]["loc"] == ["body", "goals", 1]
+
+
+def get_operations(world: World) -> dict[str, list[dict[str, Any]]]:
+    """Every GET path of the API as its OpenAPI document states it (ids filled in), with its query parameters."""
+    spec = world.client.get("/openapi.json").json()
+    out = {}
+    for path, operations in spec["paths"].items():
+        if "get" not in operations:
+            continue
+        concrete = path.replace("{sha256}", "a" * 64)
+        while "{" in concrete:
+            start, end = concrete.index("{"), concrete.index("}")
+            concrete = concrete[:start] + str(world.a) + concrete[end + 1:]
+        out[concrete] = [p for p in operations["get"].get("parameters", []) if p["in"] == "query"]
+    return out
+
+
+def is_time(parameter: dict[str, Any]) -> bool:
+    schema = parameter.get("schema", {})
+    return any(s.get("format") in ("date", "date-time") for s in [schema, *schema.get("anyOf", [])])
+
+
+def test_every_date_and_time_query_parameter_is_read_at_the_edge(world: World) -> None:
+    """Every GET route's date or instant parameter (found in the OpenAPI document) refuses a number (time_format) and
+    year 9999 (time_out_of_range) before the route runs: all are `infra.http.params` types, none a bare date or datetime."""
+    operations = {path: [p["name"] for p in params if is_time(p)] for path, params in get_operations(world).items()}
+    operations = {path: names for path, names in operations.items() if names}
+    assert len(operations) >= 5, operations  # the ledger, matrix, bulletin draft, ... are found
+    wrong = []
+    for path, names in sorted(operations.items()):
+        for name in names:
+            for value, code in (("0.5", "time_format"), ("9999-12-31", "time_out_of_range")):
+                response = world.client.get(path, params={name: value}, headers=world.hq)
+                errors = response.json().get("details", {}).get("errors", []) if response.status_code == 422 else []
+                if {"loc": ["query", name], "type": code} not in [{"loc": e["loc"], "type": e["type"]} for e in errors]:
+                    wrong.append((path, name, value, response.status_code))
+    assert not wrong, "\n".join(sorted({f"{p.replace(str(world.a), '{id}')} ?{n}" for p, n, _, _ in wrong}))
