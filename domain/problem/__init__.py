@@ -24,7 +24,7 @@ from domain.problem.commands import (
     VerifyRectification, RejectRectification, CloseProblem, RequestTransfer, ApproveTransfer, RejectTransfer,
     TransferProblem, RequestCoordination, ResolveCoordination, RequestExtension, ApproveExtension,
     RejectExtension, ParkProblem, ResumeProblem, WithdrawProblem, DismissDuplicateFlag, MergeProblem,
-    ClosedMatch, ProblemMatches, ReportRefs, ProblemRefs, REFS_NEEDED, AutoDispatch,
+    ClosedMatch, ProblemMatches, KnownEvidence, ReportRefs, ProblemRefs, REFS_NEEDED, AutoDispatch,
 )
 from domain.problem.decisions import (
     Events, HQ_OR_SYSTEM, new_problem_events, relapse_original, same_report, report_problem, assign_problem,
@@ -103,6 +103,7 @@ __all__ = [
     "MergeProblem",
     "ClosedMatch",
     "ProblemMatches",
+    "KnownEvidence",
     "ReportRefs",
     "ProblemRefs",
     "REFS_NEEDED",
