@@ -31,8 +31,9 @@ from infra.http.commands import command_router
 from infra.http.errors import (
     COMMON_ERRORS, database_unavailable, error_response, install_error_handlers, internal_error, too_large,
 )
-from infra.http.params import RefuseControlCharacters
+from infra.http.params import RefuseControlCharacters, RestoreUnencodedPlus
 from infra.http.queries import query_router
+from infra.http.timestamps import LocalTimestamps
 from domain.problem.events import MAX_EVIDENCE_BYTES
 from infra.bootstrap import System, load_handlers
 from infra.settings import Settings
@@ -94,6 +95,8 @@ def create_app(system: System, *, kafka_bootstrap: str | None = None, max_body_b
     app.include_router(query_router())
     for router in feature_routers():
         app.include_router(router)
+    app.add_middleware(LocalTimestamps)  # every instant of a JSON body in the campaign's zone, with its offset
+    app.add_middleware(RestoreUnencodedPlus)  # ?as_of=...T09:00:00 08:00 meant +08:00
     app.add_middleware(RefuseControlCharacters)  # inside RequestMiddleware: logged, with its correlation id
     app.add_middleware(RequestMiddleware, max_body_bytes=max_body_bytes, gate=gate)
     return app

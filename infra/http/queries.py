@@ -26,6 +26,7 @@ from infra.commands.service import StoreReader
 from infra.http.errors import error_responses
 from infra.http import replayed
 from infra.http.params import AsOf, ReadInstant
+from infra.http.timestamps import respond_in
 from infra.store.event_store import Dudao
 from projections import matrix as mx
 from projections import structure as st
@@ -144,9 +145,11 @@ def timezone_of(app: Dudao, state: Any) -> str:
 
 
 def visible_campaign(request: Request, grant: Grant, campaign_id: UUID) -> Any:
-    """The campaign's state, after checking it exists (404) and the token may see it (403)."""
+    """The campaign's state, after checking it exists (404) and the token may see it (403); the response's instants
+    are then rendered in its time zone (`infra.http.timestamps`)."""
     ensure_campaign(grant, campaign_id)
     state, _ = existing(request.app.state.system.app, "campaign", campaign_id)
+    respond_in(request, state.timezone)
     return state
 
 

@@ -42,11 +42,12 @@ def escalations(campaign_id: UUID, request: Request, level: int | None = Query(N
                 bao_bao_id: UUID | None = Query(None, description="包保责任人 (person or unit) of the place"),
                 leader_id: UUID | None = Query(None, description="挂钩领导: their places' rows and their unmet duties"),
                 limit: int = Query(200, ge=1, le=5000), offset: int = Query(0, ge=0),
-                grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+                as_of: ReadInstant | None = AsOf, grant: Grant = Depends(current_grant)) -> dict[str, Any]:
     """Open escalations (督办清单) by level and age, filtered per unit, grid, sub-command, 包保责任人 or 挂钩领导, with the
-    HQ overview (总览) of the same selection: each row says what is overdue, since when, the next step and when."""
+    HQ overview (总览) of the same selection: each row says what is overdue, since when, the next step and when —
+    ages and next steps read at `as_of` (default now), over the open work as it stands."""
     campaign = visible_campaign(request, grant, campaign_id)
-    now = request.app.state.system.clock()
+    now = instant(as_of, campaign.timezone, request.app.state.system.clock)
     reader = StoreReader(request.app.state.system.app)
     rules = rules_for(ladders_of(reader, campaign_id), calendar_for(reader, campaign_id))
     raw, positions = snapshot(request, READ_MODELS, lambda conn: el.open_escalations(

@@ -30,8 +30,8 @@ from infra.commands.service import StoreReader
 from infra.escalator import views
 from infra.escalator.schedule import rules_for
 from infra.http.auth import Grant, current_grant, ensure_campaign
-from infra.http.params import ReadDay, ReadInstant
-from infra.http.queries import AsOf, ERRORS, existing, instant, snapshot, visible_campaign, zone
+from infra.http.params import AsOf, ReadDay, ReadInstant
+from infra.http.queries import ERRORS, existing, instant, snapshot, visible_campaign, zone
 from projections import escalation_lists as el
 from projections import liaison_duties as ld
 
@@ -169,12 +169,13 @@ def leaders_in_force(campaign_id: UUID, request: Request, as_of: ReadInstant | N
 
 
 @router.get("/campaigns/{campaign_id}/escalations/by_leader", responses=ERRORS)
-def escalations_by_leader(campaign_id: UUID, request: Request,
+def escalations_by_leader(campaign_id: UUID, request: Request, as_of: ReadInstant | None = AsOf,
                           grant: Grant = Depends(current_grant)) -> dict[str, Any]:
     """督办清单（按挂钩领导）: the open escalations grouped per liaison leader — the items at the places they are linked
-    to (the 包保责任人 standing in where no link is defined) and their own unmet liaison duties."""
+    to (the 包保责任人 standing in where no link is defined) and their own unmet liaison duties — read at `as_of`
+    (default now)."""
     campaign = visible_campaign(request, grant, campaign_id)
-    now = request.app.state.system.clock()
+    now = instant(as_of, campaign.timezone, request.app.state.system.clock)
     reader = StoreReader(request.app.state.system.app)
     rules = rules_for(ladders_of(reader, campaign_id), calendar_for(reader, campaign_id))
 

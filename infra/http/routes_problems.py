@@ -2,9 +2,10 @@
 one problem with its timeline, and grid progress.
 
 Commands (report, 交办, 签收, 整改, 复查, 销号, visits, policies) go through the generic
-`POST /commands/{name}` routes; this router adds what is not a command. `now` on the ledger
+`POST /commands/{name}` routes; this router adds what is not a command. `as_of` on the ledger
 routes sets the instant the clock is read at (for simulated clocks and "as it looked then"); `as_of`
 on one problem replays it to that instant from the stored events (state, clock and timeline then).
+`now`, their former name, is a deprecated alias of `as_of` for one release (`infra.http.params.read_at`).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from domain.problem.rules import is_overdue, problem_light, time_used_fraction, 
 from infra.http.auth import Grant, current_grant, ensure_campaign, ensure_may_write
 from infra.http.errors import ErrorBody, error_responses
 from infra.http import replayed
-from infra.http.params import AsOf, Now, ReadDay, ReadInstant
+from infra.http.params import ReadDay, ReadInstant, read_at
 from infra.http.queries import campaign_of, existing, instant, load_state, read_consistently, snapshot, visible_campaign, zone
 from infra.http.scope import Visible, ensure_problem_visible, visible
+from infra.http.timestamps import respond_in
 from infra.calendars import official_calendar
 from infra.evaluation import evaluation_body
 from infra.http.exports import ledger_csv, ledger_xlsx
@@ -129,18 +131,18 @@ def ledger_filters(unit_id: UUID | None = None, grid_id: UUID | None = None, sub
 
 
 @router.get("/campaigns/{campaign_id}/ledger", tags=["ledger"], responses=ERRORS)
-def campaign_ledger(campaign_id: UUID, request: Request, now: ReadInstant | None = Now,
+def campaign_ledger(campaign_id: UUID, request: Request, as_of: datetime | None = Depends(read_at),
                     filters: dict[str, Any] = Depends(ledger_filters),
                     grant: Grant = Depends(current_grant)) -> dict[str, Any]:
     """整改台账: one row per problem with deadline, working time used and its light (green < 80 %, yellow ≤ 100 %, red).
 
     A unit's token lists its units' problems only; a leader's, those at their linked places."""
-    view = ledger_view(request, grant, campaign_id, now)
+    view = ledger_view(request, grant, campaign_id, as_of)
     body = read_consistently(request, LEDGER_PROJECTIONS, lambda conn: view.seen.rows(
         lg.ledger(conn, campaign_id, now=view.at, calendar=view.calendar, **filters)))
     for row in body["rows"]:
         row["category_name"] = view.category_names.get(row["category"], row["category"])
-    return {"campaign_id": str(campaign_id), "now": view.at.isoformat(), **body}
+    return {"campaign_id": str(campaign_id), "as_of": view.at.isoformat(), "now": view.at.isoformat(), **body}
 
 
 def export(request: Request, grant: Grant, campaign_id: UUID, now: datetime | None, filters: dict[str, Any],
@@ -156,19 +158,19 @@ def export(request: Request, grant: Grant, campaign_id: UUID, now: datetime | No
 
 
 @router.get("/campaigns/{campaign_id}/ledger.csv", tags=["ledger"], responses=ERRORS, response_class=Response)
-def campaign_ledger_csv(campaign_id: UUID, request: Request, now: ReadInstant | None = Now,
+def campaign_ledger_csv(campaign_id: UUID, request: Request, as_of: datetime | None = Depends(read_at),
                         filters: dict[str, Any] = Depends(ledger_filters),
                         grant: Grant = Depends(current_grant)) -> Response:
     """The ledger as CSV (UTF-8 with BOM, so Excel shows the Chinese correctly)."""
-    return export(request, grant, campaign_id, now, filters, ledger_csv, "text/csv; charset=utf-8", "csv")
+    return export(request, grant, campaign_id, as_of, filters, ledger_csv, "text/csv; charset=utf-8", "csv")
 
 
 @router.get("/campaigns/{campaign_id}/ledger.xlsx", tags=["ledger"], responses=ERRORS, response_class=Response)
-def campaign_ledger_xlsx(campaign_id: UUID, request: Request, now: ReadInstant | None = Now,
+def campaign_ledger_xlsx(campaign_id: UUID, request: Request, as_of: datetime | None = Depends(read_at),
                          filters: dict[str, Any] = Depends(ledger_filters),
                          grant: Grant = Depends(current_grant)) -> Response:
     """The ledger as an Excel workbook (XLSX)."""
-    return export(request, grant, campaign_id, now, filters, ledger_xlsx,
+    return export(request, grant, campaign_id, as_of, filters, ledger_xlsx,
                   "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx")
 
 
@@ -200,13 +202,13 @@ def grids_progress(campaign_id: UUID, request: Request,
 
 
 @router.get("/problems/{problem_id}", tags=["ledger"], responses=ERRORS)
-def get_problem(problem_id: UUID, request: Request, now: ReadInstant | None = Now, as_of: ReadInstant | None = AsOf,
+def get_problem(problem_id: UUID, request: Request, as_of: datetime | None = Depends(read_at),
                 grant: Grant = Depends(current_grant)) -> dict[str, Any]:
     """One problem: its state folded from its events, its clock (三色: the light) now, and its full timeline (履历).
 
     `as_of=T`: the problem as the store had it at T — folded from the events recorded by then, its clock read at T,
-    its timeline up to then, and the names then in force (`names_in_force`; `infra.http.replayed`). `now` only
-    moves the clock over today's state (`as_of` wins when both are given).
+    its timeline up to then, and the names then in force (`names_in_force`; `infra.http.replayed`). `now` is the
+    deprecated name of `as_of` (one release).
     403 `out_of_scope` for a unit's token when the problem is another unit's, for a leader's outside their places."""
     app = request.app.state.system.app
     found = load_state(app, "problem", problem_id)
@@ -216,13 +218,13 @@ def get_problem(problem_id: UUID, request: Request, now: ReadInstant | None = No
     ensure_campaign(grant, campaign_of(problem))
     ensure_problem_visible(request, grant, problem)
     campaign, _ = existing(app, "campaign", problem.campaign_id)
+    respond_in(request, campaign.timezone)
     then: dict[str, Any] = {}
     if as_of is not None:
         when = instant(as_of, campaign.timezone, request.app.state.system.clock)
         problem, version, reader = replayed.folded_at(app, "problem", "问题", problem_id, when)
         then = {"as_of": when.isoformat(), "names_in_force": replayed.names_then(reader, jsonable_encoder(problem))}
-    at, calendar, _ = campaign_clock(request, problem.campaign_id, as_of if as_of is not None else now,
-                                     campaign.timezone)
+    at, calendar, _ = campaign_clock(request, problem.campaign_id, as_of, campaign.timezone)
     assigned = problem.assigned_at is not None
     clock = {"hours_used": round(working_hours_used(problem, calendar, at), 2),
              "time_used": round(time_used_fraction(problem, calendar, at), 4) if assigned else None,
@@ -230,6 +232,7 @@ def get_problem(problem_id: UUID, request: Request, now: ReadInstant | None = No
              "overdue": is_overdue(problem, at)}
     body = read_consistently(request, LEDGER_PROJECTIONS, lambda conn: lg.timeline(conn, problem_id))
     timeline = [r for r in body["rows"] if r["version"] <= version]
-    return {"problem": {**jsonable_encoder(problem), "version": version}, "now": at.isoformat(), **then,
+    return {"problem": {**jsonable_encoder(problem), "version": version}, "as_of": at.isoformat(),
+            "now": at.isoformat(), **then,
             "clock": clock, "timeline": timeline, "projection_position": body["projection_position"],
             "log_head": body["log_head"]}

@@ -26,6 +26,7 @@ from infra.http.auth import Grant, current_grant, ensure_campaign
 from infra.http.params import AsOf, ReadDay, ReadInstant
 from infra.http.queries import ERRORS, existing, instant, read_consistently, visible_campaign, zone
 from infra.http.scope import Visible, out_of_scope, visible
+from infra.http.timestamps import respond_in
 from projections import visits as pv
 
 router = APIRouter(tags=["visits"])
@@ -73,6 +74,7 @@ def get_visit(visit_id: UUID, request: Request, as_of: ReadInstant | None = AsOf
         raise NotFound("visit_not_found", "督导记录不存在", "visit not found", id=str(visit_id))
     ensure_campaign(grant, first.campaign_id)
     campaign, _ = existing(app, "campaign", first.campaign_id)
+    respond_in(request, campaign.timezone)
     at = instant(as_of, campaign.timezone, request.app.state.system.clock)
     reader = AsOfReader(history, Cutoff(recorded_by=at))
     visit = reader.get(vi.KIND, visit_id, vi.Visit)
