@@ -14,16 +14,21 @@ What it cannot see: events stored after the chain's head (`unchained`, reported)
 protected; someone holding both write access and the key can forge digests that were never sent
 downstream, which is why the Kafka copy matters.
 
-Reading is two server-side cursors in one REPEATABLE READ snapshot, merged in batches; where the
-two id sequences agree (nearly always) a tight loop checks the hashes.
+Reading is two server-side cursors in one REPEATABLE READ snapshot, fetched by a reader thread one
+batch ahead (so PostgreSQL reads and sends while the walk hashes) and merged in batches; where the
+two id sequences agree (nearly always) a tight loop checks the hashes. The hashes are recomputed
+here, never by the database being verified.
 """
 
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -35,7 +40,7 @@ from psycopg.sql import SQL, Composed
 from infra.audit import chain, digests
 from infra.audit.chain import CHAIN_TABLE, GENESIS, RECORD_SQL
 
-BATCH = 20_000
+FETCH = 5_000  # rows per fetch of each cursor: small enough that reading the next overlaps hashing these
 MAX_FINDINGS = 100
 _ID = chain._ID.pack  # the previous link's id, as hashed
 INFINITY = float("inf")
@@ -211,40 +216,77 @@ def _link_before(conn: psycopg.Connection[Any], position: int) -> tuple[int, byt
 
 def _walk(conn: psycopg.Connection[Any], events: Composed, walk: _Walk, lo: int, hi: int,
           progress: Progress | None) -> None:
-    ev_cur = conn.cursor(name="verify_events", binary=True, row_factory=tuple_row)
-    ln_cur = conn.cursor(name="verify_links", binary=True, row_factory=tuple_row)
-    ev_cur.execute(SQL("SELECT notification_id, " + RECORD_SQL + " FROM {} WHERE notification_id > %s"
-                       " AND notification_id <= %s ORDER BY notification_id").format(events), (lo, hi))
-    ln_cur.execute(f"SELECT notification_id, prev_id, hash FROM {CHAIN_TABLE} WHERE notification_id > %s"
-                   " AND notification_id <= %s ORDER BY notification_id", (lo, hi))
     ev: list[Any] = []
     ln: list[Any] = []
-    ev_done = ln_done = False
-    while True:
-        if not ev_done and len(ev) < BATCH:
-            more = ev_cur.fetchmany(BATCH)
-            ev += more
-            ev_done = len(more) < BATCH
-        if not ln_done and len(ln) < BATCH:
-            more = ln_cur.fetchmany(BATCH)
-            ln += more
-            ln_done = len(more) < BATCH
-        if not ev and not ln:
-            break
-        cut = min(INFINITY if ev_done else ev[-1][0], INFINITY if ln_done else ln[-1][0])
-        ev_ids, ln_ids = [r[0] for r in ev], [r[0] for r in ln]
-        k, m = bisect_right(ev_ids, cut), bisect_right(ln_ids, cut)
-        if ev_ids[:k] == ln_ids[:m]:
-            walk.aligned(ev[:k], ln[:m])
-        else:
-            walk.merged(ev[:k], ln[:m])
-        walk.report.events += k
-        walk.report.links += m
-        ev, ln = ev[k:], ln[m:]
-        if progress:
-            progress(max(walk.prev_id - lo, 0), max(hi - lo, 0))
-    ev_cur.close()
-    ln_cur.close()
+    with closing(_batches(conn, events, lo, hi)) as batches:
+        for more_ev, more_ln, ev_done, ln_done in batches:
+            ev += more_ev
+            ln += more_ln
+            if not ev and not ln:
+                break
+            ev, ln = _step(walk, ev, ln, ev_done, ln_done)
+            if progress:
+                progress(max(walk.prev_id - lo, 0), max(hi - lo, 0))
+
+
+def _step(walk: _Walk, ev: list[Any], ln: list[Any], ev_done: bool, ln_done: bool) -> tuple[list[Any], list[Any]]:
+    """Check the events and links up to the last id both sides are known to; return what is left of each."""
+    cut = min(INFINITY if ev_done else ev[-1][0], INFINITY if ln_done else ln[-1][0])
+    ev_ids, ln_ids = [r[0] for r in ev], [r[0] for r in ln]
+    k, m = bisect_right(ev_ids, cut), bisect_right(ln_ids, cut)
+    if ev_ids[:k] == ln_ids[:m]:
+        walk.aligned(ev[:k], ln[:m])
+    else:
+        walk.merged(ev[:k], ln[:m])
+    walk.report.events += k
+    walk.report.links += m
+    return ev[k:], ln[m:]
+
+
+Batch = tuple[list[Any], list[Any], bool, bool]  # events, links, and whether each cursor is exhausted
+
+
+def _batches(conn: psycopg.Connection[Any], events: Composed, lo: int, hi: int) -> Generator[Batch, None, None]:
+    """The next batch of each cursor, read by a thread one step ahead: PostgreSQL reads and sends the next rows
+    while the walk hashes these (the connection is only ever used by that thread meanwhile)."""
+    ready: queue.Queue[Batch | BaseException] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            with conn.cursor(name="verify_events", binary=True, row_factory=tuple_row) as ev_cur, \
+                    conn.cursor(name="verify_links", binary=True, row_factory=tuple_row) as ln_cur:
+                ev_cur.execute(SQL("SELECT notification_id, " + RECORD_SQL + " FROM {} WHERE notification_id > %s"
+                                   " AND notification_id <= %s ORDER BY notification_id").format(events), (lo, hi))
+                ln_cur.execute(f"SELECT notification_id, prev_id, hash FROM {CHAIN_TABLE} WHERE notification_id > %s"
+                               " AND notification_id <= %s ORDER BY notification_id", (lo, hi))
+                ev_done = ln_done = False
+                while not stop.is_set() and not (ev_done and ln_done):
+                    ev = [] if ev_done else ev_cur.fetchmany(FETCH)
+                    ln = [] if ln_done else ln_cur.fetchmany(FETCH)
+                    ev_done, ln_done = ev_done or len(ev) < FETCH, ln_done or len(ln) < FETCH
+                    ready.put((ev, ln, ev_done, ln_done))
+        except BaseException as exc:  # noqa: BLE001  # handed to the walk, which raises it
+            ready.put(exc)
+
+    reader = threading.Thread(target=read, name="dudao-verify-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ready.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if item[2] and item[3]:
+                return
+    finally:
+        stop.set()
+        while reader.is_alive():  # a walk that ended early: free the reader from a full queue, then wait for it
+            try:
+                ready.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        reader.join()
 
 
 def _count_after(conn: psycopg.Connection[Any], events: Composed, position: int) -> int:

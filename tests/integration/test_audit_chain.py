@@ -6,6 +6,7 @@ key rotation check with the retired key."""
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -167,3 +168,24 @@ def test_after_a_key_rotation_old_digests_check_with_the_retired_key_and_are_rep
     assert both.intact and both.digests_checked == 2
     assert only_new.first is not None and only_new.first.what == "digest_signature"
     assert only_new.first.position == first and "k-old" in only_new.first.detail
+
+
+def test_a_verification_stopped_by_its_caller_frees_its_reader_and_connection(system: System,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The progress callback raises (as Ctrl-C would) while the reader thread is batches ahead: the error reaches the
+    caller, the reader ends, and the connection answers the next query."""
+    fill(system, 60)
+    chained(system)
+    monkeypatch.setattr(vf, "FETCH", 5)  # a dozen batches, more than the reader may hold ready
+
+    class Stopped(Exception):
+        pass
+
+    def stop(_done: int, _total: int) -> None:
+        raise Stopped
+
+    with psycopg.connect(system.database_url) as conn:
+        with pytest.raises(Stopped):
+            check(conn, system, progress=stop)
+        assert not [t for t in threading.enumerate() if t.name == "dudao-verify-reader"]
+        assert conn.execute("SELECT 1").fetchone() == (1,)
