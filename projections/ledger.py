@@ -24,7 +24,7 @@ from domain.problem import events as pe
 from domain.kernel.base import events_of_kind, fold
 from domain.kernel.calendar import WorkCalendar
 from domain.problem.commands import ClosedMatch, ProblemMatches
-from domain.problem.rules import is_overdue, problem_light, time_used_fraction, working_hours_used
+from domain.problem.rules import closed_on_time, is_overdue, problem_light, time_used_fraction, working_hours_used
 from domain.problem.state import Problem
 from projections.base import Projection, RecordedEvent
 from projections.trees import sub_command_of
@@ -145,6 +145,7 @@ def _clock(row: Row, now: datetime, calendar: WorkCalendar) -> Row:
         "time_used": round(time_used_fraction(problem, calendar, now), 4) if assigned else None,
         "light": problem_light(problem, calendar, now) if assigned else None,
         "overdue": is_overdue(problem, now),
+        "closed_on_time": closed_on_time(problem),  # 按期结案: None until closed
     }
 
 

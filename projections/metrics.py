@@ -22,6 +22,7 @@ merged. Of the due problems:
 - due-to-close (应结案) = closed + overdue open (a rectification submitted in time and awaiting
   re-inspection, or a parked problem, is neither: the unit owes nothing on it at J);
 
+    整改率 (rectification rate)         = due that passed re-inspection (verified or closed) by J ÷ due
     结案率 (closure rate)               = closed ÷ due-to-close
     按期结案率 (on-time closure rate)    = closed with the last rectification by the deadline ÷ due-to-close
     返工率 (rework rate)                = due-to-close that failed re-inspection at least once ÷ due-to-close
@@ -210,6 +211,8 @@ def evaluation_period(kind: PeriodKind, day: date, start: date | None = None, en
 
 FORMULAS: dict[str, tuple[str, str, str]] = {
     # key: (Chinese name, formula zh, formula en)
+    "rectification_rate": ("整改率", "已整改（复查通过或已销号）的应办结问题 ÷ 应办结",
+                           "due that passed re-inspection (verified or closed) ÷ due"),
     "closure_rate": ("结案率", "已结案 ÷ 应结案（已结案 + 超期未处置）", "closed ÷ due-to-close"),
     "on_time_closure_rate": ("按期结案率", "按期结案 ÷ 应结案", "closed with the last rectification by the deadline ÷ due-to-close"),
     "rework_rate": ("返工率", "复查不通过过至少一次的应结案问题 ÷ 应结案", "due-to-close that failed re-inspection ÷ due-to-close"),
@@ -236,6 +239,7 @@ class Tally:
     reworked: int = 0
     extended: int = 0
     closed_in_period: int = 0
+    rectified: int = 0  # due and past re-inspection (verified or closed) by J
     relapses: int = 0
     acks_due: int = 0
     acked_in_time: int = 0
@@ -252,6 +256,7 @@ class Tally:
     def figures(self) -> dict[str, Row]:
         dtc = self.due_to_close
         return {
+            "rectification_rate": figure(self.rectified, self.due),
             "closure_rate": figure(self.closed, dtc), "on_time_closure_rate": figure(self.closed_on_time, dtc),
             "rework_rate": figure(self.reworked, dtc), "extension_rate": figure(self.extended, self.due),
             "overdue_open_rate": figure(self.overdue_open, self.due),
@@ -262,7 +267,7 @@ class Tally:
         }
 
     def counts(self) -> Row:
-        return {"due": self.due, "due_to_close": self.due_to_close, "closed": self.closed,
+        return {"due": self.due, "due_to_close": self.due_to_close, "rectified": self.rectified, "closed": self.closed,
                 "closed_on_time": self.closed_on_time, "overdue_open": self.overdue_open, "reworked": self.reworked,
                 "extended": self.extended, "closed_in_period": self.closed_in_period, "relapses": self.relapses,
                 "acks_due": self.acks_due, "acked_in_time": self.acked_in_time, "reports_due": self.reports_due,
@@ -332,19 +337,20 @@ SELECT 'tally' AS part, {key} AS key,
        count(*) FILTER (WHERE due AND rework_count > 0 AND (closed OR (NOT in_time AND NOT parked))) AS reworked,
        count(*) FILTER (WHERE due AND extension_count > 0) AS extended,
        count(*) FILTER (WHERE closed AND closed_at >= %(start)s) AS closed_in_period,
+       count(*) FILTER (WHERE due AND state IN ('verified', 'closed')) AS rectified,
        0 AS relapses, NULL::float8 AS hours, 0 AS timed, NULL::timestamptz AS assigned_at,
        NULL::timestamptz AS closed_at, NULL::jsonb AS pauses
   FROM f WHERE due OR (closed AND closed_at >= %(start)s) GROUP BY {key}
 UNION ALL
-SELECT 'relapse', o.{key}, 0, 0, 0, 0, 0, 0, 0, count(*), NULL, 0, NULL, NULL, NULL
+SELECT 'relapse', o.{key}, 0, 0, 0, 0, 0, 0, 0, 0, count(*), NULL, 0, NULL, NULL, NULL
   FROM f r JOIN f o ON o.problem_id = r.relapse_of
  WHERE r.relapse_of IS NOT NULL AND r.reported_at >= %(start)s AND r.state NOT IN ('withdrawn', 'merged')
  GROUP BY o.{key}
 UNION ALL
-SELECT 'hours', {key}, 0, 0, 0, 0, 0, 0, 0, 0, sum(hours), count(*), NULL, NULL, NULL
+SELECT 'hours', {key}, 0, 0, 0, 0, 0, 0, 0, 0, 0, sum(hours), count(*), NULL, NULL, NULL
   FROM closed_here GROUP BY {key}
 UNION ALL
-SELECT 'paused', {key}, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0, assigned_at, closed_at, pauses
+SELECT 'paused', {key}, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0, assigned_at, closed_at, pauses
   FROM closed_here WHERE pauses <> '[]'::jsonb
 """
 
@@ -432,7 +438,7 @@ def tallies(conn: Any, w: Window, by: By, calendar: WorkCalendar) -> dict[UUID |
     return out
 
 
-_COUNTS = ("due", "closed", "closed_on_time", "overdue_open", "reworked", "extended", "closed_in_period")
+_COUNTS = ("due", "closed", "closed_on_time", "overdue_open", "reworked", "extended", "closed_in_period", "rectified")
 
 
 def _problem_tallies(conn: Any, w: Window, key: str, calendar: WorkCalendar, tally: Any) -> None:

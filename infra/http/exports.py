@@ -64,6 +64,7 @@ COLUMNS: tuple[Column, ...] = (
     ("是否超期", lambda r, c, z: _yes(r.get("overdue"))),
     ("整改反馈时间", lambda r, c, z: _time(r.get("submitted_at"), z)),
     ("销号时间", lambda r, c, z: _time(r.get("closed_at"), z)),
+    ("按期结案", lambda r, c, z: "" if r.get("closed_on_time") is None else _yes(r["closed_on_time"])),
     ("返工次数", lambda r, c, z: r.get("rework_count", 0)),
     ("反弹次数", lambda r, c, z: r.get("relapse_count", 0)),
     ("挂账", lambda r, c, z: _yes(r.get("parked"))),

@@ -134,15 +134,36 @@ def ledger_filters(unit_id: UUID | None = None, grid_id: UUID | None = None, sub
 def campaign_ledger(campaign_id: UUID, request: Request, as_of: datetime | None = Depends(read_at),
                     filters: dict[str, Any] = Depends(ledger_filters),
                     grant: Grant = Depends(current_grant)) -> dict[str, Any]:
-    """整改台账: one row per problem with deadline, working time used and its light (green < 80 %, yellow ≤ 100 %, red).
+    """整改台账: one row per problem with deadline, working time used, its light (green < 80 %, yellow ≤ 100 %, red) and
+    whether it was closed on time (按期结案); the summary states the campaign's 整改率, 结案率 and 按期结案率 to date,
+    each with numerator and denominator, by the evaluation metrics' formulas.
 
     A unit's token lists its units' problems only; a leader's, those at their linked places."""
     view = ledger_view(request, grant, campaign_id, as_of)
-    body = read_consistently(request, LEDGER_PROJECTIONS, lambda conn: view.seen.rows(
-        lg.ledger(conn, campaign_id, now=view.at, calendar=view.calendar, **filters)))
-    for row in body["rows"]:
+    system = request.app.state.system
+
+    def read(conn: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        rows = view.seen.rows(lg.ledger(conn, campaign_id, now=view.at, calendar=view.calendar, **filters))
+        return rows, evaluation_body(system, conn, campaign_id, "campaign", "all", None, None, None, view.at)
+
+    (rows, figures), positions = snapshot(request, LEDGER_PROJECTIONS + ("metrics",), read)
+    body = jsonable_encoder(rows)
+    for row in body:
         row["category_name"] = view.category_names.get(row["category"], row["category"])
-    return {"campaign_id": str(campaign_id), "as_of": view.at.isoformat(), "now": view.at.isoformat(), **body}
+    return {"campaign_id": str(campaign_id), "as_of": view.at.isoformat(), "now": view.at.isoformat(),
+            "summary": jsonable_encoder(ledger_summary(figures)), "rows": body, **positions}
+
+
+SUMMARY_RATES = ("rectification_rate", "closure_rate", "on_time_closure_rate")
+
+
+def ledger_summary(figures: dict[str, Any]) -> dict[str, Any]:
+    """The ledger's summary (台账汇总): 整改率, 结案率 and 按期结案率 of the campaign to date, each with numerator and
+    denominator — the evaluation metrics' own figures and formulas (`projections.metrics`), judged at `as_of`."""
+    totals = figures["totals"]
+    return {"period": figures["period"], "judged_at": figures["judged_at"], "counts": totals["counts"],
+            "rates": {k: totals["figures"][k] for k in SUMMARY_RATES},
+            "formulas": {k: figures["formulas"][k] for k in SUMMARY_RATES}}
 
 
 def export(request: Request, grant: Grant, campaign_id: UUID, now: datetime | None, filters: dict[str, Any],
