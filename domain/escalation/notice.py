@@ -258,8 +258,15 @@ def issue_notice(state: Notice | None, cmd: IssueNotice, ctx: CommandContext, re
 
 def acknowledge_notice(state: Notice | None, cmd: AcknowledgeNotice, ctx: CommandContext,
                        refs: AckRefs) -> list[DomainEvent]:
-    """签收: the first matching addressee not yet on record; a repeat is a no-op; a stranger or a reader gets 403."""
+    """签收: the first matching addressee not yet on record; a repeat is a no-op; a stranger or a reader gets 403.
+
+    A notice is signed when the signing is recorded: an `occurred_at` is refused (422), never silently ignored (a
+    paper 签收 of a 交办单 is entered late by HQ with `acknowledge_problem`, 补录)."""
     ensure_may_write(ctx.actor)
+    if cmd.occurred_at is not None:
+        raise DomainError("occurred_at_not_accepted", "签收时间以录入时间为准，不能指定 occurred_at（纸质签收由总指挥部补录）",
+                          "a notice is signed when the signing is recorded: occurred_at is not accepted (HQ enters a "
+                          "paper 签收 late with acknowledge_problem)")
     if state is None:
         raise NotFound("notice_not_found", "通知不存在", "notice not found", notice_id=str(cmd.notice_id))
     mine = recipients_for_actor(state, ctx.actor.person_id, refs.actor_unit_ids)

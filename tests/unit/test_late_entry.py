@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -149,3 +150,13 @@ def test_the_window_rule_reads_as_a_sentence() -> None:
     window = LateEntryWindow(effective_from=at("2025-01-01"), days=30)
     assert is_within_late_entry_window(MONDAY - timedelta(days=30), MONDAY, window)
     assert not is_within_late_entry_window(MONDAY - timedelta(days=30, minutes=1), MONDAY, window)
+
+
+def test_a_notice_is_signed_when_recorded_so_its_occurred_at_is_refused() -> None:
+    """签收 of a notice with occurred_at is refused (occurred_at_not_accepted), never stored and ignored."""
+    from domain.escalation.notice import AckRefs, AcknowledgeNotice, acknowledge_notice
+
+    cmd = AcknowledgeNotice(command_id=cid(), notice_id=uuid4(), occurred_at=FRIDAY)
+    with pytest.raises(DomainError) as refused:
+        acknowledge_notice(None, cmd, ctx(OFFICER_A, MONDAY, FRIDAY), AckRefs())
+    assert refused.value.code == "occurred_at_not_accepted"
