@@ -16,7 +16,7 @@ from domain.consequences.bulletin import AcknowledgeBulletin, Bulletin, Bulletin
 from domain.escalation.notice import AckRefs, AcknowledgeNotice, Notice, Recipient, acknowledge_notice
 from domain.kernel.base import Actor, CommandContext, DomainError, Forbidden, Meta
 from domain.kernel.calendar import CHINA_TZ
-from domain.kernel.roles import CATALOGUE, READ_ONLY_ROLES, ROLES, WRITE_GROUPS, WRITER_ROLES
+from domain.kernel.roles import AUDIT_READER_ROLES, CATALOGUE, READ_ONLY_ROLES, ROLES, WRITE_GROUPS, WRITER_ROLES
 from infra.bootstrap import load_handlers
 from infra.commands import HANDLERS
 from infra.http.auth import Grant, ensure_may_write
@@ -49,7 +49,7 @@ def domain_role_gates() -> list[frozenset[str]]:
     for info in pkgutil.walk_packages(domain.__path__, "domain."):
         for value in vars(importlib.import_module(info.name)).values():
             if isinstance(value, frozenset) and value and value <= set(ROLES) and value not in (
-                    READ_ONLY_ROLES, WRITER_ROLES, frozenset(ROLES)):
+                    READ_ONLY_ROLES, WRITER_ROLES, AUDIT_READER_ROLES, frozenset(ROLES)):
                 gates.append(value)
     return gates
 
