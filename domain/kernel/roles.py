@@ -66,6 +66,10 @@ READ_ONLY_ROLES = frozenset(ROLES) - WRITER_ROLES
 AUDIT_READER_ROLES = frozenset({"auditor", "discipline", "hq_office", "hq_leader", "admin"})
 # Acting for oneself or one's unit (签收, 申诉) takes a person: any writer but a process.
 PERSON_ROLES = WRITER_ROLES - SYSTEM_ROLES
+# Who manages access tokens over HTTP (签发/吊销访问令牌: POST, GET, DELETE /tokens), and the roles whose tokens only
+# an admin issues or revokes (the operator's own, and a process's).
+TOKEN_MANAGER_ROLES = frozenset({"admin", "hq_office"})
+ADMIN_ISSUED_ROLES = frozenset({"admin", "system"})
 
 
 def may_write(role: str) -> bool:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, mo
 
 from domain.kernel.base import DomainError, Forbidden, NotFound
 from domain.kernel.edge import at_the_edge
-from domain.kernel.roles import ROLES
+from domain.kernel.roles import ADMIN_ISSUED_ROLES, ROLES, TOKEN_MANAGER_ROLES
 from domain.kernel.scalars import Count, Flag
 from domain.kernel.text import Name
 from infra.commands.grants import create_token, revoke_token_id, token_id_of, token_rows
@@ -29,9 +29,8 @@ from infra.http.queries import existing
 
 router = APIRouter(tags=["tokens"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 422, 503)}
-MANAGERS = frozenset({"admin", "hq_office"})
-# Roles the HQ office may not issue: the operator's own, and a process's.
-ADMIN_ONLY_ROLES = frozenset({"admin", "system"})
+MANAGERS = TOKEN_MANAGER_ROLES
+ADMIN_ONLY_ROLES = ADMIN_ISSUED_ROLES  # the HQ office may not issue or revoke these
 RoleName = Literal[ROLES]  # type: ignore[valid-type]  # the choices come from domain.kernel.roles
 
 
