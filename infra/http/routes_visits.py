@@ -112,7 +112,8 @@ def campaign_visits(campaign_id: UUID, request: Request,
                     date_from: ReadDay | None = Query(None, description="first local day of occurrence (YYYY-MM-DD)"),
                     date_to: ReadDay | None = Query(None, description="last local day of occurrence (YYYY-MM-DD)"),
                     as_of: ReadInstant | None = AsOf, limit: int = Query(200, ge=1, le=5000),
-                    offset: int = Query(0, ge=0), grant: Grant = Depends(current_grant)) -> dict[str, Any]:
+                    offset: int = Query(0, ge=0, le=10**9),  # within the bigint OFFSET takes (past it: a 500)
+                    grant: Grant = Depends(current_grant)) -> dict[str, Any]:
     """The campaign's supervision visits (督导记录), newest occurrence first, as recorded by `as_of` (default now),
     each with its findings and the problems they became (as of the same instant); `total` counts every match."""
     campaign = visible_campaign(request, grant, campaign_id)
