@@ -115,7 +115,7 @@ def test_make_run_serves_the_demo_matrix_and_ctrl_c_leaves_no_process(running: R
                 for table in ("szcg_cases", "ledger_problems", "scaleout.structure_places", "structure_places"))
         return report["relay_lag_events"] == 0 and cases == problems > 0 and scaled == places > 0
 
-    wait_until(streamed, "the relay to publish everything and the consumers to apply it", 120,
+    wait_until(streamed, "the relay to publish everything and the consumers to apply it", 600,
                interval_s=0.2, ignoring=NOT_ANSWERING_YET)
     running.proc.send_signal(signal.SIGINT)
     assert running.proc.wait(timeout=60) == 0
