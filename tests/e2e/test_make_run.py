@@ -25,8 +25,9 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.e2e
 
 # The demo now loads the leadership's duties, a 任务分解表 with a month of reports and a dossier: on a
-# busy 2-core machine it has taken over three minutes, so the deadline is generous rather than tight.
-DEMO_DEADLINE_S = 900
+# busy 2-core machine it has taken over fifteen minutes (with the live escalator recording years of missed reports against the
+# wall clock), so the deadline is generous rather than tight.
+DEMO_DEADLINE_S = 1800
 DUDAO = str(Path(sys.executable).with_name("dudao"))
 
 
