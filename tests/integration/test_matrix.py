@@ -57,7 +57,7 @@ class World:
                scope_kind: ScopeKind = "place", party_kind: PartyKind = "unit") -> UUID:
         cmd = AssignResponsibility(
             command_id=str(uuid4()), campaign_id=self.campaign, scope_kind=scope_kind, scope_id=self.ids[scope],
-            party_kind=party_kind, party_id=self.ids[party], role=role, effective_from=start,
+            party_kind=party_kind, party_id=self.ids[party], role=role, effective_from=start, reason="职能调整",
         )
         self.send(cmd)
         return new_assignment_id(responsibility_id(self.campaign, scope_kind, cmd.scope_id), cmd.command_id)
@@ -129,7 +129,7 @@ def test_superseding_a_lead_is_one_command_with_two_events(world: World) -> None
     world.assign("street", "urban", start=day(0))
     result = world.send(AssignResponsibility(
         command_id=str(uuid4()), campaign_id=world.campaign, scope_kind="place", scope_id=world.ids["street"],
-        party_kind="unit", party_id=world.ids["env"], role="lead", effective_from=day(3)))
+        party_kind="unit", party_id=world.ids["env"], role="lead", effective_from=day(3), reason="职能调整"))
     assert [e["type"] for e in result.events] == ["dudao.responsibility.ResponsibilityEnded",
                                                   "dudao.responsibility.ResponsibilityAssigned"]
 

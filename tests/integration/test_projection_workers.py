@@ -81,7 +81,8 @@ def history(system: System) -> None:
 
     def assign(scope: UUID, party: UUID, role: Role, scope_kind: ScopeKind = "place", party_kind: PartyKind = "unit") -> UUID:
         cmd = AssignResponsibility(command_id=str(uuid4()), campaign_id=campaign, scope_kind=scope_kind,
-                                   scope_id=scope, party_kind=party_kind, party_id=party, role=role)
+                                   scope_id=scope, party_kind=party_kind, party_id=party, role=role,
+                                   reason="职能调整")
         send(cmd)
         return new_assignment_id(responsibility_id(campaign, scope_kind, scope), cmd.command_id)
 

@@ -108,7 +108,7 @@ def test_a_move_that_would_create_a_cycle_is_rejected_and_writes_nothing(system:
     dept = unit(system, cid, "市城管局", "department", sub)
     before = log_size(system)
     with pytest.raises(DomainError) as err:
-        run(system, MoveUnit, unit_id=sub, parent_id=dept)
+        run(system, MoveUnit, unit_id=sub, parent_id=dept, reason="调整隶属关系")
     assert (err.value.code, err.value.status) == ("cycle", 422)
     assert log_size(system) == before
 
@@ -123,7 +123,7 @@ def test_a_parent_from_another_campaign_is_rejected(system: System) -> None:
         run(system, RegisterUnit, unit_id=uuid4(), campaign_id=c1, name="办公室", unit_kind="office", parent_id=hq2)
     assert err.value.code == "cross_campaign_reference"
     with pytest.raises(DomainError) as err:
-        run(system, MoveUnit, unit_id=dept, parent_id=hq2)
+        run(system, MoveUnit, unit_id=dept, parent_id=hq2, reason="调整隶属关系")
     assert err.value.code == "cross_campaign_reference"
     assert log_size(system) == before
 
@@ -154,7 +154,7 @@ def test_a_rebuild_gives_identical_rows(system: System) -> None:
     a = unit(system, cid, "第一分指挥部", "sub_command", hq)
     b = unit(system, cid, "第二分指挥部", "sub_command", hq)
     g = unit(system, cid, "督导组", "group", a)
-    run(system, MoveUnit, unit_id=g, parent_id=b)
+    run(system, MoveUnit, unit_id=g, parent_id=b, reason="调整隶属关系")
     street = uuid4()
     run(system, RegisterPlace, place_id=street, campaign_id=cid, name="筠阳街道", place_kind="street")
     run(system, RenamePlace, place_id=street, name="筠阳街道办")
@@ -183,7 +183,7 @@ def test_two_simultaneous_crossing_moves_never_both_succeed(system: System) -> N
 
         def move(pair: tuple[UUID, UUID]) -> bool:
             try:
-                run(system, MoveUnit, unit_id=pair[0], parent_id=pair[1])
+                run(system, MoveUnit, unit_id=pair[0], parent_id=pair[1], reason="调整隶属关系")
                 return True
             except DomainError as err:
                 assert err.code == "cycle"
