@@ -4,7 +4,7 @@ once instead of waiting on a pool, and the gate reopens by itself when the datab
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from uuid import uuid4
 
 import psycopg
@@ -19,16 +19,11 @@ from infra.http.auth import create_token
 from infra.http.availability import DatabaseGate
 from infra.outage import Backoff
 
+from tests.support.waiting import wait_until
+
 pytestmark = pytest.mark.integration
 
 UNREACHABLE = "host=/nonexistent-dudao-socket-dir dbname=nothing user=nobody"
-
-
-def wait_until(condition: Callable[[], bool], deadline_s: float = 10.0) -> None:
-    end = time.monotonic() + deadline_s
-    while not condition():
-        assert time.monotonic() < end, f"condition not met within {deadline_s} s"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -45,10 +40,10 @@ def test_the_gate_closes_when_the_probe_fails_and_reopens_on_its_first_success(d
         with capture_logs() as logs:
             gate.outage.log = structlog.get_logger("gate-test")  # a logger first used under capture
             gate.suspect(psycopg.OperationalError("connection refused"))
-            wait_until(lambda: gate.closed)
-            wait_until(lambda: gate.outage.attempts >= 3)  # failed probes in a row are not each logged
+            wait_until(lambda: gate.closed, "gate.closed", 10.0, interval_s=0.02)
+            wait_until(lambda: gate.outage.attempts >= 3, "gate.outage.attempts >= 3", 10.0, interval_s=0.02)  # failed probes in a row are not each logged
             gate.database_url = database_url  # the database is back
-            wait_until(lambda: not gate.closed)
+            wait_until(lambda: not gate.closed, "not gate.closed", 10.0, interval_s=0.02)
         assert [e["event"] for e in logs if e["event"] in ("database_unavailable", "database_available")] == [
             "database_unavailable", "database_available"]
     finally:
@@ -62,7 +57,7 @@ def test_a_suspicion_the_probe_disproves_closes_nothing(database_url: str) -> No
         with capture_logs() as logs:
             gate.outage.log = structlog.get_logger("gate-test")
             gate.suspect(psycopg.OperationalError("couldn't get a connection after 3.00 sec"))
-            wait_until(lambda: not gate.probing)
+            wait_until(lambda: not gate.probing, "not gate.probing", 10.0, interval_s=0.02)
         assert not gate.closed
         assert not [e for e in logs if e["event"] == "database_unavailable"]
     finally:
@@ -80,7 +75,7 @@ def test_while_the_gate_is_closed_a_write_is_refused_at_once_and_health_still_an
             "launched_on": "2021-12-03"}
     with TestClient(app) as client:
         gate.suspect(psycopg.OperationalError("connection refused"))
-        wait_until(lambda: gate.closed)
+        wait_until(lambda: gate.closed, "gate.closed", 10.0, interval_s=0.02)
         started = time.monotonic()
         response = client.post("/commands/start_campaign", json=body, headers={"Authorization": f"Bearer {token}"})
         took = time.monotonic() - started
@@ -88,6 +83,6 @@ def test_while_the_gate_is_closed_a_write_is_refused_at_once_and_health_still_an
         assert response.headers["retry-after"] == "5" and took < 0.5
         assert client.get("/health").status_code == 200
         gate.database_url = system.database_url
-        wait_until(lambda: not gate.closed)
+        wait_until(lambda: not gate.closed, "not gate.closed", 10.0, interval_s=0.02)
         accepted = client.post("/commands/start_campaign", json=body, headers={"Authorization": f"Bearer {token}"})
         assert accepted.status_code == 201

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -15,16 +15,11 @@ from infra.bootstrap import System, bootstrap
 from infra.escalator.engine import Escalator
 from infra.streams.relay import Relay
 
+from tests.support.waiting import wait_until
+
 pytestmark = pytest.mark.integration
 
 UNREACHABLE = "host=/nonexistent-dudao-socket-dir dbname=nothing user=nobody"
-
-
-def wait_until(condition: Callable[[], bool], deadline_s: float = 20.0) -> None:
-    end = time.monotonic() + deadline_s
-    while not condition():
-        assert time.monotonic() < end, f"condition not met within {deadline_s} s"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -42,10 +37,10 @@ def test_the_escalator_keeps_trying_while_the_database_is_unreachable_and_leads_
     thread = threading.Thread(target=escalator.run, daemon=True)
     thread.start()
     try:
-        wait_until(lambda: escalator.outage.attempts >= 5)
+        wait_until(lambda: escalator.outage.attempts >= 5, "escalator.outage.attempts >= 5", 20.0, interval_s=0.02)
         assert thread.is_alive() and escalator.outage.down and not escalator.leading
         escalator.database_url = system.database_url  # the database is back
-        wait_until(lambda: escalator.ticks >= 1)
+        wait_until(lambda: escalator.ticks >= 1, "escalator.ticks >= 1", 20.0, interval_s=0.02)
         assert not escalator.outage.down and escalator.outage.attempts == 0
     finally:
         escalator.stop()
@@ -61,7 +56,7 @@ def test_the_relay_keeps_trying_while_the_database_is_unreachable_and_takes_its_
     thread = threading.Thread(target=relay.run_forever, daemon=True)
     thread.start()
     try:
-        wait_until(lambda: relay.outage.attempts >= 5)
+        wait_until(lambda: relay.outage.attempts >= 5, "relay.outage.attempts >= 5", 20.0, interval_s=0.02)
         assert thread.is_alive() and relay.outage.down
         relay.database_url = system.database_url
 
@@ -71,7 +66,7 @@ def test_the_relay_keeps_trying_while_the_database_is_unreachable_and_takes_its_
                     return False
                 return conn.execute("SELECT 1 FROM dudao_relay_position WHERE name = %s", (name,)).fetchone() is not None
 
-        wait_until(registered)
+        wait_until(registered, "registered", 20.0, interval_s=0.02)
         assert thread.is_alive()
     finally:
         relay.stop()
