@@ -37,19 +37,29 @@ def is_reporting_at(task: Task, at: datetime) -> bool:
     return not any(start <= at and (end is None or at < end) for start, end in task.reporting_paused)
 
 
+def is_within_term(task: Task, day: date) -> bool:
+    """`day` falls on or before the task's due day (期限内): past it, progress reports are no longer owed — the task
+    itself is overdue then and climbs the ladder as one work item, instead of one missed report per day for ever."""
+    return task.due_on is None or day <= task.due_on
+
+
 def is_report_due(task: Task, day: date, calendar: WorkCalendar) -> bool:
-    """A report for `day` is owed: the cadence's due day after the handing-over, with reporting on as the day ended."""
-    if task.assigned_at is None or day < first_report_day(task.assigned_at, calendar):
+    """A report for `day` is owed: the cadence's due day after the handing-over and within the task's term, with
+    reporting on as the day ended."""
+    if task.assigned_at is None or day < first_report_day(task.assigned_at, calendar) or not is_within_term(task, day):
         return False
     return day in due_days(task.cadence, calendar, day, day) and is_reporting_at(task, day_start(day + _ONE_DAY, calendar))
 
 
 def report_due_days(task: Task, calendar: WorkCalendar, start: date, until: datetime) -> list[date]:
-    """The due days from `start` on whose day ended by `until` and on which a report was owed (报送应报期数)."""
+    """The due days from `start` on whose day ended by `until`, within the task's term, on which a report was owed
+    (报送应报期数)."""
     if task.assigned_at is None:
         return []
     first = max(start, first_report_day(task.assigned_at, calendar))
     last = until.astimezone(calendar.tz).date() - _ONE_DAY
+    if task.due_on is not None:
+        last = min(last, task.due_on)
     return [d for d in due_days(task.cadence, calendar, first, last)
             if day_has_ended(d, calendar, until) and is_reporting_at(task, day_start(d + _ONE_DAY, calendar))]
 

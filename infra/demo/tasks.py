@@ -5,7 +5,7 @@ The source (简报 第3期) says 公共设施指挥部 "细化分解了44个小�
 names none of them. `infra/data/gaoan-2021-tasks.csv` is that table as an office would keep it: the 44
 indicators (taken from the provincial 生态园林城市 standard's usual headings, grouped 3.1–3.6 under 3
 省级生态园林城市), each with one task, a lead department of the demo's command structure, 公共设施指挥部 as
-co-unit, a deadline and a cadence (mostly 每周五报送; 一日一汇报 for the daily upkeep, 每月25日报送 for the
+co-unit, a deadline and a cadence (mostly 每周五报送; 一日一汇报 for the daily upkeep, due by 03-31, 每月25日报送 for the
 slow ones). Lead units, deadlines and cadences are invented for the demo (the demo's departments are).
 
 January, through the escalator run's daily hook: HQ imports the file on the first working day (01-04,

@@ -123,7 +123,7 @@ def test_the_task_lifecycle_runs_through_the_command_routes_and_shows_in_the_met
     exported = client.get(f"/campaigns/{world.campaign_id}/metrics.csv", params=query, headers=hq)
     assert exported.content.startswith(b"\xef\xbb\xbf")
     table = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
-    assert table[0][:4] == ["分组", "编码", "结案率", "结案率（分子/分母）"] and table[-1][0] == "合计"
+    assert table[0][:4] == ["分组", "编码", "整改率", "整改率（分子/分母）"] and table[-1][0] == "合计"
     sheet = client.get(f"/campaigns/{world.campaign_id}/rankings.xlsx", params={**query, "metric": "report_timeliness"},
                        headers=hq)
     assert list(load_workbook(io.BytesIO(sheet.content)).worksheets[0].iter_rows(values_only=True))[1][:2] == (1, "unit_a")

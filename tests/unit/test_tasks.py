@@ -58,8 +58,8 @@ def define(**kw: Any) -> tk.DefineTask:
 INDICATOR = Indicator(indicator_id=IND, campaign_id=CAMPAIGN, code="3.2.1", name="背街小巷", parent_id=None)
 
 
-def assigned() -> list[DomainEvent]:
-    return tk.define_task(None, define(), ctx(), refs(indicator=INDICATOR))
+def assigned(**kw: Any) -> list[DomainEvent]:
+    return tk.define_task(None, define(**kw), ctx(), refs(indicator=INDICATOR))
 
 
 def task_of(events: list[DomainEvent]) -> tk.Task:
@@ -168,6 +168,30 @@ def test_a_missed_report_is_recorded_once_and_only_once_its_day_has_ended() -> N
         then(reported, tk.record_missed_report, cmd, ctx(at("2021-12-25"), role="system"))
 
 
+def test_reports_are_owed_through_the_due_day_and_not_after_it() -> None:
+    """Due 01-28: the Fridays up to 01-28 are missed when unreported, none after it — past its deadline the task is
+    overdue as one work item instead; an approved extension to 02-25 makes the due days up to 02-25 owed again (02-04 falls in 春节: due 02-07)."""
+    events = assigned()
+    march = at("2022-03-10")
+    fridays = [date(2021, 12, 24), date(2021, 12, 31), date(2022, 1, 7), date(2022, 1, 14), date(2022, 1, 21),
+               date(2022, 1, 28)]
+    assert tk.missed_report_days(task_of(events), CAL, march) == fridays
+    assert date(2022, 2, 11) in tk.due_days(tk.weekly(5), CAL, date(2022, 2, 1), date(2022, 2, 28))
+    assert not tk.is_report_due(task_of(events), date(2022, 2, 11), CAL)
+    assert tk.task_work_item(task_of(events)).deadline == at("2022-01-29", "09:00")  # 01-29: a 调休 working Saturday
+    with pytest.raises(DomainError) as err:
+        then(events, tk.record_missed_report, tk.RecordMissedReport(command_id="m", task_id=TASK,
+                                                                    due_on=date(2022, 2, 11)),
+             ctx(march, role="system"))
+    assert err.value.code == "report_not_missed"
+    ask = tk.RequestTaskExtension(command_id="ask", task_id=TASK, to_due_on=date(2022, 2, 25), reason="雨雪天气影响施工")
+    events = then(events, tk.request_task_extension, ask, unit_ctx(at("2022-01-10")))
+    events = then(events, tk.approve_task_extension, tk.ApproveTaskExtension(command_id="ok", task_id=TASK),
+                  ctx(at("2022-01-11")))
+    extended = tk.missed_report_days(task_of(events), CAL, march)
+    assert extended[len(fridays):] == [date(2022, 2, 7), date(2022, 2, 11), date(2022, 2, 18), date(2022, 2, 25)]
+
+
 # --- 申报完成, 验收, 退回 --------------------------------------------------------------------------------------
 
 
@@ -236,8 +260,8 @@ reported_weeks = st.lists(st.booleans(), min_size=1, max_size=12)
 @settings(max_examples=150, deadline=None)
 @given(reported_weeks)
 def test_every_due_friday_is_either_reported_or_missed(pattern: list[bool]) -> None:
-    """Whatever Fridays are reported on time, the missed days are exactly the due days left unreported."""
-    events = assigned()
+    """Whatever Fridays are reported on time, the missed days are exactly the due days left unreported (长期任务)."""
+    events = assigned(due_on=None)
     fridays = tk.due_days(tk.weekly(5), CAL, date(2021, 12, 21), date(2021, 12, 21) + timedelta(weeks=len(pattern)))
     for day, filed in zip(fridays, pattern, strict=False):
         if filed:
