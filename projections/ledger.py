@@ -209,3 +209,19 @@ def matches_for(conn: Any, campaign_id: UUID, keys: Iterable[tuple[UUID, str]]) 
 def problem_matches(conn: Any, campaign_id: UUID, place_id: UUID, category: str) -> ProblemMatches:
     """The open and closed problems at one place and category."""
     return matches_for(conn, campaign_id, [(place_id, category)])[(place_id, category)]
+
+
+OPEN_STATES = ("reported", "assigned", "acknowledged", "rectification_submitted", "rework")  # grid_counts' open
+
+
+def open_ledger(conn: Any, campaign_id: UUID, *, now: datetime, calendar: WorkCalendar) -> list[Row]:
+    """The campaign's open problems (not verified, closed, withdrawn or merged), each with its light at `now`."""
+    return [row for state in OPEN_STATES for row in ledger(conn, campaign_id, now=now, calendar=calendar, state=state)]
+
+
+def latest_deadline(conn: Any, campaign_id: UUID, by: datetime) -> datetime | None:
+    """The latest problem deadline that had passed by `by` (the last moment something fell due), or None."""
+    row = conn.execute("SELECT max(deadline) AS d FROM ledger_problems WHERE campaign_id = %s AND deadline <= %s",
+                       (campaign_id, by)).fetchone()
+    value = row["d"] if isinstance(row, dict) else row[0] if row else None
+    return value if isinstance(value, datetime) else None
