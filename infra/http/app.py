@@ -34,6 +34,7 @@ from infra.http.errors import (
 from infra.http.params import RefuseControlCharacters, RestoreUnencodedPlus
 from infra.http.queries import query_router
 from infra.http.timestamps import LocalTimestamps
+from infra.http.ui import PREFIX as DASHBOARD_PREFIX, mount_dashboard
 from domain.problem.events import MAX_EVIDENCE_BYTES
 from infra.bootstrap import System, load_handlers
 from infra.settings import Settings
@@ -95,6 +96,7 @@ def create_app(system: System, *, kafka_bootstrap: str | None = None, max_body_b
     app.include_router(query_router())
     for router in feature_routers():
         app.include_router(router)
+    mount_dashboard(app)  # the 督导驾驶舱 pages under /ui/: static files; their data comes from the routes above
     app.add_middleware(LocalTimestamps)  # every instant of a JSON body in the campaign's zone, with its offset
     app.add_middleware(RestoreUnencodedPlus)  # ?as_of=...T09:00:00 08:00 meant +08:00
     app.add_middleware(RefuseControlCharacters)  # inside RequestMiddleware: logged, with its correlation id
@@ -150,7 +152,7 @@ class RequestMiddleware:
             await error_response(400, "invalid_correlation_id", "X-Correlation-ID 必须是 UUID",
                                  "X-Correlation-ID must be a UUID")(scope, receive, send)
             return
-        if self.gate is not None and self.gate.closed and scope["path"] not in UNGATED_PATHS:
+        if self.gate is not None and self.gate.closed and not ungated(scope["path"]):
             await database_unavailable()(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
@@ -162,6 +164,12 @@ class RequestMiddleware:
             await too_large(limit)(scope, receive, send)
             return
         await self.app(scope, replay(body, receive), send)
+
+
+def ungated(path: str) -> bool:
+    """Paths served without the database: health, metrics, the API docs and the dashboard's static files (whose
+    pages then show the API's 503 in words)."""
+    return path in UNGATED_PATHS or path == DASHBOARD_PREFIX or path.startswith(DASHBOARD_PREFIX + "/")
 
 
 def feature_routers() -> list[APIRouter]:
