@@ -31,8 +31,9 @@ function cell(row) {
     date_to: row.period_end });
   const label = `${row.leader_name} ${row.target_name} ${row.period_zh}：${row.status_zh}，应督查 ${row.due} 次，实到 ${row.done} 次`;
   return el("td", { class: "cell", "data-status": row.status, "data-duty-id": row.duty_id },
-    el("a", { href, class: `badge status-${row.status}`, "aria-label": label, title: label },
-      `${STATUS_SHORT[row.status] || row.status_zh} ${row.done}/${row.due}`));
+    el("a", { href, class: `badge status-${row.status}`, title: label },
+      `${STATUS_SHORT[row.status] || row.status_zh} ${row.done}/${row.due}`,
+      el("span", { class: "sr-only" }, `：${row.leader_name} ${row.target_name} ${row.period_zh}，应督查 ${row.due} 次，实到 ${row.done} 次`)));
 }
 
 function grid(rows) {

@@ -19,8 +19,8 @@ function tiles(lights, escalations, pending) {
   const pendingText = pending.rows.length >= 5000 ? "≥5000" : pending.rows.length;
   return el("ul", { class: "tiles", "aria-label": "关键数字" },
     tile("open", "未销号问题", lights.open, pageLink("ledger.html", { open: "1" })),
-    ...LIGHTS.map((l) => tile(l, LIGHT_ZH[l], lights.by_light[l], pageLink("ledger.html", { light: l }))),
-    tile("overdue", "超期未整改", lights.overdue, pageLink("ledger.html", { overdue: "1" })),
+    ...LIGHTS.map((l) => tile(l, LIGHT_ZH[l], lights.by_light[l], pageLink("ledger.html", { light: l, open: "1" }))),
+    tile("overdue", "超期未整改", lights.overdue, pageLink("ledger.html", { overdue: "1", open: "1" })),
     tile("pending", "待签收通知", pendingText, "#pending"),
     tile("escalations", "督办中事项", escalations.total, pageLink("escalations.html")));
 }
@@ -37,7 +37,7 @@ function lightChart(body, lights, url) {
       data: LIGHTS.map((l) => ({ value: lights.by_light[l], itemStyle: { color: COLORS[l] }, light: l })) }],
   }, {
     label: `未销号问题按三色：${LIGHTS.map((l) => `${LIGHT_ZH[l]} ${lights.by_light[l]}`).join("，")}`,
-    onClick: (p) => location.assign(pageLink("ledger.html", { light: LIGHTS[p.dataIndex] })),
+    onClick: (p) => location.assign(pageLink("ledger.html", { light: LIGHTS[p.dataIndex], open: "1" })),
   });
 }
 
@@ -51,7 +51,7 @@ function groupChart(body, id, groups, filterKey, url, what) {
   drawChart(box, stackedLights(shown, LIGHTS, LIGHT_ZH), {
     label: `${what}未销号问题按三色，共 ${shown.length} 组`,
     onClick: (p) => location.assign(pageLink("ledger.html",
-      { [filterKey]: shown[p.dataIndex].id || "none", light: LIGHTS[p.seriesIndex] })),
+      { [filterKey]: shown[p.dataIndex].id || "none", light: LIGHTS[p.seriesIndex], open: "1" })),
   });
 }
 
