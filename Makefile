@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) lint
+	sh tests/browser/ensure_chromium.sh  # the browser tests need Debian's chromium: installed as root, else a clear stop
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)
