@@ -96,6 +96,7 @@ def supervise(settings: Settings, database_url: str, bootstrap_servers: str, tok
         f"  API          {base}",
         f"  API docs     {base}/docs   (OpenAPI: {base}/openapi.json)",
         f"  health       {base}/health",
+        f"  dashboard    {base}/ui/   (督导驾驶舱: log in with the admin token below)",
         f"  admin token  {token}",
         f"  PostgreSQL   {database_url}",
         f"  Kafka        {bootstrap_servers}",
