@@ -80,6 +80,7 @@ export async function startPage(current) {
     },
     ready(text = "") {
       status.textContent = text;
+      if (!document.body.dataset.readyMs) document.body.dataset.readyMs = String(Math.round(performance.now()));
       document.body.dataset.ready = "true";
     },
   };
