@@ -14,10 +14,18 @@ What it cannot see: events stored after the chain's head (`unchained`, reported)
 protected; someone holding both write access and the key can forge digests that were never sent
 downstream, which is why the Kafka copy matters.
 
-Reading is two server-side cursors in one REPEATABLE READ snapshot, fetched by a reader thread one
-batch ahead (so PostgreSQL reads and sends while the walk hashes) and merged in batches; where the
-two id sequences agree (nearly always) a tight loop checks the hashes. The hashes are recomputed
-here, never by the database being verified.
+Everything is read in one REPEATABLE READ snapshot, in two passes of which the second is nearly always skipped:
+
+- the quick pass streams each event with its record (built by PostgreSQL, `chain.RECORD_SQL`) and its own link,
+  merge-joined on the notification id, as one query in chunks (libpq's chunked rows: the server sends as it reads,
+  with none of a cursor's per-fetch round trips), read by a thread one batch ahead while a tight loop hashes. It
+  proves the range intact when every event has its link, every link names the one before and hashes onto it, and
+  the links in the range are exactly as many as the events (so none is left whose event is gone);
+- anything else sends the whole range through the careful merge of two cursors (events, links), which names each
+  place where history disagrees, exactly as if there had been no quick pass.
+
+Digests are checked after the walk, each against the stored link at its position (which the walk has shown to be
+the recomputed chain's, or reported where not). The hashes are recomputed here, never by the database being verified.
 """
 
 from __future__ import annotations
@@ -30,7 +38,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Generator, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import islice
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -40,7 +49,8 @@ from psycopg.sql import SQL, Composed
 from infra.audit import chain, digests
 from infra.audit.chain import CHAIN_TABLE, GENESIS, RECORD_SQL
 
-FETCH = 5_000  # rows per fetch of each cursor: small enough that reading the next overlaps hashing these
+FETCH = 5_000  # rows per batch (each cursor fetch, each stream chunk): small enough that reading the next overlaps
+#                hashing these
 MAX_FINDINGS = 100
 _ID = chain._ID.pack  # the previous link's id, as hashed
 INFINITY = float("inf")
@@ -99,27 +109,36 @@ class Report:
 
 
 class _Walk:
-    """The running state of one verification: the previous link, the digests due, the findings."""
+    """The running state of one verification: the previous stored link and the findings."""
 
-    def __init__(self, report: Report, prev_id: int, prev_hash: bytes, due: dict[int, list[digests.Digest]],
-                 keys: digests.Keyring | None) -> None:
-        self.report, self.prev_id, self.prev_hash, self.due, self.keys = report, prev_id, prev_hash, due, keys
+    def __init__(self, report: Report, prev_id: int, prev_hash: bytes) -> None:
+        self.report, self.prev_id, self.prev_hash = report, prev_id, prev_hash
 
     def find(self, position: int, what: str, detail: str) -> None:
         if len(self.report.findings) < MAX_FINDINGS:
             self.report.findings.append(Finding(position, what, detail))
 
+    def quick(self, rows: list[Any]) -> bool:
+        """Events in order, each with its own link or None: whether every one has its link, which names the previous
+        link and hashes onto it (the walk moves on while they do; the first that does not stops it)."""
+        sha, prev_id, prev_hash = hashlib.sha256, self.prev_id, self.prev_hash
+        clean = True
+        for nid, record, link_prev, link_hash in rows:
+            if link_prev != prev_id or link_hash != sha(prev_hash + _ID(prev_id) + record).digest():
+                clean = False
+                break
+            prev_id, prev_hash = nid, link_hash
+        self.prev_id, self.prev_hash = prev_id, prev_hash
+        return clean
+
     def aligned(self, events: list[Any], links: list[Any]) -> None:
-        """Events and links with the same ids: the tight loop."""
-        sha, prev_id, prev_hash, due = hashlib.sha256, self.prev_id, self.prev_hash, self.due
+        """Events and links with the same ids: each checked, each mismatch named."""
+        sha, prev_id, prev_hash = hashlib.sha256, self.prev_id, self.prev_hash
         for (nid, record), (_, link_prev, link_hash) in zip(events, links, strict=True):
             if link_prev != prev_id or link_hash != sha(prev_hash + _ID(prev_id) + record).digest():
                 self.prev_id, self.prev_hash = prev_id, prev_hash
                 self.mismatch(nid, link_prev)
             prev_id, prev_hash = nid, link_hash
-            if nid in due:
-                self.prev_id, self.prev_hash = prev_id, prev_hash
-                self.digest_at(nid, link_hash)
         self.prev_id, self.prev_hash = prev_id, prev_hash
 
     def mismatch(self, nid: int, link_prev: int) -> None:
@@ -143,16 +162,29 @@ class _Walk:
             elif e is None or k[0] < e[0]:
                 self.find(k[0], "deleted", f"the event chained at {k[0]} is no longer stored")
                 self.prev_id, self.prev_hash = k[0], bytes(k[2])
-                if k[0] in self.due:
-                    self.digest_at(k[0], bytes(k[2]))
                 j += 1
             else:
                 self.aligned([e], [k])
                 i, j = i + 1, j + 1
 
-    def digest_at(self, position: int, link_hash: bytes) -> None:
-        for d in self.due.pop(position):
+
+class _Digests:
+    """The digests due in the range, each checked against the stored link at its position, in position order (a
+    mismatch names the last digest that matched before it)."""
+
+    def __init__(self, report: Report, due: list[digests.Digest], keys: digests.Keyring | None) -> None:
+        self.report, self.due, self.keys = report, sorted(due, key=lambda d: d.position), keys
+        self.findings: list[Finding] = []
+
+    def find(self, position: int, what: str, detail: str) -> None:
+        if len(self.findings) < MAX_FINDINGS:
+            self.findings.append(Finding(position, what, detail))
+
+    def check(self, link_hashes: dict[int, bytes]) -> None:
+        """`link_hashes`: the stored link's hash at each due position that has one."""
+        for d in self.due:
             self.report.digests_checked += 1
+            position = d.position
             key = self.keys.get(d.key_id) if self.keys is not None else None
             if self.keys is not None and key is None:
                 self.find(position, "digest_signature", f"the {d.source} digest at {position} "
@@ -161,7 +193,7 @@ class _Walk:
             elif key is not None and not d.signed_by(key):
                 self.find(position, "digest_signature", f"the {d.source} digest at {position} "
                           f"(signed {d.signed_at.isoformat()}, key {d.key_id}) has no valid signature")
-            elif d.head_hash != link_hash:
+            elif d.head_hash != link_hashes.get(position, b""):
                 after = self.report.last_good_digest.position if self.report.last_good_digest else self.report.start
                 self.find(position, "digest_mismatch", f"the {d.source} digest signed {d.signed_at.isoformat()} holds "
                           f"another head hash at {position}: history was changed after position {after} and up to "
@@ -186,17 +218,19 @@ def verify(conn: psycopg.Connection[Any], events: Composed, *, key: digests.Sign
         hi = head.position if upto is None else min(upto, head.position)
         report = Report(start=start, checked_to=hi, head_hash=head.hash)
         prev_id, prev_hash = _link_before(conn, start)
-        due: dict[int, list[digests.Digest]] = {}
-        for d in [*digests.stored(conn), *extra_digests]:
-            if start < d.position <= hi:
-                due.setdefault(d.position, []).append(d)
+        due = [d for d in [*digests.stored(conn), *extra_digests] if start < d.position <= hi]
         keys = digests.Keyring(key) if isinstance(key, digests.SigningKey) else key
-        walk = _Walk(report, prev_id, prev_hash, due, keys)
-        _walk(conn, events, walk, start, hi, progress)
-        for position in sorted(walk.due):  # digests at positions with neither event nor link
-            walk.digest_at(position, b"")
+        walk = _Walk(report, prev_id, prev_hash)
+        if not _quick(conn, events, walk, start, hi, progress):
+            report.events = report.links = 0
+            walk = _Walk(report, prev_id, prev_hash)
+            _walk(conn, events, walk, start, hi, progress)
+        checked = _Digests(report, due, keys)
+        checked.check(_link_hashes(conn, sorted({d.position for d in due})))
+        found = sorted(report.findings + checked.findings, key=lambda f: f.position)  # stable: a link's before a digest's
         if upto is None and hi and walk.prev_hash != head.hash:
-            walk.find(hi, "head_mismatch", "the chain's recorded head hash is not its last link's")
+            found.append(Finding(hi, "head_mismatch", "the chain's recorded head hash is not its last link's"))
+        report.findings = found[:MAX_FINDINGS]
         report.unchained = _count_after(conn, events, head.position)
         _name_entities(conn, events, report)
     report.seconds = time.perf_counter() - began
@@ -212,6 +246,56 @@ def _link_before(conn: psycopg.Connection[Any], position: int) -> tuple[int, byt
         return 0, GENESIS
     values = list(row.values()) if isinstance(row, dict) else list(row)
     return int(values[0]), bytes(values[1])
+
+
+def _link_hashes(conn: psycopg.Connection[Any], positions: list[int]) -> dict[int, bytes]:
+    if not positions:
+        return {}
+    with conn.cursor(binary=True, row_factory=tuple_row) as cur:
+        rows = cur.execute(f"SELECT notification_id, hash FROM {CHAIN_TABLE} WHERE notification_id = ANY(%s)",
+                           (positions,)).fetchall()
+    return {int(n): bytes(h) for n, h in rows}
+
+
+def _quick(conn: psycopg.Connection[Any], events: Composed, walk: _Walk, lo: int, hi: int,
+           progress: Progress | None) -> bool:
+    """The quick pass over (lo, hi]: whether it proves the range intact (the walk then stands at its last link)."""
+    with conn.cursor(binary=True, row_factory=tuple_row) as cur:
+        row = cur.execute(f"SELECT count(*) FROM {CHAIN_TABLE} WHERE notification_id > %s AND notification_id <= %s",
+                          (lo, hi)).fetchone()
+    links = int(row[0]) if row else 0
+    clean = True
+    seen = 0
+    with closing(_stream(conn, events, lo, hi)) as batches:
+        for rows in batches:  # after a row that is not clean, the rest is only read (a stream stopped early is
+            clean = clean and walk.quick(rows)  # cancelled, which would end the snapshot's transaction)
+            seen += len(rows)
+            if progress:
+                progress(max(rows[-1][0] - lo, 0), max(hi - lo, 0))
+    if clean and seen == links:
+        walk.report.events = walk.report.links = seen
+        return True
+    return False
+
+
+def _stream(conn: psycopg.Connection[Any], events: Composed, lo: int, hi: int) -> Generator[list[Any], None, None]:
+    """Batches of (notification id, record, link's previous id, link's hash) in order, streamed by one query and
+    read by a thread one batch ahead (the stream holds the connection until its end)."""
+    query = SQL("SELECT e.notification_id, e.record, l.prev_id, l.hash FROM (SELECT notification_id, " + RECORD_SQL
+                + " AS record FROM {} WHERE notification_id > %s AND notification_id <= %s) e"
+                f" LEFT JOIN {CHAIN_TABLE} l ON l.notification_id = e.notification_id"
+                " ORDER BY e.notification_id").format(events)
+    chunk = FETCH if psycopg.pq.version() >= 170000 else 1  # chunked rows came with libpq 17; before it, row by row
+
+    def read(put: Callable[[list[Any]], None], stop: threading.Event) -> None:
+        with conn.cursor(binary=True, row_factory=tuple_row) as cur:
+            rows = cur.stream(query, (lo, hi), size=chunk)
+            assert isinstance(rows, Generator)
+            with closing(rows):  # closed before its end (the walk ended early): the query is cancelled
+                while (batch := list(islice(rows, FETCH))) and not stop.is_set():
+                    put(batch)
+
+    yield from _read_ahead(read)
 
 
 def _walk(conn: psycopg.Connection[Any], events: Composed, walk: _Walk, lo: int, hi: int,
@@ -249,39 +333,53 @@ Batch = tuple[list[Any], list[Any], bool, bool]  # events, links, and whether ea
 def _batches(conn: psycopg.Connection[Any], events: Composed, lo: int, hi: int) -> Generator[Batch, None, None]:
     """The next batch of each cursor, read by a thread one step ahead: PostgreSQL reads and sends the next rows
     while the walk hashes these (the connection is only ever used by that thread meanwhile)."""
-    ready: queue.Queue[Batch | BaseException] = queue.Queue(maxsize=2)
+
+    def read(put: Callable[[Batch], None], stop: threading.Event) -> None:
+        with conn.cursor(name="verify_events", binary=True, row_factory=tuple_row) as ev_cur, \
+                conn.cursor(name="verify_links", binary=True, row_factory=tuple_row) as ln_cur:
+            ev_cur.execute(SQL("SELECT notification_id, " + RECORD_SQL + " FROM {} WHERE notification_id > %s"
+                               " AND notification_id <= %s ORDER BY notification_id").format(events), (lo, hi))
+            ln_cur.execute(f"SELECT notification_id, prev_id, hash FROM {CHAIN_TABLE} WHERE notification_id > %s"
+                           " AND notification_id <= %s ORDER BY notification_id", (lo, hi))
+            ev_done = ln_done = False
+            while not stop.is_set() and not (ev_done and ln_done):
+                ev = [] if ev_done else ev_cur.fetchmany(FETCH)
+                ln = [] if ln_done else ln_cur.fetchmany(FETCH)
+                ev_done, ln_done = ev_done or len(ev) < FETCH, ln_done or len(ln) < FETCH
+                put((ev, ln, ev_done, ln_done))
+
+    for item in _read_ahead(read):
+        yield item
+        if item[2] and item[3]:
+            return
+
+
+T = TypeVar("T")
+
+
+def _read_ahead(read: Callable[[Callable[[T], None], threading.Event], None]) -> Generator[T, None, None]:
+    """What `read` puts, read by a thread one step ahead of the walk; ends when `read` returns. A walk that ends
+    early sets `read`'s stop event, frees it from a full queue and waits for it."""
+    ready: queue.Queue[tuple[T] | BaseException | None] = queue.Queue(maxsize=2)
     stop = threading.Event()
 
-    def read() -> None:
+    def run() -> None:
         try:
-            with conn.cursor(name="verify_events", binary=True, row_factory=tuple_row) as ev_cur, \
-                    conn.cursor(name="verify_links", binary=True, row_factory=tuple_row) as ln_cur:
-                ev_cur.execute(SQL("SELECT notification_id, " + RECORD_SQL + " FROM {} WHERE notification_id > %s"
-                                   " AND notification_id <= %s ORDER BY notification_id").format(events), (lo, hi))
-                ln_cur.execute(f"SELECT notification_id, prev_id, hash FROM {CHAIN_TABLE} WHERE notification_id > %s"
-                               " AND notification_id <= %s ORDER BY notification_id", (lo, hi))
-                ev_done = ln_done = False
-                while not stop.is_set() and not (ev_done and ln_done):
-                    ev = [] if ev_done else ev_cur.fetchmany(FETCH)
-                    ln = [] if ln_done else ln_cur.fetchmany(FETCH)
-                    ev_done, ln_done = ev_done or len(ev) < FETCH, ln_done or len(ln) < FETCH
-                    ready.put((ev, ln, ev_done, ln_done))
+            read(lambda item: ready.put((item,)), stop)
+            ready.put(None)
         except BaseException as exc:  # noqa: BLE001  # handed to the walk, which raises it
             ready.put(exc)
 
-    reader = threading.Thread(target=read, name="dudao-verify-reader", daemon=True)
+    reader = threading.Thread(target=run, name="dudao-verify-reader", daemon=True)
     reader.start()
     try:
-        while True:
-            item = ready.get()
+        while (item := ready.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
-            yield item
-            if item[2] and item[3]:
-                return
+            yield item[0]
     finally:
         stop.set()
-        while reader.is_alive():  # a walk that ended early: free the reader from a full queue, then wait for it
+        while reader.is_alive():
             try:
                 ready.get(timeout=0.1)
             except queue.Empty:

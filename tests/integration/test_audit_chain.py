@@ -1,7 +1,9 @@
 """The hash chain against real PostgreSQL and a real broker: an untouched store verifies intact; 200 random
-single-byte changes, deletions, reorderings and insertions are each found at exactly their first position; a
-table whose chain was recomputed to hide a change is caught by a digest published to Kafka; digests signed before a
-key rotation check with the retired key."""
+single-byte changes, deletions, reorderings and insertions are each found at exactly their first position, at the
+edges of the walk's batches too, and so is a link left behind by a re-chain that skipped its deleted event (intact
+history is proven in one quick pass; anything else goes through the careful merge); a table whose chain was recomputed
+to hide a change is caught by a digest published to Kafka; digests signed before a key rotation check with the
+retired key."""
 
 from __future__ import annotations
 
@@ -75,10 +77,11 @@ def ids(conn: psycopg.Connection[Any], table: SQL | Any) -> list[int]:
     return [r[0] for r in conn.execute(SQL("SELECT notification_id FROM {} ORDER BY 1").format(table)).fetchall()]
 
 
-def tamper(conn: psycopg.Connection[Any], table: Any, rng: random.Random, present: list[int], gaps: list[int]) -> int:
-    """One random change to the events table; returns the first position it affects."""
-    how = rng.choice(("byte", "delete", "reorder", "insert"))
-    k = rng.choice(present)
+def tamper(conn: psycopg.Connection[Any], table: Any, rng: random.Random, present: list[int], gaps: list[int],
+           how: str | None = None, k: int | None = None) -> int:
+    """One random change to the events table (of kind `how` at `k`, when given); returns the first position it affects."""
+    how = how or rng.choice(("byte", "delete", "reorder", "insert"))
+    k = rng.choice(present) if k is None else k
     if how == "byte":
         length = conn.execute(SQL("SELECT length(state) FROM {} WHERE notification_id = %s").format(table), (k,)).fetchone()
         assert length is not None
@@ -124,6 +127,84 @@ def test_200_random_changes_deletions_reorderings_and_insertions_are_each_found_
             assert report.first is not None and report.first.position == expected, (expected, report.findings[:3])
             found += 1
     assert found == 200
+
+
+def test_changes_at_the_edges_of_the_walks_batches_are_each_found_at_their_first_position(
+        system: System, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With batches of five events, every kind of change to the first or last event of a batch, to the last event,
+    and an event deleted with its link there (the stretch between two batches, and after the last event) is reported
+    at exactly the first position it affects."""
+    fill(system, 60, gaps_every=7)
+    chained(system)
+    monkeypatch.setattr(vf, "FETCH", 5)
+    table = events_table(system.app)
+    rng = random.Random(11)
+    with psycopg.connect(system.database_url) as conn:
+        present = ids(conn, table)
+        gaps = sorted(set(range(1, present[-1])) - set(present))
+        conn.rollback()
+        edges = sorted({present[0], present[-1]} | {p for i, p in enumerate(present) if i % vf.FETCH in (0, vf.FETCH - 1)})
+        cases = [(how, k) for how in ("byte", "delete", "reorder") for k in edges] + [("insert", g) for g in gaps]
+        for how, k in cases:
+            if how == "insert":  # a copy of some event slipped into the hole at k
+                expected = tamper(conn, table, rng, present, [k], how)
+            else:
+                expected = tamper(conn, table, rng, present, gaps, how, k)
+            report = check(conn, system)
+            conn.rollback()
+            assert report.first is not None and report.first.position == expected, (how, k, report.findings[:3])
+        gone = [([present[vf.FETCH]], [present[vf.FETCH]], present[vf.FETCH]),  # event and link, a batch's first
+                (present[-2:], [], present[-2]),  # the last two events, their links left after the last event
+                (present[-1:], present[-1:], present[-1])]  # the last event and its link: the head names it
+        for events_gone, links_gone, expected in gone:
+            conn.execute(SQL("DELETE FROM {} WHERE notification_id = ANY(%s)").format(table), (events_gone,))
+            conn.execute(f"DELETE FROM {chain.CHAIN_TABLE} WHERE notification_id = ANY(%s)", (links_gone,))
+            report = check(conn, system)
+            conn.rollback()
+            assert report.first is not None and report.first.position == expected, (events_gone, report.findings[:3])
+    assert len(cases) > 4 * 20
+
+
+def test_an_intact_store_is_proven_in_one_pass_without_the_careful_merge(system: System,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Untouched history is proven by the quick pass alone, in batches: the careful merge is never needed for it."""
+    fill(system, 50)
+    chained(system)
+    monkeypatch.setattr(vf, "FETCH", 7)
+
+    def careful(*_args: Any) -> None:
+        raise AssertionError("the careful merge ran over intact history")
+
+    monkeypatch.setattr(vf, "_walk", careful)
+    with psycopg.connect(system.database_url) as conn:
+        report = check(conn, system)
+    assert report.intact and report.events == report.links == 50 and report.digests_checked == 1
+
+
+def test_a_link_left_behind_by_a_rechain_that_skipped_its_deleted_event_is_found_at_its_position(
+        system: System) -> None:
+    """An event deleted and the links after it recomputed to skip it, its own link left in place: every event then has
+    a link that follows the one before, but the range holds one link more than events — reported at that link."""
+    fill(system, 40)
+    chained(system)
+    table = events_table(system.app)
+    with psycopg.connect(system.database_url) as conn:
+        present = ids(conn, table)
+        k = present[20]
+        conn.execute(SQL("DELETE FROM {} WHERE notification_id = %s").format(table), (k,))
+        prev_id, prev_hash = conn.execute(f"SELECT notification_id, hash FROM {chain.CHAIN_TABLE}"
+                                          " WHERE notification_id = %s", (present[19],)).fetchone() or (0, b"")
+        records = conn.execute(SQL("SELECT notification_id, " + chain.RECORD_SQL + " FROM {} WHERE notification_id > %s"
+                                   " ORDER BY notification_id").format(table), (k,)).fetchall()
+        for nid, record in records:  # the administrator's re-chain from the event after the deleted one
+            link = chain.link_hash(bytes(prev_hash), prev_id, bytes(record))
+            conn.execute(f"UPDATE {chain.CHAIN_TABLE} SET prev_id = %s, hash = %s WHERE notification_id = %s",
+                         (prev_id, link, nid))
+            prev_id, prev_hash = nid, link
+        conn.execute(f"UPDATE {chain.POSITION_TABLE} SET head_hash = %s", (prev_hash,))
+        report = check(conn, system)
+        conn.rollback()
+    assert report.first is not None and report.first.position == k and report.first.what == "deleted", report.findings
 
 
 def test_a_rechained_table_is_caught_by_the_digest_published_to_kafka(system: System, kafka: EmbeddedKafka,
