@@ -6,10 +6,7 @@ test works on a copy of that database."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -17,35 +14,20 @@ import pytest
 from psycopg.rows import dict_row
 
 from infra.bootstrap import bootstrap
-from infra.cli.system import load_demo
 from infra.demo.structure import run_demo
-from infra.settings import Settings
 from projections.matrix import matrix
 from projections.structure import list_places, list_units
 from tests.support.databases import Databases
+from tests.support.demo_data import Demo, load_demo_once
 from tests.support.dossier import parse
 
 pytestmark = pytest.mark.integration
 
 
-@dataclass(frozen=True)
-class Demo:
-    database_url: str
-    summary: dict[str, Any]
-    head: int
-    var_dir: Path
-
-
 @pytest.fixture(scope="module")
-def demo(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+def demo(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Demo:
     """The demo loaded once, as `dudao demo` loads it, into a brand-new database (no tables before bootstrap)."""
-    database_url = databases.blank("demo")
-    var_dir = tmp_path_factory.mktemp("demo-var")
-    system = bootstrap(database_url)
-    summary = load_demo(system, Settings(database_url=database_url, var_dir=var_dir, audit_key="d" * 64))
-    head = system.app.recorder.max_notification_id() or 0
-    system.close()
-    yield Demo(database_url, summary, head, var_dir)
+    return load_demo_once(databases, tmp_path_factory.mktemp("demo-var"))
 
 
 def test_demo_loads_the_gaoan_structure_and_a_lead_for_every_grid(demo: Demo) -> None:
