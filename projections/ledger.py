@@ -124,6 +124,7 @@ SELECT l.*, g.grid_id, g.grid_name, g.grid_number, sp.name AS place_name, su.nam
    AND (%(grid_id)s::uuid IS NULL OR g.grid_id = %(grid_id)s::uuid)
    AND (%(sub_command_id)s::uuid IS NULL OR s.sub_command_id = %(sub_command_id)s::uuid)
    AND (%(state)s::text IS NULL OR l.state = %(state)s::text)
+   AND (%(states)s::text[] IS NULL OR l.state = ANY(%(states)s::text[]))
  ORDER BY g.grid_number NULLS LAST, l.reported_at, l.problem_id
 """
 
@@ -150,10 +151,11 @@ def _clock(row: Row, now: datetime, calendar: WorkCalendar) -> Row:
 
 
 def ledger(conn: Any, campaign_id: UUID, *, now: datetime, calendar: WorkCalendar, unit_id: UUID | None = None,
-           grid_id: UUID | None = None, state: str | None = None, sub_command_id: UUID | None = None) -> list[Row]:
-    """The campaign's ledger rows (filtered), each with time used and its light at `now`."""
+           grid_id: UUID | None = None, state: str | None = None, sub_command_id: UUID | None = None,
+           states: Iterable[str] | None = None) -> list[Row]:
+    """The campaign's ledger rows (filtered; `states`: any of them), each with time used and its light at `now`."""
     params = {"campaign_id": campaign_id, "unit_id": unit_id, "grid_id": grid_id, "state": state,
-              "sub_command_id": sub_command_id}
+              "sub_command_id": sub_command_id, "states": None if states is None else list(states)}
     return [_clock(r, now, calendar) for r in _rows(conn, _LEDGER, params)]
 
 
@@ -216,7 +218,7 @@ OPEN_STATES = ("reported", "assigned", "acknowledged", "rectification_submitted"
 
 def open_ledger(conn: Any, campaign_id: UUID, *, now: datetime, calendar: WorkCalendar) -> list[Row]:
     """The campaign's open problems (not verified, closed, withdrawn or merged), each with its light at `now`."""
-    return [row for state in OPEN_STATES for row in ledger(conn, campaign_id, now=now, calendar=calendar, state=state)]
+    return ledger(conn, campaign_id, now=now, calendar=calendar, states=OPEN_STATES)
 
 
 def latest_deadline(conn: Any, campaign_id: UUID, by: datetime) -> datetime | None:
