@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/dudao run
+	$(BIN)/dudao run --demo-drill
 
 lint: $(STAMP)
 	$(BIN)/lint-imports

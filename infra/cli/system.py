@@ -20,6 +20,10 @@ def run_command(drill_clock: str = typer.Option(
         None, "--drill-clock", metavar="START",
         help="演练模式: every process reads one shared clock kept in PostgreSQL, starting at START (ISO 8601 with "
              "offset) and moved by POST /drill/clock; only on an empty event store (or one started so)."),
+        demo_drill: bool = typer.Option(
+        False, "--demo-drill",
+        help="演练模式 from the 高安 demo's launch (what `make run` starts): `dudao demo` then plays its 2021–22 story "
+             "on the clock the live escalator reads, instead of the escalator judging it against today's date."),
 ) -> None:
     """Start the embedded servers (unless configured elsewhere) and every process; Ctrl-C stops all / 启动整个系统."""
     from dataclasses import replace
@@ -28,7 +32,11 @@ def run_command(drill_clock: str = typer.Option(
     from infra.settings import drill_start
 
     settings = load_settings(configure_logs=True)
-    if drill_clock:
+    if demo_drill and not drill_clock:
+        from infra.demo.structure import demo_clock, scenario
+
+        settings = replace(settings, drill_clock=demo_clock(scenario())())
+    elif drill_clock:
         try:
             settings = replace(settings, drill_clock=drill_start(drill_clock))
         except ValueError as exc:

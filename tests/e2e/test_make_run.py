@@ -24,11 +24,14 @@ from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
-# The demo now loads the leadership's duties, a 任务分解表 with a month of reports and a dossier: on a
-# busy 2-core machine it has taken over fifteen minutes (with the live escalator recording years of missed reports against the
-# wall clock), so the deadline is generous rather than tight.
-DEMO_DEADLINE_S = 1800
+# The demo loads the structure, the first batch, January's escalation, the leadership's duties, a 任务分解表 with a
+# month of reports and a dossier: a few minutes on a busy 2-core machine; the deadline only stops a hang.
+DEMO_DEADLINE_S = 900
 DUDAO = str(Path(sys.executable).with_name("dudao"))
+
+
+class NotServedYet(Exception):
+    """The API answered, but not yet with the figure awaited (a read model still catching up): wait on."""
 
 
 NOT_ANSWERING_YET = (httpx.HTTPError, OSError)  # a server still starting: wait on
@@ -37,7 +40,7 @@ NOT_ANSWERING_YET = (httpx.HTTPError, OSError)  # a server still starting: wait 
 class Running:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
-        self.proc = subprocess.Popen([DUDAO, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen([DUDAO, "run", "--demo-drill"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
@@ -48,6 +51,7 @@ class Running:
             self.lines.put(line)
 
     def line_with(self, text: str, deadline_s: float = 60) -> str:
+        """The next printed line that starts (after its indent) with `text`."""
         end = time.monotonic() + deadline_s
         while time.monotonic() < end:
             try:
@@ -55,7 +59,7 @@ class Running:
             except queue.Empty:
                 continue
             self.seen.append(line)
-            if text in line:
+            if line.strip().startswith(text):
                 return line
         raise AssertionError(f"no line with {text!r}; output so far:\n{''.join(self.seen)}")
 
@@ -86,9 +90,11 @@ def running(tmp_path: Path) -> Iterator[Running]:
 
 
 def test_make_run_serves_the_demo_matrix_and_ctrl_c_leaves_no_process(running: Running, tmp_path: Path) -> None:
-    """The whole system starts, the demo loads through it, the matrix shows 32 grid leads over HTTP, and SIGINT stops all."""
+    """The whole system starts as `make run` starts it (a drill from the demo's launch), the demo loads through it on
+    that shared clock, the matrix shows 32 grid leads over HTTP, and SIGINT stops all."""
     token = running.line_with("admin token").split()[-1]
     database_url = running.line_with("PostgreSQL").split()[-1]
+    running.line_with("演练模式")
     base = f"http://127.0.0.1:{running.env['DUDAO_HTTP_PORT']}"
     wait_until(lambda: httpx.get(f"{base}/health").status_code == 200, "/health", 60,
                interval_s=0.2, ignoring=NOT_ANSWERING_YET)
@@ -98,11 +104,16 @@ def test_make_run_serves_the_demo_matrix_and_ctrl_c_leaves_no_process(running: R
     headers = {"Authorization": f"Bearer {token}"}
 
     def leads() -> list[dict[str, Any]]:
-        rows = httpx.get(f"{base}/campaigns/{out['campaign_id']}/matrix", headers=headers).json()["rows"]
-        lead_rows = [r for r in rows if r["role"] == "lead"]
-        return lead_rows if len(lead_rows) == 32 else []  # empty: not yet
+        response = httpx.get(f"{base}/campaigns/{out['campaign_id']}/matrix", headers=headers)
+        if response.status_code != 200:  # e.g. 404 while the campaign's read model has not caught up
+            raise NotServedYet(f"{response.status_code} {response.text[:300]}")
+        lead_rows = [r for r in response.json()["rows"] if r["role"] == "lead" and r["scope_kind"] == "place"]
+        if len(lead_rows) != 32:  # the grids' leads (the 任务分解表's tasks have lead units of their own)
+            raise NotServedYet(f"{len(lead_rows)} grid lead rows")
+        return lead_rows
 
-    rows = wait_until(leads, "32 lead rows in the matrix", 60, interval_s=0.2, ignoring=NOT_ANSWERING_YET)
+    rows = wait_until(leads, "32 lead rows in the matrix", 120, interval_s=0.2,
+                      ignoring=(*NOT_ANSWERING_YET, NotServedYet))
     assert {r["party_name"] for r in rows if r["scope_name"] == "第九网格"} == {"人社局"}
     health = httpx.get(f"{base}/health").json()
     assert health["database"]["ok"] and health["broker"]["ok"]
