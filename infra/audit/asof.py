@@ -9,18 +9,19 @@ aggregates themselves, never read from the matrix projection, so it can check th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from pydantic_core import to_jsonable_python
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Composed
 
 from domain.kernel.base import DomainEvent, NotFound, event_class
 from domain.liaison.links import LiaisonLinked
-from domain.structure.responsibility import ResponsibilityAssigned
+from domain.structure.responsibility import responsibility_id
 from infra.audit.history import AsOfReader, Cutoff, History, Positioned, events_table
-from infra.store.event_store import Dudao
+from infra.store.event_store import HOLDER_TOPICS, Dudao, holder_topics_sql
 from projections import trail as tr
 
 NAMED_KINDS = ("unit", "place", "person", "campaign", "indicator", "task")
@@ -104,12 +105,26 @@ def _scope_of(kind: str, entity_id: UUID, body: Any) -> tuple[str, UUID] | None:
 # --- the responsibility matrix, folded from the store -----------------------------------------------
 
 
-def holder_aggregates(app: Dudao) -> list[UUID]:
-    """Every responsibility and liaison aggregate (found by their first event's type in the store)."""
-    topics = [ResponsibilityAssigned.event_name, LiaisonLinked.event_name]
-    query = SQL("SELECT DISTINCT originator_id FROM {} WHERE topic = ANY(%s)").format(events_table(app))
+def holder_aggregates(app: Dudao, topics: Sequence[str] = HOLDER_TOPICS) -> list[UUID]:
+    """The aggregates that hold an event of `topics` (by default every responsibility and liaison aggregate), found
+    through the store's holders index instead of a scan of the log."""
     with app.store.datastore.get_connection() as conn, conn.cursor() as curs:
-        return [r["originator_id"] for r in curs.execute(query, (topics,)).fetchall()]
+        return [r["originator_id"] for r in curs.execute(holders_query(app), (list(topics),)).fetchall()]
+
+
+def holders_query(app: Dudao) -> Composed:
+    """The aggregates holding an event of the topics given as its one parameter, among the holders index's."""
+    return SQL("SELECT DISTINCT originator_id FROM {} WHERE {} AND topic = ANY(%s)").format(
+        events_table(app), holder_topics_sql())
+
+
+def holders_of(app: Dudao, campaign_id: UUID, scopes: set[tuple[str, UUID]] | None) -> list[UUID]:
+    """The responsibility and liaison aggregates that may hold a row of `scopes` (all of them when None): a scope's
+    责任分工 lives in its own aggregate (`responsibility_id`), its 挂钩领导 in each leader's."""
+    if scopes is None:
+        return holder_aggregates(app)
+    own = [responsibility_id(campaign_id, kind, scope_id) for kind, scope_id in sorted(scopes, key=str)]
+    return own + holder_aggregates(app, (LiaisonLinked.event_name,))
 
 
 def matrix_at(app: Dudao, campaign_id: UUID, at: datetime, *, scope: tuple[str, UUID] | None = None,
@@ -126,9 +141,11 @@ def matrix_at(app: Dudao, campaign_id: UUID, at: datetime, *, scope: tuple[str, 
     history = history or History(app)
     known = AsOfReader(history, Cutoff(recorded_by=at))
     reader = known if basis == "recorded" else AsOfReader(history, Cutoff())
-    history.load(holder_aggregates(app))
+    wanted = scopes if scopes is not None else ({scope} if scope is not None else None)
+    holders = holders_of(app, campaign_id, wanted)
+    history.load([h for h in holders if h not in history._cache])
     rows = []
-    for aggregate_id in list(history._cache):
+    for aggregate_id in holders:
         events = reader.events(aggregate_id)
         if not events or events[0].kind not in ("responsibility", "liaison"):
             continue
@@ -136,8 +153,7 @@ def matrix_at(app: Dudao, campaign_id: UUID, at: datetime, *, scope: tuple[str, 
         if getattr(state, "campaign_id", None) != campaign_id:
             continue
         rows += _rows_of(state, at)
-    if scope is not None or scopes is not None:
-        wanted = scopes if scopes is not None else {scope}
+    if wanted is not None:
         rows = [r for r in rows if (r["scope_kind"], r["scope_id"]) in wanted]
     ids = {r["scope_id"] for r in rows} | {r["party_id"] for r in rows}
     names = names_at(known, ids)
