@@ -75,6 +75,7 @@ class History:
     def __init__(self, app: Dudao) -> None:
         self.app = app
         self._cache: dict[UUID, list[Positioned]] = {}
+        self._folds: dict[tuple[str, UUID, Cutoff], Any] = {}  # states are frozen: one fold per cut-off serves all
 
     def of(self, aggregate_id: UUID) -> list[Positioned]:
         if aggregate_id not in self._cache:
@@ -132,7 +133,10 @@ class AsOfReader(Reader):
         events = self.events(aggregate_id)
         if not events or events[0].kind != kind:
             return None
-        state = fold(kind, [e.event for e in events], object)
+        key = (kind, aggregate_id, self.cutoff)
+        if key not in self.history._folds:
+            self.history._folds[key] = fold(kind, [e.event for e in events], object)
+        state = self.history._folds[key]
         if isinstance(state, state_type):
             return state
         raise TypeError(f"{kind} {aggregate_id} is a {type(state).__name__}, not a {state_type.__name__}")
