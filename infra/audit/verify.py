@@ -292,7 +292,7 @@ def _stream(conn: psycopg.Connection[Any], events: Composed, lo: int, hi: int) -
             rows = cur.stream(query, (lo, hi), size=chunk)
             assert isinstance(rows, Generator)
             with closing(rows):  # closed before its end (the walk ended early): the query is cancelled
-                while (batch := list(islice(rows, FETCH))) and not stop.is_set():
+                while not stop.is_set() and (batch := list(islice(rows, FETCH))):
                     put(batch)
 
     yield from _read_ahead(read)
