@@ -404,20 +404,23 @@ def store_of(pg: EmbeddedPostgres, size: int) -> System:
     return system
 
 
-def raw_read_decode(system: System) -> float:
-    """Events/s of one server-side-cursor SELECT of the events table (5,000 rows a fetch) with json.loads of each."""
+def raw_read_decode(system: System, runs: int = 3) -> float:
+    """Events/s of one server-side-cursor SELECT of the events table (5,000 rows a fetch) with json.loads of each;
+    the best of `runs` (it is cheap, and one run on the shared machine can land on a busy moment)."""
     table = f"public.{system.app.store.events_table_name}"
-    count = 0
+    best = 0.0
     with psycopg.connect(system.database_url) as conn:
-        started = time.perf_counter()
-        with conn.transaction(), conn.cursor(name="bench", row_factory=tuple_row) as cur:
-            cur.execute(f"SELECT notification_id, originator_id, originator_version, topic, state FROM {table}"
-                        " ORDER BY notification_id")
-            while rows := cur.fetchmany(5000):
-                for row in rows:
-                    json.loads(row[4])
-                count += len(rows)
-        return count / (time.perf_counter() - started)
+        for _ in range(runs):
+            count, started = 0, time.perf_counter()
+            with conn.transaction(), conn.cursor(name="bench", row_factory=tuple_row) as cur:
+                cur.execute(f"SELECT notification_id, originator_id, originator_version, topic, state FROM {table}"
+                            " ORDER BY notification_id")
+                while rows := cur.fetchmany(5000):
+                    for row in rows:
+                        json.loads(row[4])
+                    count += len(rows)
+            best = max(best, count / (time.perf_counter() - started))
+    return best
 
 
 def rebuild(run: Run, system: System) -> None:

@@ -65,17 +65,19 @@ def as_the_relay_reads(system: System, position: int) -> list[int]:
     return [n.id for n in system.app.recorder.select_notifications(position + 1, limit=BATCH)]
 
 
-def follow(system: System, read: Read, writers_done: threading.Event) -> list[int]:
-    """Every id the reader sees, in the order it sees them, until the writers are done and it has read the head."""
+def follow(system: System, read: Read, writers_done: threading.Event) -> tuple[list[int], int]:
+    """Every id the reader sees, in the order it sees them, until the writers are done and it has read the head; and
+    how many of them it read while the writers were still writing."""
     seen: list[int] = []
-    position = 0
+    position, while_writing = 0, 0
     while True:
         finished = writers_done.is_set()  # looked at before reading, so the last read comes after the last commit
         batch = read(system, position)
         seen += batch
+        while_writing += 0 if finished else len(batch)
         position = batch[-1] if batch else position
         if finished and not batch:
-            return seen
+            return seen, while_writing
 
 
 @pytest.mark.parametrize("read", [as_the_projector_reads, as_the_relay_reads], ids=["projector", "relay"])
@@ -87,7 +89,7 @@ def test_a_reader_following_the_log_under_concurrent_writers_sees_every_event_on
     for cid in shared:
         system.service.handle(start(cid), HQ)
     writers_done = threading.Event()
-    result: list[list[int]] = []
+    result: list[tuple[list[int], int]] = []
     reader = threading.Thread(target=lambda: result.append(follow(system, read, writers_done)))
     writers = [threading.Thread(target=write, args=(system, w, shared)) for w in range(WRITERS)]
     reader.start()
@@ -98,8 +100,8 @@ def test_a_reader_following_the_log_under_concurrent_writers_sees_every_event_on
     writers_done.set()
     reader.join(120)
     assert not reader.is_alive() and not any(t.is_alive() for t in writers)
-    seen = result[0]
+    seen, while_writing = result[0]
     stored = [n.id for n in system.app.recorder.select_notifications(1, limit=100_000)]
-    assert len(stored) > WRITERS * COMMANDS_PER_WRITER // 2  # the writers did write, concurrently with the reader
+    assert len(stored) > WRITERS * COMMANDS_PER_WRITER // 2 and while_writing > 0  # the reader read while they wrote
     assert all(a < b for a, b in zip(seen, seen[1:], strict=False)), "a reader saw ids out of order or twice"
     assert seen == stored, f"skipped: {sorted(set(stored) - set(seen))[:10]}"
