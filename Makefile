@@ -3,6 +3,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Test processes (pytest-xdist). Many integration tests wait on something real (an outage, a consumer group
+# joining, a process restarting with backoff), so more workers than the 2 cores keep the cores busy meanwhile.
+TEST_WORKERS ?= 4
 
 .PHONY: run test lint bench venv clean unit
 
@@ -24,7 +27,7 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	sh tests/browser/ensure_chromium.sh  # the browser tests need Debian's chromium: installed as root, else a clear stop
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit

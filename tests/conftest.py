@@ -14,12 +14,14 @@ import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from infra.clock import SimulatedClock
 from tests.support.databases import Databases, with_dbname
+from tests.support.demo_data import Demo, load_demo_once
 
 __all__ = ["with_dbname"]  # imported from here by tests/bench_relay.py
 
@@ -65,6 +67,13 @@ def databases(pg_server_url: str) -> Iterator[Databases]:
     made.drop_template()
 
 
+@pytest.fixture(scope="session")
+def loaded_demo(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    """The 高安 demo, loaded once per session as `dudao demo` loads it; read it through `copy_of` (the copy source
+    must have no connections)."""
+    return load_demo_once(databases, tmp_path_factory.mktemp("demo-var"))
+
+
 @pytest.fixture
 def database_url(databases: Databases) -> str:
     """A DSN to a new database with the whole schema and an empty event store."""
@@ -75,6 +84,47 @@ def database_url(databases: Databases) -> str:
 def blank_database_url(databases: Databases) -> str:
     """A DSN to a new database with no tables at all, as on a brand-new installation."""
     return databases.blank()
+
+
+# --- running in parallel (pytest-xdist: `make test` runs `pytest -n 4 --dist loadscope`) ----------------------
+#
+# A worker takes whole modules (module-scoped fixtures — a Kafka broker, a world built once — are set up once),
+# except that the modules reading the session's demo go to one worker together, so it is loaded once. The
+# longest modules are handed out first, so none of them starts last and holds the run up on its own.
+# (xdist's own `loadgroup` cannot be used: on pytest 9.2 its group suffix no longer reaches the node ids.)
+DEMO_READERS = frozenset({"tests/integration/test_demo.py", "tests/integration/test_demo_leadership.py",
+                          "tests/browser/test_dashboard.py"})
+LONGEST_FIRST = (  # measured: each takes one to five minutes on the 2-core machine
+    "tests/integration/test_postgres_outage.py", "tests/e2e/test_make_run.py", "tests/integration/test_fuzz_api.py",
+    *sorted(DEMO_READERS), "tests/integration/test_escalator.py", "tests/integration/test_task_import.py",
+    "tests/integration/test_demo_first_batch.py", "tests/integration/test_readers_ride_out_postgres_outage.py",
+    "tests/integration/test_audit.py", "tests/integration/test_as_of_everywhere.py",
+    "tests/integration/test_projection_workers.py", "tests/integration/test_bad_input.py",
+    "tests/integration/test_relay_faults.py", "tests/integration/test_audit_chain.py",
+)
+
+
+def module_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest modules first, the rest in their usual order (every worker sorts the same collection alike)."""
+    rank = {module: i for i, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(module_of(item.nodeid), len(rank)))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Whole modules per worker, the demo's readers as one unit, in the order of the collection."""
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]  # xdist ships no type hints
+
+    class ModulesAndTheDemo(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = module_of(nodeid)
+            return "demo" if module in DEMO_READERS else module
+
+    config.option.loadscopereorder = False
+    return ModulesAndTheDemo(config, log)
 
 
 @pytest.fixture

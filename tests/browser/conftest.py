@@ -29,7 +29,7 @@ from infra.bootstrap import bootstrap
 from infra.http import create_app
 from infra.http.auth import create_token
 from tests.support.databases import Databases
-from tests.support.demo_data import Demo, load_demo_once
+from tests.support.demo_data import Demo, copy_of
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,10 +91,11 @@ def issue_tokens(demo: Demo) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def site(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """The demo loaded once and the real app serving it (API and dashboard) on a free port."""
-    var_dir = tmp_path_factory.mktemp("demo-var")
-    demo = load_demo_once(databases, var_dir)
+def site(databases: Databases, loaded_demo: Demo) -> Iterator[Site]:
+    """The session's demo (a copy of this module's own) and the real app serving it (API and dashboard) on a free
+    port."""
+    demo = copy_of(databases, loaded_demo, "demo_site")
+    var_dir = demo.var_dir
     system = bootstrap(demo.database_url, create_tables=False)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(system, uploads_dir=var_dir / "uploads"), host="127.0.0.1",

@@ -18,16 +18,16 @@ from infra.demo.structure import run_demo
 from projections.matrix import matrix
 from projections.structure import list_places, list_units
 from tests.support.databases import Databases
-from tests.support.demo_data import Demo, load_demo_once
+from tests.support.demo_data import Demo, copy_of
 from tests.support.dossier import parse
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def demo(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    """The demo loaded once, as `dudao demo` loads it, into a brand-new database (no tables before bootstrap)."""
-    return load_demo_once(databases, tmp_path_factory.mktemp("demo-var"))
+def demo(databases: Databases, loaded_demo: Demo) -> Demo:
+    """The demo loaded once per session, as `dudao demo` loads it, into a brand-new database; this module's copy."""
+    return copy_of(databases, loaded_demo)
 
 
 def test_demo_loads_the_gaoan_structure_and_a_lead_for_every_grid(demo: Demo) -> None:

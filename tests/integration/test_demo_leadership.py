@@ -13,20 +13,19 @@ from psycopg.rows import dict_row
 
 from infra.bootstrap import System, bootstrap
 from infra.calendars import official_calendar
-from infra.demo.structure import run_demo
 from projections import escalation_lists as el
 from projections import liaison_duties as ld
 from tests.support.databases import Databases
+from tests.support.demo_data import Demo, copy_of
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def demo(databases: Databases) -> Iterator[tuple[System, dict[str, Any]]]:
-    system = bootstrap(databases.clone("demo_leaders"))
-    summary = run_demo(system.app, catch_up=system.projector.catch_up)
-    system.projector.catch_up()
-    yield system, summary
+def demo(databases: Databases, loaded_demo: Demo) -> Iterator[tuple[System, dict[str, Any]]]:
+    """The session's demo (loaded as `dudao demo` loads it, read models caught up), in a copy of this module's own."""
+    system = bootstrap(copy_of(databases, loaded_demo, "demo_leaders").database_url, create_tables=False)
+    yield system, loaded_demo.summary
     system.close()
 
 
