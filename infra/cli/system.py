@@ -63,13 +63,34 @@ def load_demo(system: System, settings: Settings) -> dict[str, Any]:
     return summary
 
 
-def demo_command(as_json: bool = typer.Option(False, "--json", help="print what was created as JSON")) -> None:
-    """Load the 高安 2021 scenario through the real command path (re-running is harmless) / 载入高安演示数据."""
+NOT_A_DRILL = (
+    "此部署不是演练模式：演示数据发生在2021–22年，实时督办引擎按今天的日期判定，每个问题都会逾期多年、逐级升级。"
+    "请用 make run（dudao run --demo-drill）启动演练部署后再载入；确需载入请加 --wall-clock。\n"
+    "This deployment is not a drill: the demo's story is dated 2021-22 and a live escalator would judge it against "
+    "today, every problem years overdue and climbing the whole ladder. Start a drill (make run, i.e. dudao run "
+    "--demo-drill) and load it there, or pass --wall-clock to load it anyway.")
+
+
+def demo_command(
+        as_json: bool = typer.Option(False, "--json", help="print what was created as JSON"),
+        wall_clock: bool = typer.Option(
+            False, "--wall-clock",
+            help="load it into a deployment on the wall clock anyway (its escalator judges the demo against today)"),
+) -> None:
+    """Load the 高安 2021 scenario through the real command path (re-running is harmless) / 载入高安演示数据.
+
+    Only into a drill deployment (演练模式), unless `--wall-clock`: on the wall clock the live escalator would take
+    every step of the ladder for every one of the demo's problems at once, years late."""
     from infra.bootstrap import bootstrap_from_settings
+    from infra.clock import DeploymentClock
 
     settings = load_settings(configure_logs=True)
     system = bootstrap_from_settings(settings)
     try:
+        clock = system.clock
+        if not wall_clock and not (isinstance(clock, DeploymentClock) and clock.drill):
+            typer.echo(NOT_A_DRILL, err=True)
+            raise typer.Exit(2)
         summary = load_demo(system, settings)
     finally:
         system.close()
