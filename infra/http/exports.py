@@ -14,6 +14,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
 
 from domain.kernel.calendar import CHINA_TZ
@@ -89,6 +90,12 @@ def ledger_csv(rows: Sequence[Row], category_names: Mapping[str, str] | None = N
     return out.getvalue().encode("utf-8-sig")
 
 
+def sheet_safe(value: Any) -> Any:
+    """A value a worksheet can hold: in text, each control character openpyxl refuses (a description stored before
+    the edge refused them) becomes U+FFFD, instead of the whole export failing."""
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
 def ledger_xlsx(rows: Sequence[Row], category_names: Mapping[str, str] | None = None, tz: tzinfo = CHINA_TZ,
                 title: str = "整改台账") -> bytes:
     """The ledger as an XLSX workbook with one sheet, a frozen header and widened columns."""
@@ -97,7 +104,7 @@ def ledger_xlsx(rows: Sequence[Row], category_names: Mapping[str, str] | None = 
     assert sheet is not None
     sheet.title = title[:31]
     for line in table(rows, category_names, tz):
-        sheet.append(line)
+        sheet.append([sheet_safe(v) for v in line])
     sheet.freeze_panes = "A2"
     for i, header in enumerate(HEADERS, start=1):
         sheet.column_dimensions[get_column_letter(i)].width = 38 if header in ("问题编号", "问题描述") else 16

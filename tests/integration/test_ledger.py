@@ -161,3 +161,14 @@ def cell(value: Any, text: str) -> str:
     if isinstance(value, (int, float)):
         return text if float(text) == value else str(value)
     return "" if value is None else str(value)
+
+
+def test_a_control_character_stored_before_the_edge_refused_it_shows_as_a_replacement_in_the_xlsx(world: World) -> None:
+    """A description holding NUL and ESC (as events stored before the edge checks may) exports as U+FFFD in the
+    workbook instead of failing the whole export."""
+    scenario(world)
+    ledger_rows = [dict(r) for r in rows(world)]
+    ledger_rows[0]["description"] = "垃圾\x00堆放\x1b"
+    sheet = openpyxl.load_workbook(io.BytesIO(ledger_xlsx(ledger_rows))).active
+    column = list(HEADERS).index("问题描述")
+    assert [r[column] for r in sheet.iter_rows(min_row=2, values_only=True)][0] == "垃圾\ufffd堆放\ufffd"
