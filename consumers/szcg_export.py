@@ -44,6 +44,7 @@ STATE_OF: dict[type[DomainEvent], str] = {
     pe.RectificationSubmitted: "rectification_submitted", pe.RectificationVerified: "verified",
     pe.RectificationRejected: "rework", pe.ProblemClosed: "closed", pe.ProblemWithdrawn: "withdrawn",
     pe.ProblemMerged: "merged",
+    pe.ProblemTransferred: "assigned",  # 转办: handed to the new unit, which has yet to sign for it
 }
 ENDING = (pe.ProblemClosed, pe.ProblemWithdrawn, pe.ProblemMerged)
 
