@@ -217,14 +217,27 @@ def test_a_broker_outage_loses_nothing_and_duplicates_nothing(
 
 def test_of_two_relays_only_one_publishes_and_the_standby_takes_over_when_it_dies(
         system: System, kafka: EmbeddedKafka, prefix: str, tmp_path: Path) -> None:
-    """Two relay processes: one holds the lock and publishes, the other waits; SIGKILL the first, the second finishes."""
+    """Two relay processes: one holds the lock and publishes, the other waits; SIGKILL the first, the second finishes.
+
+    Both must have taken their roles before the killing starts (a second process still starting on a busy machine
+    proves nothing), and the history grows after that, so the first relay is killed in the middle of it."""
     write_events(system, mixed_events(6_000, seed=9))
     relays = [Relays(system, kafka, prefix, tmp_path / "a.log"), Relays(system, kafka, prefix, tmp_path / "b.log")]
     try:
         pids = [r.spawn() for r in relays]
-        wait_until(lambda: relay_position(system) >= 1_000, "publication to start", 30, interval_s=0.002)
-        active = next(i for i in (0, 1) if "relay_active" in log_events(relays[i].log_path))
-        standby = 1 - active
+
+        def roles() -> tuple[int, int] | None:
+            logs = [log_events(r.log_path) for r in relays]
+            active = [i for i in (0, 1) if "relay_active" in logs[i]]
+            waiting = [i for i in (0, 1) if "relay_standby" in logs[i]]
+            return (active[0], waiting[0]) if len(active) == 1 and len(waiting) == 1 else None
+
+        taken = wait_until(roles, "one relay active and the other standing by", 60, interval_s=0.05)
+        assert taken is not None  # wait_until returns only a truthy value
+        active, standby = taken
+        first = head(system)
+        write_events(system, mixed_events(20_000, seed=10))
+        wait_until(lambda: relay_position(system) >= first + 1_000, "publication to go on", 30, interval_s=0.002)
         relays[active].stop(pids[active])
         before = log_events(relays[standby].log_path)
         assert "relay_standby" in before and "relay_batch" not in before
