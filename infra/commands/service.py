@@ -1,5 +1,8 @@
 """The one generic application service: load, decide, append with optimistic concurrency, retry.
 
+A command reads in one round trip (its receipt and the aggregates it is sure to read: `read_ahead`) and writes in
+one (events and receipt); whatever else a rule reads is read when it asks.
+
 Idempotency: the command receipt (command_id → payload digest and result) is written in the same
 transaction as the events. A repeated command_id with the same payload returns the first result
 without writing; with a different payload it is rejected (409).
@@ -8,7 +11,7 @@ without writing; with a different payload it is rejected (409).
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 import time
 from dataclasses import dataclass
@@ -17,15 +20,18 @@ from typing import Any, Callable, TypeVar
 from uuid import UUID, uuid4
 
 import structlog
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from psycopg import IntegrityError as PgIntegrityError
 
-from domain.kernel.base import Actor, Command, CommandContext, Conflict, DomainError, DomainEvent, Meta, fold
+from domain.kernel.base import (
+    Actor, Command, CommandContext, Conflict, DomainError, DomainEvent, Meta, evolvers, fold,
+)
 from infra.commands import HANDLERS, Handler, Reader
 from domain.kernel.base import event_uuid
 from domain.reasons import has_reason, needs_reason
 from infra.commands.authorization import authorize, ensure_role_allowed
 from infra.commands.grants import Grant, unbound
+from infra.commands.references import references
 from domain.kernel.recorded import AlreadyRecorded
 from infra.store.event_store import Dudao, Receipt, StoredDomainEvent, payload_digest
 
@@ -59,17 +65,32 @@ class StoreReader(Reader):
     An id whose events belong to another kind of aggregate reads as None (unknown for that kind).
     """
 
-    def __init__(self, app: Dudao, actor: Actor | None = None) -> None:
+    def __init__(self, app: Dudao, actor: Actor | None = None,
+                 loaded: Mapping[UUID, Sequence[StoredEvent]] | None = None) -> None:
         self.app = app
         self.actor = actor
         self.versions: dict[UUID, int] = {}
         self.kinds: dict[UUID, str | None] = {}
         self._states: dict[tuple[str, UUID], object] = {}
+        # Histories read ahead with the command's receipt (`Dudao.store.load`): every id in it, events or none.
+        self._loaded: Mapping[UUID, Sequence[StoredEvent]] = loaded or {}
+        self._preloaded: frozenset[UUID] = frozenset()
+
+    def preloaded(self, ids: Iterable[UUID], loaded: Mapping[UUID, Sequence[StoredEvent]]) -> StoreReader:
+        """This reader, answering for `ids` from `loaded` (read in the same round trip as the receipt) instead of
+        asking the store again."""
+        self._loaded, self._preloaded = loaded, frozenset(ids)
+        return self
+
+    def _history(self, aggregate_id: UUID) -> list[StoredDomainEvent]:
+        if aggregate_id in self._preloaded:
+            return [self.app.decode(e) for e in self._loaded.get(aggregate_id, ())]
+        return self.app.history(aggregate_id)
 
     def get(self, kind: str, aggregate_id: UUID, state_type: type[S]) -> S | None:
         key = (kind, aggregate_id)
         if key not in self._states:
-            stored = self.app.history(aggregate_id)
+            stored = self._history(aggregate_id)
             self.versions[aggregate_id] = stored[-1].originator_version if stored else 0
             self.kinds[aggregate_id] = stored[0].event.kind if stored else None
             same_kind = bool(stored) and stored[0].event.kind == kind
@@ -89,6 +110,9 @@ class StoreReader(Reader):
         return self.kinds[aggregate_id] not in (None, kind)
 
     def version(self, aggregate_id: UUID) -> int:
+        if aggregate_id not in self.versions and aggregate_id in self._preloaded:
+            history = self._loaded.get(aggregate_id, ())
+            self.versions[aggregate_id] = history[-1].originator_version if history else 0
         if aggregate_id not in self.versions:
             stored = self.app.recorder.select_events(aggregate_id, desc=True, limit=1)
             self.versions[aggregate_id] = stored[0].originator_version if stored else 0
@@ -148,12 +172,16 @@ class CommandService:
         if command.reason is not None:  # only then, so receipts written before commands had a reason still match
             body["reason"] = command.reason
         digest = payload_digest(name, body)
+        reads = read_ahead(handler, command)
         for attempt in range(self.max_attempts):
-            if (prior := self._prior(command.command_id, digest)) is not None:
-                return prior
             try:
                 with self._serialized(handler.serialize):
-                    return self._attempt(handler, command, grant, correlation_id, causation_id, digest)
+                    # The receipt and the aggregates the command will read, in one round trip (under the lock, if any).
+                    receipt, loaded = self.app.store.load(command.command_id, reads)
+                    if (prior := replay_of(receipt, command.command_id, digest)) is not None:
+                        return prior
+                    reader = StoreReader(self.app, grant.actor).preloaded(reads, loaded)
+                    return self._attempt(handler, command, grant, correlation_id, causation_id, digest, reader)
             except (IntegrityError, PgIntegrityError):
                 # A receipt or an aggregate version appeared meanwhile: back off (jittered), look again.
                 time.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
@@ -185,22 +213,13 @@ class CommandService:
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (lock,))
 
     def _prior(self, command_id: str, digest: str) -> CommandResult | None:
-        receipt = self.app.store.get_receipt(command_id)
-        if receipt is None:
-            return None
-        if receipt.payload_sha256 != digest:
-            raise Conflict(
-                "command_id_reused", "该指令编号已用于另一条不同的指令", "command_id was already used for a different command",
-                command_id=command_id,
-            )
-        return CommandResult(**{**receipt.result, "replayed": True})
+        return replay_of(self.app.store.get_receipt(command_id), command_id, digest)
 
     def _attempt(
         self, handler: Handler[Any], command: Command, grant: Grant, correlation_id: UUID,
-        causation_id: UUID | None, digest: str,
+        causation_id: UUID | None, digest: str, reader: StoreReader,
     ) -> CommandResult:
         actor, now = grant.actor, self.clock()
-        reader = StoreReader(self.app, actor)
         reader.grant = grant
         campaign_id = authorize(handler, command, grant, reader, now)  # campaign, references and scope
         target = handler.target(command)
@@ -264,6 +283,30 @@ class CommandService:
             next_version[aid] = v
             out.append(StoredDomainEvent(aid, v, e))
         return out
+
+
+def replay_of(receipt: Receipt | None, command_id: str, digest: str) -> CommandResult | None:
+    """The first result again for a command already accepted with this payload; 409 for the same id with another."""
+    if receipt is None:
+        return None
+    if receipt.payload_sha256 != digest:
+        raise Conflict(
+            "command_id_reused", "该指令编号已用于另一条不同的指令", "command_id was already used for a different command",
+            command_id=command_id,
+        )
+    return CommandResult(**{**receipt.result, "replayed": True})
+
+
+def read_ahead(handler: Handler[Any], command: Command) -> list[UUID]:
+    """The aggregates a command is sure to read before its rule runs: its target, the campaign its body names, and
+    every aggregate it references (`infra.commands.authorization` reads each). Read in one round trip with the
+    receipt; whatever else a rule reads (its `gather`, an ancestor walk) is read when asked for."""
+    kinds = evolvers()
+    ids = [handler.target(command)]
+    if (named := handler.campaign(command)) is not None:
+        ids.append(named)
+    ids += [ref.id for ref in references(command, handler.refs) if ref.kind in kinds]
+    return list(dict.fromkeys(ids))
 
 
 def caused_by_target(stored: list[StoredDomainEvent], target: UUID, given: UUID | None) -> list[StoredDomainEvent]:

@@ -3,12 +3,15 @@
 One `eventsourcing` application (`Dudao`) holds every event of the deployment in one table with
 one notification log, so the audit chain and the relay see a single order. The mapper stores each
 event under its stable registry name (not a Python path) as JSON, and upcasts old versions on read.
-The recorder is the library's PostgreSQL recorder with two changes: it writes the command receipt
+The recorder is the library's PostgreSQL recorder with these changes: it writes the command receipt
 (idempotency record) in the same transaction as the events (a command that decides no event
 writes nothing, so it needs no receipt), so a command is either fully recorded with its receipt or
-not at all; and it writes in a plain transaction instead of psycopg's pipeline mode (see
-`DudaoRecorder.insert_events` for why). Replacing the recorder (e.g. by a faster gap-safe one)
-touches only this module.
+not at all; it writes with one call of a server-side function instead of seven statements in
+psycopg's pipeline mode (see `DudaoRecorder.insert_events` for why); it reads a command's receipt
+and the aggregates it will read in one query (`DudaoRecorder.load`); and instead of pinging every
+connection it takes from the pool it retries once when a connection turns out dropped
+(`on_live_connection`). A command is thus two round trips, one read and one write (it was 14).
+Replacing the recorder (e.g. by a faster gap-safe one) touches only this module.
 
 Besides the library's indexes (the aggregate's key, the notification id) the table has one partial index,
 `<table>_holders_idx`: the events that create responsibility (责任分工) and liaison (挂钩) holders, so the audit's
@@ -20,7 +23,7 @@ No wait is unbounded (DESIGN §12): every store connection carries a lock timeou
 timeout and an idle-in-transaction timeout, opening one gives up after a connect timeout, and
 taking one from the pool after a pool wait (`StoreTimeouts`). A write that hits any of them fails
 with `eventsourcing.persistence.OperationalError` (or `InterfaceError` for a dropped connection)
-instead of hanging; the write path does not retry, so the caller decides (HTTP answers 503).
+instead of hanging; the write path does not retry them, so the caller decides (HTTP answers 503).
 """
 
 from __future__ import annotations
@@ -30,18 +33,21 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from collections.abc import Iterable
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import InternalError, Mapper, OperationalError, StoredEvent, Transcoder
+from eventsourcing.persistence import (
+    InterfaceError, InternalError, Mapper, OperationalError, StoredEvent, Transcoder,
+)
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.utils import Environment, EnvType, get_topic
-from psycopg import Cursor
+from psycopg import Connection
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.errors import IdleInTransactionSessionTimeout
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
+from psycopg.types.json import Jsonb
 
 from domain.kernel.base import DomainEvent, event_class
 from domain.liaison.links import LiaisonLinked
@@ -122,6 +128,7 @@ def decode_event(name: str, data: dict[str, Any]) -> DomainEvent:
     return cls.model_validate(data)
 
 
+T = TypeVar("T")
 RECEIPTS_TABLE = "dudao_command_receipts"
 HOLDER_TOPICS = (ResponsibilityAssigned.event_name, LiaisonLinked.event_name)  # what `<table>_holders_idx` covers
 
@@ -148,11 +155,14 @@ def payload_digest(command_name: str, payload: dict[str, Any]) -> str:
 
 
 class DudaoRecorder(PostgresApplicationRecorder):
-    """The library's recorder, writing without pipeline mode and with the command receipt in the events' transaction."""
+    """The library's recorder, appending in one round trip (a server-side function) with the command receipt in the
+    events' transaction, reading a command's receipt and aggregates in one more, and retrying a dropped connection
+    instead of pinging every connection it takes from the pool."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.receipts = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(RECEIPTS_TABLE))
+        schema, table = Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        self.receipts = SQL("{}.{}").format(schema, Identifier(RECEIPTS_TABLE))
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {} (command_id text PRIMARY KEY, command_name text NOT NULL, "
@@ -162,38 +172,113 @@ class DudaoRecorder(PostgresApplicationRecorder):
         )
         self.sql_create_statements.append(
             SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} (topic, originator_id) WHERE {}").format(
-                Identifier(f"{self.events_table_name}_holders_idx"), Identifier(self.datastore.schema),
-                Identifier(self.events_table_name), holder_topics_sql())
+                Identifier(f"{self.events_table_name}_holders_idx"), schema, table, holder_topics_sql())
         )
+        append = Identifier(self.datastore.schema, f"{self.events_table_name}_append")
+        # The library's write, statement for statement (table lock, NOTIFY, insert), plus the receipt: one call in
+        # autocommit, so the lock is held from the insert to the commit and no longer, as before.
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {append}(events {schema}.{event_type}[], receipt_command_id text, "
+                "receipt_command_name text, receipt_sha256 text, receipt_result jsonb) "
+                "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ BEGIN "
+                "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+                "NOTIFY {channel}; "
+                "RETURN QUERY INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+                "SELECT originator_id, originator_version, topic, state FROM unnest(events) "
+                "RETURNING notification_id; "
+                "IF receipt_command_id IS NOT NULL THEN "
+                "INSERT INTO {receipts} (command_id, command_name, payload_sha256, result) "
+                "VALUES (receipt_command_id, receipt_command_name, receipt_sha256, receipt_result); "
+                "END IF; "
+                "END; $BODY$"
+            ).format(append=append, schema=schema, table=table, event_type=Identifier(self.stored_event_type_name),
+                     channel=Identifier(self.channel_name), receipts=self.receipts)
+        )
+        self.append_statement = SQL("SELECT * FROM {}(%s, %s, %s, %s, %s)").format(append)
+        self.load_statement = SQL(
+            "SELECT 0 AS part, NULL::uuid AS originator_id, NULL::bigint AS originator_version, NULL::text AS topic, "
+            "NULL::bytea AS state, (SELECT to_jsonb(r) FROM {receipts} r WHERE r.command_id = %s) AS receipt "
+            "UNION ALL "
+            "SELECT 1, originator_id, originator_version, topic, state, NULL FROM {schema}.{table} "
+            "WHERE originator_id = ANY(%s) "
+            "ORDER BY part, originator_id, originator_version"
+        ).format(receipts=self.receipts, schema=schema, table=table)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        """Lock the events table, insert the events and the receipt, commit: one plain transaction, no retry.
+        """Lock the events table, insert the events and the receipt, commit: one statement, one round trip.
 
         The library sends these statements in psycopg's pipeline mode, and psycopg (3.3.9 here, C and
         Python implementations alike; cf. psycopg issue #685) stops flushing its output buffer once its
         queue of pipelined commands is empty, even when libpq has not sent every byte yet. It then
         waits for a result the server cannot produce, because the server is still reading the rest
         of the statement. So a statement larger than the socket's send buffer (a ~1 MB command, or
-        ~1,000 events in one save) hung forever with the table's EXCLUSIVE lock already taken, and
-        no server-side timeout fires while a backend waits for the rest of a message (statement and
-        idle timeouts included: tried). Without pipeline mode each statement is sent completely
-        before its result is awaited, at the cost of a few more round trips on one connection.
+        ~1,000 events in one save) hung forever with the table's EXCLUSIVE lock already taken. Here
+        the whole write is one call of `<table>_append` (created with the tables; on an existing database by the next
+        `dudao migrate`), sent completely before
+        its result is awaited, in autocommit: the table lock, NOTIFY and inserts run server-side as the
+        library runs them, with no round trip between them (it was seven: BEGIN, SET, LOCK, NOTIFY, INSERT,
+        INSERT receipt, COMMIT).
 
-        No retry: the library's ten retries on OperationalError turned one lock or pool timeout into
-        ten, and retrying a write is the caller's decision (its receipt makes a retry safe).
+        A lock or pool timeout is not retried (the library's ten retries turned one into ten; retrying a write is
+        the caller's decision, and its receipt makes that safe). A connection found dropped is, once: the
+        retry either writes or, if the first attempt committed after all, meets its own rows and fails as a
+        concurrent write would (IntegrityError), after which the service finds the receipt.
         """
-        try:
-            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-                self._insert_events(curs, stored_events, **kwargs)
-                if not stored_events:
-                    return None
-                self._insert_stored_events(curs, stored_events, **kwargs)
-                return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        except InternalError as exc:
-            if isinstance(exc.__cause__, IdleInTransactionSessionTimeout):
-                # The server ended this session mid-write: as unavailable as a dropped connection.
-                raise OperationalError(str(exc)) from exc.__cause__
-            raise
+        if not stored_events:
+            return None
+        receipt: Receipt | None = kwargs.get("receipt")
+        events = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+                  for e in stored_events]
+        params = (events, *((receipt.command_id, receipt.command_name, receipt.payload_sha256,
+                             Jsonb(receipt.result)) if receipt is not None else (None, None, None, None)))
+
+        def append(conn: Connection[DictRow]) -> list[int]:
+            with conn.cursor(row_factory=tuple_row) as curs:
+                return [row[0] for row in curs.execute(self.append_statement, params, prepare=True).fetchall()]
+
+        return self.on_live_connection(append)
+
+    def load(self, command_id: str, aggregate_ids: Iterable[UUID]) -> tuple[Receipt | None, dict[UUID, list[StoredEvent]]]:
+        """A command's receipt (None if it was never accepted) and the stored events of the given aggregates, oldest
+        first (absent: no events), in one round trip: what a command reads before it decides."""
+        ids = list(dict.fromkeys(aggregate_ids))
+
+        def read(conn: Connection[DictRow]) -> tuple[Receipt | None, dict[UUID, list[StoredEvent]]]:
+            with conn.cursor() as curs:
+                rows = curs.execute(self.load_statement, (command_id, ids), prepare=True).fetchall()
+            found = rows[0]["receipt"]
+            receipt = Receipt(found["command_id"], found["command_name"], found["payload_sha256"],
+                              found["result"]) if found is not None else None
+            histories: dict[UUID, list[StoredEvent]] = {}
+            for row in rows[1:]:
+                histories.setdefault(row["originator_id"], []).append(StoredEvent(
+                    originator_id=row["originator_id"], originator_version=row["originator_version"],
+                    topic=row["topic"], state=bytes(row["state"])))
+            return receipt, histories
+
+        return self.on_live_connection(read)
+
+    def on_live_connection(self, work: Callable[[Connection[DictRow]], T]) -> T:
+        """`work(conn)` on a pooled connection; if that connection turns out dropped (the server restarted, or the
+        network cut it, while it sat in the pool), the pool's idle connections are replaced and `work` runs once
+        more. This stands in for a ping before every use, a round trip per checkout that only ever found out the
+        same thing. A failure on a connection that still works (a lock or statement timeout, a constraint) and a
+        pool timeout (no connection to be had) are raised as they are."""
+        for attempt in (1, 2):
+            taken: list[Connection[DictRow]] = []
+            try:
+                with self.datastore.get_connection() as conn:
+                    taken.append(conn)
+                    return work(conn)
+            except (InterfaceError, OperationalError, InternalError) as exc:
+                if isinstance(exc, InternalError) and isinstance(exc.__cause__, IdleInTransactionSessionTimeout):
+                    # The server ended this session mid-write: as unavailable as a dropped connection.
+                    raise OperationalError(str(exc)) from exc.__cause__
+                if attempt == 2 or not taken or not (taken[0].broken or taken[0].closed):
+                    raise
+                self.datastore.pool.drain()
+        raise AssertionError("unreachable")
 
     def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
         """The library's read without its ten retries: during an outage the caller hears of it after one pool wait."""
@@ -202,21 +287,6 @@ class DudaoRecorder(PostgresApplicationRecorder):
     def max_notification_id(self) -> int | None:
         """The library's query without its ten retries (the API reads it for health and freshness)."""
         return _without_retry(PostgresApplicationRecorder.max_notification_id)(self)
-
-    def _fetch_ids_after_insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        receipt: Receipt | None = kwargs.get("receipt")
-        if receipt is not None:
-            # A duplicate command_id raises psycopg's IntegrityError here and the whole transaction
-            # (events too) rolls back.
-            curs.execute(
-                SQL("INSERT INTO {} (command_id, command_name, payload_sha256, result) "
-                    "VALUES (%s, %s, %s, %s)").format(self.receipts),
-                (receipt.command_id, receipt.command_name, receipt.payload_sha256, json.dumps(receipt.result)),
-            )
-        return ids
 
     def latest_versions(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, int]:
         """The current version of each given aggregate that has events (one query, whatever the number)."""
@@ -230,17 +300,8 @@ class DudaoRecorder(PostgresApplicationRecorder):
             return {row["originator_id"]: row["version"] for row in curs.fetchall()}
 
     def get_receipt(self, command_id: str) -> Receipt | None:
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(
-                SQL("SELECT command_id, command_name, payload_sha256, result FROM {} WHERE command_id = %s").format(
-                    self.receipts
-                ),
-                (command_id,),
-            )
-            row = curs.fetchone()
-        if row is None:
-            return None
-        return Receipt(row["command_id"], row["command_name"], row["payload_sha256"], row["result"])
+        receipt, _ = self.load(command_id, ())
+        return receipt
 
 
 def _without_retry(method: Any) -> Any:
@@ -343,7 +404,7 @@ def postgres_env(database_url: str, *, create_table: bool = True, pool_size: int
         "POSTGRES_PASSWORD": str(params.get("password", "")),
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": "20",
-        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_PRE_PING": "n",  # a dropped connection is retried instead (`on_live_connection`)
         "POSTGRES_LOCK_TIMEOUT": str(timeouts.lock_s),
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(timeouts.idle_in_transaction_s),
         # The library's "connect timeout" is the pool's wait for a connection, not libpq's.
