@@ -30,6 +30,7 @@ import structlog
 from psycopg.rows import dict_row
 
 from infra.store.event_store import Dudao, event_id
+from infra.store.wakeup import Wakeup
 from projections import dead_letters as dl
 from projections.base import Projection, RecordedEvent
 from projections.outage import CONNECT_TIMEOUT_S, DATABASE_UNAVAILABLE, Outage, is_database_unavailable
@@ -268,20 +269,24 @@ class Projector:
         return head
 
     def run_forever(self, poll_seconds: float = 0.2) -> None:
-        """Keep every projection at the log head until `stop()`, riding out database outages of any length."""
-        while not self._stop.is_set():
-            busy = False
-            try:
-                head = self.head()
-                for p in self.projections:
-                    busy = bool(self.run_once(p, head)) or busy
-            except DATABASE_UNAVAILABLE as exc:
-                # Nothing of the failed batch was committed: the next pass does it again.
-                self._stop.wait(self.outage.failed(exc))
-                continue
-            self.outage.recovered()
-            if not busy:
-                self._stop.wait(poll_seconds)
+        """Keep every projection at the log head until `stop()`, riding out database outages of any length.
+
+        Idle, it waits for the store's commit notification (infra/store/wakeup.py), `poll_seconds` at most.
+        """
+        with Wakeup(self.database_url, self.app.store.channel_name, self._stop) as wakeup:
+            while not self._stop.is_set():
+                busy = False
+                try:
+                    head = self.head()
+                    for p in self.projections:
+                        busy = bool(self.run_once(p, head)) or busy
+                except DATABASE_UNAVAILABLE as exc:
+                    # Nothing of the failed batch was committed: the next pass does it again.
+                    self._stop.wait(self.outage.failed(exc))
+                    continue
+                self.outage.recovered()
+                if not busy:
+                    wakeup.wait(poll_seconds)
 
     def stop(self) -> None:
         self._stop.set()

@@ -1,0 +1,91 @@
+"""The wake-up (唤醒) the projector and the relay wait on: the store's commit notification ends the wait at once, a
+quiet store lets it time out, and a lost or unreachable database never raises out of it (the readers' own loops
+meet the outage); once the database answers again it listens again."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+from uuid import uuid4
+
+import psycopg
+import pytest
+
+from domain.kernel.base import Actor
+from domain.structure.campaign import StartCampaign
+from infra.bootstrap import System, bootstrap
+from infra.outage import Backoff
+from infra.store.wakeup import Wakeup
+
+pytestmark = pytest.mark.integration
+
+HQ = Actor(person_id=uuid4(), role="hq_office", name="总指挥部办公室")
+LONG_S = 30.0  # a wait this long ending True was ended by a notification (a timeout returns False)
+
+
+@pytest.fixture
+def system(database_url: str, clock: Any) -> Iterator[System]:
+    s = bootstrap(database_url, clock=clock)
+    yield s
+    s.close()
+
+
+def start_campaign(system: System) -> None:
+    system.service.handle(StartCampaign(command_id=str(uuid4()), campaign_id=uuid4(), name="唤醒", jurisdiction="高安市",
+                                        launched_on=date(2021, 12, 3)), HQ)
+
+
+class FakeClock:
+    """Monotonic time that moves only when told to (the reconnect pause, without sleeping through it)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_stored_event_ends_the_wait_and_a_quiet_store_lets_it_time_out(system: System) -> None:
+    """The first wait reports listening; a commit made before or during the next wait ends it (True), and several
+    commits heard together are one wake-up; with nothing stored the wait times out (False)."""
+    with Wakeup(system.database_url, system.app.store.channel_name) as wakeup:
+        assert wakeup.wait(LONG_S) is True  # just started listening: the reader looks once
+        assert wakeup.wait(0.05) is False
+        start_campaign(system)
+        start_campaign(system)
+        assert wakeup.wait(LONG_S) is True
+        assert wakeup.wait(0.05) is False  # both commits were drained by the one wake-up
+        writer = threading.Timer(0.1, start_campaign, args=(system,))
+        writer.start()
+        try:
+            assert wakeup.wait(LONG_S) is True  # woken while it waited
+        finally:
+            writer.join()
+
+
+def test_a_lost_connection_wakes_the_reader_then_listening_resumes_after_a_pause(system: System) -> None:
+    """When the listening connection is killed the wait returns True (look now) instead of raising; until the pause
+    is over it only times out; after it, it listens again and commits wake it as before."""
+    clock = FakeClock()
+    with Wakeup(system.database_url, system.app.store.channel_name, backoff=Backoff(0.5, 5.0), clock=clock) as wakeup:
+        assert wakeup.wait(LONG_S) is True
+        with psycopg.connect(system.database_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN %%'"
+                          " AND pid <> pg_backend_pid()")
+        assert wakeup.wait(LONG_S) is True  # the broken connection ends the wait: the reader looks at once
+        start_campaign(system)
+        assert wakeup.wait(0.05) is False  # the 0.5 s pause is not over: not listening, so only the timeout
+        clock.now += 0.5
+        assert wakeup.wait(LONG_S) is True  # listening again: anything may have been missed
+        start_campaign(system)
+        assert wakeup.wait(LONG_S) is True
+
+
+def test_an_unreachable_database_only_makes_the_wait_time_out() -> None:
+    """Without a database to listen on, every wait sleeps its timeout and returns False, never raises."""
+    nowhere = "postgresql://postgres@127.0.0.1:9/none?connect_timeout=2"
+    with Wakeup(nowhere, "dudao_events") as wakeup:
+        assert wakeup.wait(0.05) is False
+        assert wakeup.wait(0.05) is False
