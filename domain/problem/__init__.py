@@ -1,8 +1,8 @@
 """Problem (问题): one aggregate — its events, state, commands, rules and decisions.
 
 The public API below is what the rest of the system uses (`from domain import problem as pr`):
-`events` (the facts of a problem's life), `state` (how they fold), `commands` (requests and the
-references decisions read), `rules` (named predicates), `decisions` (报告, 交办, 签收, 整改, 复查, 销号)
+`events` (the facts of a problem's life), `state` (how they fold), `commands` (requests, what each
+declares for the service, the references decisions read), `rules` (named predicates), `decisions` (报告, 交办, 签收, 整改, 复查, 销号)
 and `detours` (转办, 协调, 延期, 挂账, 作废, 合并). `assignment_notice` (the 交办单) is imported on its own.
 """
 
@@ -24,7 +24,8 @@ from domain.problem.commands import (
     VerifyRectification, RejectRectification, CloseProblem, RequestTransfer, ApproveTransfer, RejectTransfer,
     TransferProblem, RequestCoordination, ResolveCoordination, RequestExtension, ApproveExtension,
     RejectExtension, ParkProblem, ResumeProblem, WithdrawProblem, DismissDuplicateFlag, MergeProblem,
-    ClosedMatch, ProblemMatches, KnownEvidence, ReportRefs, ProblemRefs, REFS_NEEDED, AutoDispatch,
+    ClosedMatch, ProblemMatches, KnownEvidence, ReportRefs, ProblemRefs, AutoDispatch,
+    Decision, decides, lifecycle,
 )
 from domain.problem.decisions import (
     Events, HQ_OR_SYSTEM, new_problem_events, relapse_original, same_report, report_problem, assign_problem,
@@ -106,8 +107,10 @@ __all__ = [
     "KnownEvidence",
     "ReportRefs",
     "ProblemRefs",
-    "REFS_NEEDED",
     "AutoDispatch",
+    "Decision",
+    "decides",
+    "lifecycle",
     "Events",
     "HQ_OR_SYSTEM",
     "new_problem_events",

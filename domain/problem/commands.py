@@ -1,23 +1,25 @@
 """Problem (问题) commands and the references their decisions read.
 
-Every lifecycle decision has the signature `decide(state, cmd, ctx, refs: ProblemRefs)`;
-`REFS_NEEDED` says which `ProblemRefs` fields each command's decision reads, so infra gathers
-only those. Reporting takes `ReportRefs` (place, policy, matching problems).
+Every lifecycle decision has the signature `decide(state, cmd, ctx, refs: ProblemRefs)` and is marked
+`@decides(TheCommand)`; each command says beside its fields who may issue it, which `ProblemRefs`
+fields its decision reads and which of its fields name other entities, so infra registers and
+gathers by the command alone. Reporting takes `ReportRefs` (place, policy, matching problems).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import Field
 
-from domain.kernel.base import Command, Frozen
+from domain.kernel.base import Command, DomainEvent, Frozen
 from domain.kernel.calendar import WorkCalendar
 from domain.kernel.instants import Instant
+from domain.kernel.roles import HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_ROLES
 from domain.kernel.scalars import Count
 from domain.kernel.text import Note, Text
 from domain.policy.campaign import CampaignPolicy
@@ -54,8 +56,21 @@ class ReportProblem(Command):
     source: Literal["hotline", "assessment", "leader"]
 
 
+# What lifecycle decisions commonly read (see `ProblemCommand.reads`).
+ACTOR_UNITS = frozenset({"actor_unit_ids"})
+CLOCK = frozenset({"calendar", "policy"})
+
+
 class ProblemCommand(Command):
+    """A step of a problem's lifecycle. Beside its fields each one declares what the service needs to run it:
+    `roles` (who may issue it), `reads` (the `ProblemRefs` fields its decision reads: infra gathers only those) and
+    `references` (its fields naming other entities, field → kind: each must exist in the campaign). Its decision is
+    marked `@decides(TheCommand)`; infra/commands/problem.py registers one handler per command from these."""
+
     abstract: ClassVar[bool] = True  # a base, not a command of its own
+    roles: ClassVar[frozenset[str]]
+    reads: ClassVar[frozenset[str]]
+    references: ClassVar[Mapping[str, str]] = {}
     problem_id: UUID
 
 
@@ -70,6 +85,10 @@ class StepCommand(ProblemCommand):
 class AssignProblem(StepCommand):
     """Hand the problem to a unit (交办). No unit: routed by category or the responsibility matrix."""
 
+    roles = HQ_ROLES | SYSTEM_ROLES
+    reads = CLOCK | {"matrix_unit_id", "named_unit_exists"}
+    references = {"unit_id": "unit"}
+
     unit_id: UUID | None = None
     reason: Note | None = None  # required when overriding the routing
 
@@ -77,11 +96,17 @@ class AssignProblem(StepCommand):
 class AcknowledgeProblem(StepCommand):
     """Acknowledge receipt (签收)."""
 
+    roles = UNIT_ROLES | HQ_ROLES  # HQ: late entry (补录) only
+    reads = ACTOR_UNITS | {"policy"}
+
     note: Note | None = None
 
 
 class SubmitRectification(ProblemCommand):
     """Report the rectification with evidence (整改反馈)."""
+
+    roles = UNIT_ROLES
+    reads = ACTOR_UNITS | {"known_evidence"}
 
     evidence: Evidence = ()
     note: Note | None = None
@@ -90,12 +115,18 @@ class SubmitRectification(ProblemCommand):
 class VerifyRectification(StepCommand):
     """Pass the re-inspection (复查通过)."""
 
+    roles = INSPECTOR_ROLES | HQ_ROLES  # admin: late entry (补录) only
+    reads = ACTOR_UNITS | {"policy", "rectifying_unit_member_ids", "known_evidence"}
+
     evidence: Evidence = ()
     note: Note | None = None
 
 
 class RejectRectification(StepCommand):
     """Fail the re-inspection: the unit reworks (复查不通过, 返工)."""
+
+    roles = INSPECTOR_ROLES | HQ_ROLES
+    reads = ACTOR_UNITS | {"policy", "rectifying_unit_member_ids", "known_evidence"}
 
     reason: Text
     evidence: Evidence = ()
@@ -104,11 +135,18 @@ class RejectRectification(StepCommand):
 class CloseProblem(ProblemCommand):
     """Close the problem after a passed re-inspection (销号)."""
 
+    roles = HQ_ROLES
+    reads = frozenset()
+
     note: Note | None = None
 
 
 class RequestTransfer(ProblemCommand):
     """Ask HQ to hand the problem to another unit (申请转办)."""
+
+    roles = UNIT_ROLES
+    reads = ACTOR_UNITS | {"named_unit_exists"}
+    references = {"suggested_unit_id": "unit"}
 
     reason: Text
     suggested_unit_id: UUID | None = None
@@ -117,16 +155,27 @@ class RequestTransfer(ProblemCommand):
 class ApproveTransfer(ProblemCommand):
     """Approve the transfer request, to the suggested unit unless another is named (批准转办)."""
 
+    roles = HQ_ROLES
+    reads = frozenset({"named_unit_exists"})
+    references = {"to_unit_id": "unit"}
+
     to_unit_id: UUID | None = None
     note: Note | None = None
 
 
 class RejectTransfer(ProblemCommand):
+    roles = HQ_ROLES
+    reads = frozenset()
+
     reason: Text
 
 
 class TransferProblem(ProblemCommand):
     """HQ (or the system, when routing was wrong) moves the problem to another unit (直接转办)."""
+
+    roles = HQ_ROLES | SYSTEM_ROLES
+    reads = frozenset({"named_unit_exists"})
+    references = {"to_unit_id": "unit"}
 
     to_unit_id: UUID
     reason: Text
@@ -135,16 +184,26 @@ class TransferProblem(ProblemCommand):
 class RequestCoordination(ProblemCommand):
     """Ask HQ to coordinate other departments (需协调)."""
 
+    roles = UNIT_ROLES
+    reads = ACTOR_UNITS
+    references = {"unit_ids": "unit"}
+
     reason: Text
     unit_ids: tuple[UUID, ...] = Field(default=(), max_length=20)
 
 
 class ResolveCoordination(ProblemCommand):
+    roles = HQ_ROLES
+    reads = frozenset()
+
     note: Text
 
 
 class RequestExtension(ProblemCommand):
     """Apply for more working days, before the deadline (延期申请)."""
+
+    roles = UNIT_ROLES
+    reads = ACTOR_UNITS
 
     working_days: Count = Field(ge=1, le=60)
     reason: Text
@@ -153,26 +212,41 @@ class RequestExtension(ProblemCommand):
 class ApproveExtension(ProblemCommand):
     """Approve the extension, for the requested days unless others are given (批准延期)."""
 
+    roles = HQ_ROLES
+    reads = CLOCK
+
     working_days: Count | None = Field(default=None, ge=1, le=60)
     note: Note | None = None
 
 
 class RejectExtension(ProblemCommand):
+    roles = HQ_ROLES
+    reads = frozenset()
+
     reason: Text
 
 
 class ParkProblem(ProblemCommand):
     """Park the problem (挂账/缓办): its clock pauses."""
 
+    roles = HQ_ROLES
+    reads = frozenset()
+
     reason: Text
 
 
 class ResumeProblem(ProblemCommand):
+    roles = HQ_ROLES
+    reads = CLOCK
+
     note: Note | None = None
 
 
 class WithdrawProblem(ProblemCommand):
     """Withdraw the problem as invalid (作废)."""
+
+    roles = HQ_ROLES
+    reads = frozenset()
 
     reason: Text
 
@@ -180,11 +254,18 @@ class WithdrawProblem(ProblemCommand):
 class DismissDuplicateFlag(ProblemCommand):
     """Judge a likely duplicate to be a distinct problem (非重复)."""
 
+    roles = HQ_ROLES
+    reads = frozenset()
+
     reason: Text
 
 
 class MergeProblem(ProblemCommand):
     """Merge this duplicate into another open problem (合并)."""
+
+    roles = HQ_ROLES
+    reads = frozenset({"merge_target"})
+    references = {"into_problem_id": "problem"}
 
     into_problem_id: UUID
     reason: Text
@@ -237,7 +318,7 @@ class ReportRefs:
 
 @dataclass(frozen=True)
 class ProblemRefs:
-    """What lifecycle decisions read besides the problem (see REFS_NEEDED for which command reads what).
+    """What lifecycle decisions read besides the problem (each command's `reads` says which fields its decision reads).
 
     calendar: the national calendar (campaign local days are added from `policy`).
     actor_unit_ids: the units the acting person belongs to.
@@ -258,27 +339,24 @@ class ProblemRefs:
     known_evidence: KnownEvidence = field(default_factory=dict)
 
 
-_UNIT = frozenset({"actor_unit_ids"})
-_CLOCK = frozenset({"calendar", "policy"})
-REFS_NEEDED: dict[type[Command], frozenset[str]] = {
-    AssignProblem: _CLOCK | {"matrix_unit_id", "named_unit_exists"},
-    AcknowledgeProblem: _UNIT | {"policy"},
-    SubmitRectification: _UNIT | {"known_evidence"},
-    VerifyRectification: _UNIT | {"policy", "rectifying_unit_member_ids", "known_evidence"},
-    RejectRectification: _UNIT | {"policy", "rectifying_unit_member_ids", "known_evidence"},
-    CloseProblem: frozenset(),
-    RequestTransfer: _UNIT | {"named_unit_exists"},
-    ApproveTransfer: frozenset({"named_unit_exists"}),
-    RejectTransfer: frozenset(),
-    TransferProblem: frozenset({"named_unit_exists"}),
-    RequestCoordination: _UNIT,
-    ResolveCoordination: frozenset(),
-    RequestExtension: _UNIT,
-    ApproveExtension: _CLOCK,
-    RejectExtension: frozenset(),
-    ParkProblem: frozenset(),
-    ResumeProblem: _CLOCK,
-    WithdrawProblem: frozenset(),
-    DismissDuplicateFlag: frozenset(),
-    MergeProblem: frozenset({"merge_target"}),
-}
+Decision = Callable[..., list[DomainEvent]]
+"""`decide(state: Problem | None, cmd, ctx: CommandContext, refs: ProblemRefs) -> events`."""
+D = TypeVar("D", bound=Decision)
+_DECISIONS: dict[type[ProblemCommand], Decision] = {}
+
+
+def decides(command: type[ProblemCommand]) -> Callable[[D], D]:
+    """Marks the function below as the decision of `command`: the service runs it for that command."""
+
+    def mark(decide: D) -> D:
+        if command in _DECISIONS:
+            raise TypeError(f"{command.__name__} already has a decision: {_DECISIONS[command].__name__}")
+        _DECISIONS[command] = decide
+        return decide
+
+    return mark
+
+
+def lifecycle() -> dict[type[ProblemCommand], Decision]:
+    """Every lifecycle command with its decision (those of the modules imported so far: all, via `domain.problem`)."""
+    return dict(_DECISIONS)

@@ -19,6 +19,7 @@ from domain.policy.campaign import (
     relapse_window_at, routing_at,
 )
 from domain.problem.commands import (
+    decides,
     AutoDispatch, AcknowledgeProblem, AssignProblem, ClosedMatch, CloseProblem, NewProblem, ProblemMatches, ProblemRefs,
     RejectRectification, ReportProblem, ReportRefs, SubmitRectification, VerifyRectification,
 )
@@ -161,6 +162,7 @@ def assigned_events(p: Problem, unit_id: UUID, routing: RoutingSource, reason: s
     )]
 
 
+@decides(AssignProblem)
 def assign_problem(state: Problem | None, cmd: AssignProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
     """交办: route to a unit and set the deadline from the policy in force, counted from now — or, entered late by HQ
     (补录), from when it was really handed over."""
@@ -172,6 +174,7 @@ def assign_problem(state: Problem | None, cmd: AssignProblem, ctx: CommandContex
     return assigned_events(p, unit_id, routing, reason, ctx, refs.policy, refs.calendar, start, late)
 
 
+@decides(AcknowledgeProblem)
 def acknowledge_problem(state: Problem | None, cmd: AcknowledgeProblem, ctx: CommandContext,
                         refs: ProblemRefs) -> Events:
     """签收 by the unit it was handed to; or, entered late by HQ on the unit's behalf (补录), at its real time."""
@@ -184,6 +187,7 @@ def acknowledge_problem(state: Problem | None, cmd: AcknowledgeProblem, ctx: Com
                                 late_entry=late)]
 
 
+@decides(SubmitRectification)
 def submit_rectification(state: Problem | None, cmd: SubmitRectification, ctx: CommandContext,
                          refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, UNIT_ROLES)
@@ -214,6 +218,7 @@ def _verification_time(p: Problem, cmd: VerifyRectification | RejectRectificatio
     return late
 
 
+@decides(VerifyRectification)
 def verify_rectification(state: Problem | None, cmd: VerifyRectification, ctx: CommandContext,
                          refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, with_late_entry(INSPECTOR_ROLES, cmd.occurred_at))
@@ -224,6 +229,7 @@ def verify_rectification(state: Problem | None, cmd: VerifyRectification, ctx: C
                                   late_entry=late)]
 
 
+@decides(RejectRectification)
 def reject_rectification(state: Problem | None, cmd: RejectRectification, ctx: CommandContext,
                          refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, with_late_entry(INSPECTOR_ROLES, cmd.occurred_at))
@@ -234,6 +240,7 @@ def reject_rectification(state: Problem | None, cmd: RejectRectification, ctx: C
                                   evidence=cmd.evidence, late_entry=late)]
 
 
+@decides(CloseProblem)
 def close_problem(state: Problem | None, cmd: CloseProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
     """销号: only after the latest rectification passed re-inspection."""
     p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES)

@@ -13,6 +13,7 @@ from domain.kernel.base import CommandContext, Conflict, DomainError, DomainEven
 from domain.kernel.roles import HQ_ROLES, SYSTEM_ROLES, UNIT_ROLES
 from domain.policy.campaign import campaign_calendar
 from domain.problem.commands import (
+    decides,
     ApproveExtension, ApproveTransfer, DismissDuplicateFlag, MergeProblem, ParkProblem, ProblemRefs,
     RejectExtension, RejectTransfer, RequestCoordination, RequestExtension, RequestTransfer,
     ResolveCoordination, ResumeProblem, TransferProblem, WithdrawProblem,
@@ -57,6 +58,7 @@ def _transferred(p: Problem, ctx: CommandContext, to: UUID, reason: str, mode: T
 # --- 转办 -----------------------------------------------------------------------------------------
 
 
+@decides(RequestTransfer)
 def request_transfer(state: Problem | None, cmd: RequestTransfer, ctx: CommandContext, refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, UNIT_ROLES)
     ensure_state(p, OWED, "request a transfer of")
@@ -69,6 +71,7 @@ def request_transfer(state: Problem | None, cmd: RequestTransfer, ctx: CommandCo
                               suggested_unit_id=cmd.suggested_unit_id)]
 
 
+@decides(ApproveTransfer)
 def approve_transfer(state: Problem | None, cmd: ApproveTransfer, ctx: CommandContext, refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES)
     if p.pending_transfer is None:
@@ -81,6 +84,7 @@ def approve_transfer(state: Problem | None, cmd: ApproveTransfer, ctx: CommandCo
     return _transferred(p, ctx, to, p.pending_transfer.reason, "approved_request")
 
 
+@decides(RejectTransfer)
 def reject_transfer(state: Problem | None, cmd: RejectTransfer, ctx: CommandContext, refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES, parked_ok=True)
     if p.pending_transfer is None:
@@ -88,6 +92,7 @@ def reject_transfer(state: Problem | None, cmd: RejectTransfer, ctx: CommandCont
     return [TransferRejected(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason)]
 
 
+@decides(TransferProblem)
 def transfer_problem(state: Problem | None, cmd: TransferProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
     """HQ transfers directly; the system does so automatically when the routing was wrong."""
     p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES | SYSTEM_ROLES)
@@ -100,6 +105,7 @@ def transfer_problem(state: Problem | None, cmd: TransferProblem, ctx: CommandCo
 # --- 需协调 ---------------------------------------------------------------------------------------
 
 
+@decides(RequestCoordination)
 def request_coordination(state: Problem | None, cmd: RequestCoordination, ctx: CommandContext,
                          refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, UNIT_ROLES)
@@ -111,6 +117,7 @@ def request_coordination(state: Problem | None, cmd: RequestCoordination, ctx: C
                                   unit_ids=cmd.unit_ids)]
 
 
+@decides(ResolveCoordination)
 def resolve_coordination(state: Problem | None, cmd: ResolveCoordination, ctx: CommandContext,
                          refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES, parked_ok=True)
@@ -122,6 +129,7 @@ def resolve_coordination(state: Problem | None, cmd: ResolveCoordination, ctx: C
 # --- 延期 -----------------------------------------------------------------------------------------
 
 
+@decides(RequestExtension)
 def request_extension(state: Problem | None, cmd: RequestExtension, ctx: CommandContext,
                       refs: ProblemRefs) -> Events:
     """延期申请: only before the deadline, one at a time."""
@@ -137,6 +145,7 @@ def request_extension(state: Problem | None, cmd: RequestExtension, ctx: Command
                                working_days=cmd.working_days, reason=cmd.reason)]
 
 
+@decides(ApproveExtension)
 def approve_extension(state: Problem | None, cmd: ApproveExtension, ctx: CommandContext,
                       refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES)
@@ -152,6 +161,7 @@ def approve_extension(state: Problem | None, cmd: ApproveExtension, ctx: Command
                               added_hours=calendar.working_hours_between(p.deadline, new_deadline))]
 
 
+@decides(RejectExtension)
 def reject_extension(state: Problem | None, cmd: RejectExtension, ctx: CommandContext, refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES, parked_ok=True)
     if p.pending_extension is None:
@@ -162,12 +172,14 @@ def reject_extension(state: Problem | None, cmd: RejectExtension, ctx: CommandCo
 # --- 挂账/恢复, 作废 ---------------------------------------------------------------------------------
 
 
+@decides(ParkProblem)
 def park_problem(state: Problem | None, cmd: ParkProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES)
     ensure_state(p, OWED, "park")
     return [ProblemParked(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason)]
 
 
+@decides(ResumeProblem)
 def resume_problem(state: Problem | None, cmd: ResumeProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
     """Resume: the deadline moves on by the working hours the problem was parked."""
     p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES, parked_ok=True)
@@ -182,6 +194,7 @@ def resume_problem(state: Problem | None, cmd: ResumeProblem, ctx: CommandContex
                            previous_deadline=p.deadline, new_deadline=new_deadline)]
 
 
+@decides(WithdrawProblem)
 def withdraw_problem(state: Problem | None, cmd: WithdrawProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES, parked_ok=True)
     return [ProblemWithdrawn(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason)]
@@ -190,6 +203,7 @@ def withdraw_problem(state: Problem | None, cmd: WithdrawProblem, ctx: CommandCo
 # --- 疑似重复, 合并 ----------------------------------------------------------------------------------
 
 
+@decides(DismissDuplicateFlag)
 def dismiss_duplicate_flag(state: Problem | None, cmd: DismissDuplicateFlag, ctx: CommandContext,
                            refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES, parked_ok=True)
@@ -198,6 +212,7 @@ def dismiss_duplicate_flag(state: Problem | None, cmd: DismissDuplicateFlag, ctx
     return [DuplicateFlagDismissed(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason)]
 
 
+@decides(MergeProblem)
 def merge_problem(state: Problem | None, cmd: MergeProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
     """合并: the duplicate ends as merged; the target records it and gains its evidence."""
     p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES, parked_ok=True)

@@ -1,7 +1,8 @@
 """Handlers for problem (问题) commands: reporting and every step of the lifecycle, with their gather functions.
 
-Roles are checked by the service before anything is read (the groups below, from `domain.kernel.roles`)
-and again inside the domain decisions. Gathering reads aggregates from the store (the
+Each lifecycle command gets its handler from what it declares beside its fields (`roles`, `reads`,
+`references`) and from the decision marked `@decides(it)`: there is no table here to extend. Roles
+are checked by the service before anything is read and again inside the domain decisions. Gathering reads aggregates from the store (the
 problem, the acting person's units, the campaign policy, named units, a merge target) and read
 models where only they can answer: the matrix's lead unit of a place, the members of a unit
 (structure projection), and matching problems at a place and category (the ledger).
@@ -22,11 +23,11 @@ from domain.escalation.notice import Notice
 from domain.policy.campaign import CampaignPolicy, campaign_calendar, policy_id_for
 from domain.structure.place import Place
 from domain.structure.unit import Unit
-from domain.problem.commands import REFS_NEEDED, AutoDispatch, ProblemCommand
-from domain.kernel.roles import HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_ROLES
+from domain.problem.commands import AutoDispatch, ProblemCommand
+from domain.kernel.roles import INSPECTOR_ROLES
 from infra.calendars import official_calendar
 from infra.commands import Handler, Reader, actor_unit_ids, register
-from infra.commands.references import TARGET, Of, Spec
+from infra.commands.references import TARGET, Of
 from infra.store.uploads import cited_evidence, known_evidence
 from projections.ledger import problem_matches
 from projections.matrix import lead_unit_for_place, lead_units_for_place
@@ -96,8 +97,8 @@ def unit_exists(reader: Reader, unit_id: UUID | None, campaign_id: UUID) -> bool
 
 
 def gather_problem(cmd: ProblemCommand, reader: Reader) -> pr.ProblemRefs:
-    """Exactly the refs the command's decision reads (REFS_NEEDED), for the problem the command targets."""
-    needed = REFS_NEEDED[type(cmd)]
+    """Exactly the refs the command's decision reads (its `reads`), for the problem the command targets."""
+    needed = cmd.reads
     problem = reader.get("problem", cmd.problem_id, pr.Problem)
     if problem is None:
         return pr.ProblemRefs(calendar=official_calendar())  # the decision answers problem_not_found
@@ -122,34 +123,6 @@ def gather_problem(cmd: ProblemCommand, reader: Reader) -> pr.ProblemRefs:
 def _problem(cmd: ProblemCommand) -> UUID:
     return cmd.problem_id
 
-
-HQ_OR_SYSTEM = HQ_ROLES | SYSTEM_ROLES
-UNIT = Of("unit")
-
-# command → (decision, the roles that may issue it, the entities it names besides the problem itself);
-# each decision reads ProblemRefs gathered by gather_problem.
-LIFECYCLE: dict[type[ProblemCommand], tuple[Any, frozenset[str], dict[str, Spec]]] = {
-    pr.AssignProblem: (pr.assign_problem, HQ_OR_SYSTEM, {"unit_id": UNIT}),
-    pr.AcknowledgeProblem: (pr.acknowledge_problem, UNIT_ROLES | HQ_ROLES, {}),  # HQ: late entry (补录) only
-    pr.SubmitRectification: (pr.submit_rectification, UNIT_ROLES, {}),
-    pr.VerifyRectification: (pr.verify_rectification, INSPECTOR_ROLES | HQ_ROLES, {}),  # admin: late entry only
-    pr.RejectRectification: (pr.reject_rectification, INSPECTOR_ROLES | HQ_ROLES, {}),
-    pr.CloseProblem: (pr.close_problem, HQ_ROLES, {}),
-    pr.RequestTransfer: (pr.request_transfer, UNIT_ROLES, {"suggested_unit_id": UNIT}),
-    pr.ApproveTransfer: (pr.approve_transfer, HQ_ROLES, {"to_unit_id": UNIT}),
-    pr.RejectTransfer: (pr.reject_transfer, HQ_ROLES, {}),
-    pr.TransferProblem: (pr.transfer_problem, HQ_OR_SYSTEM, {"to_unit_id": UNIT}),
-    pr.RequestCoordination: (pr.request_coordination, UNIT_ROLES, {"unit_ids": UNIT}),
-    pr.ResolveCoordination: (pr.resolve_coordination, HQ_ROLES, {}),
-    pr.RequestExtension: (pr.request_extension, UNIT_ROLES, {}),
-    pr.ApproveExtension: (pr.approve_extension, HQ_ROLES, {}),
-    pr.RejectExtension: (pr.reject_extension, HQ_ROLES, {}),
-    pr.ParkProblem: (pr.park_problem, HQ_ROLES, {}),
-    pr.ResumeProblem: (pr.resume_problem, HQ_ROLES, {}),
-    pr.WithdrawProblem: (pr.withdraw_problem, HQ_ROLES, {}),
-    pr.DismissDuplicateFlag: (pr.dismiss_duplicate_flag, HQ_ROLES, {}),
-    pr.MergeProblem: (pr.merge_problem, HQ_ROLES, {"into_problem_id": Of("problem")}),
-}
 
 @dataclass(frozen=True)
 class WithNotice:
@@ -180,6 +153,14 @@ def gather_with_notice(cmd: ProblemCommand, reader: Reader) -> WithNotice:
     return WithNotice(refs, names, open_notice)
 
 
+def lifecycle_handler(command: type[ProblemCommand], decide: pr.Decision) -> Handler[Any]:
+    """A lifecycle command's handler, from what the command declares beside its fields: the roles that may issue it,
+    the entities it names besides the problem itself (`references`), and (read by `gather_problem`) its `reads`."""
+    named = {name: Of(kind) for name, kind in command.references.items()}
+    return Handler(command, "problem", _problem, with_notices(decide), gather_with_notice, roles=command.roles,
+                   refs={"problem_id": TARGET, **named})
+
+
 def with_notices(decide: Any) -> Any:
     """The lifecycle decision, then the 交办单 it implies (issued on handing-over, acknowledged on 签收)."""
 
@@ -195,7 +176,5 @@ def with_notices(decide: Any) -> Any:
 register(
     Handler(pr.ReportProblem, "problem", lambda c: c.problem_id, pr.report_problem, gather_report,
             roles=INSPECTOR_ROLES, refs={"problem_id": TARGET, "place_id": Of("place")}),
-    *(Handler(command, "problem", _problem, with_notices(decide), gather_with_notice, roles=roles,
-              refs={"problem_id": TARGET, **named})
-      for command, (decide, roles, named) in LIFECYCLE.items()),
+    *(lifecycle_handler(command, decide) for command, decide in pr.lifecycle().items()),
 )

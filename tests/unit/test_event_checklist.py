@@ -10,7 +10,7 @@ a test-only kind and prove it reports what is missing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 from uuid import UUID
@@ -22,7 +22,7 @@ from domain.kernel.base import (
     Command, DomainError, DomainEvent, UnhandledEvent, event_registry, evolver, evolvers, is_abstract,
 )
 from domain.problem import events as pe
-from domain.problem.commands import REFS_NEEDED, ProblemCommand
+from domain.problem.commands import ProblemCommand, lifecycle
 from infra.bootstrap import all_projections, load_handlers
 from infra.commands import HANDLERS
 from projections.base import Projection
@@ -141,15 +141,26 @@ def fold_gaps(events: Iterable[type[DomainEvent]], folds: Mapping[str, Evolve]) 
     return gaps
 
 
+# What every problem lifecycle command declares beside its fields (infra registers its handler from them).
+DECLARED = {"roles": "the roles that may issue it", "reads": "the ProblemRefs fields its decision reads"}
+
+
 def handler_gaps(commands: Iterable[type[Command]], handlers: Mapping[type[Command], object],
-                 refs_needed: Mapping[type[Command], object]) -> list[str]:
-    """Every command has a handler; every problem lifecycle command says which refs its decision reads."""
+                 decided: Collection[type[Command]]) -> list[str]:
+    """Every command has a handler; every problem lifecycle command declares its roles and reads, names only its own
+    fields as references, and has a decision marked `@decides`."""
     gaps = []
     for cmd in commands:
         if cmd not in handlers:
             gaps.append(f"{cmd.__module__}.{cmd.__name__}: no command handler registered (infra/commands)")
-        if issubclass(cmd, ProblemCommand) and cmd not in refs_needed:
-            gaps.append(f"{cmd.__name__}: no REFS_NEEDED entry (domain/problem/commands.py)")
+        if not issubclass(cmd, ProblemCommand):
+            continue
+        gaps += [f"{cmd.__name__}: no `{name}` ({what}) beside its fields" for name, what in DECLARED.items()
+                 if getattr(cmd, name, None) is None]
+        gaps += [f"{cmd.__name__}: `references` names {name!r}, not one of its fields"
+                 for name in sorted(set(cmd.references) - set(cmd.model_fields))]
+        if cmd not in decided:
+            gaps.append(f"{cmd.__name__}: no decision marked @decides({cmd.__name__})")
     return gaps
 
 
@@ -178,12 +189,13 @@ def checklist() -> list[str]:
     """Every gap in the product, one line each naming the missing entry."""
     events = product_events()
     return (unmarked_bases(events.values()) + problem_event_gaps(events.values())
-            + fold_gaps(events.values(), evolvers()) + handler_gaps(product_commands(), HANDLERS, REFS_NEEDED)
+            + fold_gaps(events.values(), evolvers()) + handler_gaps(product_commands(), HANDLERS, lifecycle())
             + contract_gaps(events, published_events()) + projection_gaps(events.values(), all_projections()))
 
 
 def test_every_event_and_command_has_every_entry_it_needs() -> None:
-    """No registered event lacks its fold rule, timeline line, contract schema or projection handler, no command its handler."""
+    """No registered event lacks its fold rule, timeline line, contract schema or projection handler, no command its
+    handler, no problem command its declarations or decision."""
     gaps = checklist()
     assert not gaps, "missing entries:\n" + "\n".join(gaps)
 
@@ -280,18 +292,28 @@ def test_a_fold_that_falls_through_is_named() -> None:
     ]
 
 
-def test_a_command_without_a_handler_or_its_refs_is_named() -> None:
-    """A command nobody handles and a problem command missing from REFS_NEEDED are each reported by name."""
+def test_a_command_without_a_handler_or_its_declarations_is_named() -> None:
+    """A command nobody handles, and a problem command lacking its roles, reads or decision or naming a field it does
+    not have as a reference, are each reported by name; one that declares everything is not."""
 
     class JotDown(Command):
         note: str
 
     class Reopen(ProblemCommand):
-        pass
+        references = {"unit_id": "unit"}
 
-    assert handler_gaps([JotDown, Reopen], {Reopen: object()}, REFS_NEEDED) == [
+    class Revisit(ProblemCommand):
+        roles = frozenset({"hq_office"})
+        reads = frozenset({"policy"})
+        references = {"place_id": "place"}
+        place_id: UUID
+
+    assert handler_gaps([JotDown, Reopen, Revisit], {Reopen: object(), Revisit: object()}, {Revisit}) == [
         f"{__name__}.JotDown: no command handler registered (infra/commands)",
-        "Reopen: no REFS_NEEDED entry (domain/problem/commands.py)",
+        "Reopen: no `roles` (the roles that may issue it) beside its fields",
+        "Reopen: no `reads` (the ProblemRefs fields its decision reads) beside its fields",
+        "Reopen: `references` names 'unit_id', not one of its fields",
+        "Reopen: no decision marked @decides(Reopen)",
     ]
 
 

@@ -221,9 +221,10 @@ def test_evidence_must_be_an_image_reference_of_bounded_size(bad: dict[str, Any]
         pr.EvidenceRef(**fields)
 
 
-def test_refs_needed_names_real_fields_for_every_lifecycle_command() -> None:
-    """REFS_NEEDED covers each lifecycle command and names only ProblemRefs fields, so infra can gather by it."""
+def test_every_lifecycle_command_has_a_decision_and_reads_only_real_fields() -> None:
+    """Each lifecycle command has a decision (@decides) and its `reads` names only ProblemRefs fields, so infra can
+    gather by it."""
     fields = {f.name for f in dataclasses.fields(pr.ProblemRefs)}
     lifecycle = {c for c in vars(pr).values() if isinstance(c, type) and issubclass(c, pr.ProblemCommand)}
-    assert set(pr.REFS_NEEDED) == lifecycle - {pr.ProblemCommand}
-    assert all(needed <= fields for needed in pr.REFS_NEEDED.values())
+    assert set(pr.lifecycle()) == lifecycle - {pr.ProblemCommand}
+    assert all(command.reads <= fields for command in pr.lifecycle())
