@@ -4,7 +4,8 @@ One topic per aggregate kind (`<prefix>.<kind>`), key = aggregate id, value = th
 envelope of `infra.streams.cloudevents`. The position (`dudao_relay_position`) is the highest
 notification id known to be on the broker. Only one relay is active: it holds a PostgreSQL
 advisory lock on a dedicated connection (which also records the position); standbys poll for the
-lock, and PostgreSQL releases it the moment the active relay's connection dies.
+lock, and PostgreSQL releases it the moment the active relay's connection dies. Once caught up, the active
+relay waits for the store's commit notification (infra/store/wakeup.py), `poll_seconds` at most.
 
 Why each event lands exactly once, without Kafka transactions (the broker used by `make run`,
 Tansu, does not hide aborted transactional records from read_committed consumers, so a scheme
@@ -62,6 +63,7 @@ from infra.streams.cloudevents import DEFAULT_PREFIX, DEFAULT_SOURCE, KafkaRecor
 from infra.outage import DATABASE_UNAVAILABLE, Backoff, Outage
 from infra.settings import Settings
 from infra.store.event_store import Dudao
+from infra.store.wakeup import Wakeup
 
 log = structlog.get_logger("dudao.relay")
 
@@ -191,29 +193,30 @@ class Relay:
     def _lead(self, lock: psycopg.Connection[Any], done: Callable[[int], bool]) -> bool:
         """Publish while active; True when `done`. Broker trouble: drop the session, back off, resume."""
         backoff = Backoff()
-        while not self._stop.is_set():
-            session: Session | None = None
-            try:
-                session = self._open_session(self._position(lock))
-                backoff.reset()
-                while not self._stop.is_set():
-                    position = self._position(lock)
-                    if done(position):
-                        return True
-                    published = self._publish_batch(lock, session, position)
-                    self.outage.recovered()  # back once the log could be read (the store's pool may lag the lock)
-                    if not published:
-                        self._stop.wait(self.poll_seconds)
-            except (KafkaError, OSError, PublishFailed) as exc:
-                delay = backoff.next()
-                self.log.warning("relay_broker_error", error=f"{type(exc).__name__}: {exc}", retry_in_s=delay)
-                if session is not None:
-                    session.close()
-                    session = None
-                self._stop.wait(delay)
-            finally:
-                if session is not None:
-                    session.close()
+        with Wakeup(self.database_url, self.app.store.channel_name, self._stop) as wakeup:
+            while not self._stop.is_set():
+                session: Session | None = None
+                try:
+                    session = self._open_session(self._position(lock))
+                    backoff.reset()
+                    while not self._stop.is_set():
+                        position = self._position(lock)
+                        if done(position):
+                            return True
+                        published = self._publish_batch(lock, session, position)
+                        self.outage.recovered()  # back once the log could be read (the store's pool may lag the lock)
+                        if not published:
+                            wakeup.wait(self.poll_seconds)  # an append's commit ends the wait (infra/store/wakeup.py)
+                except (KafkaError, OSError, PublishFailed) as exc:
+                    delay = backoff.next()
+                    self.log.warning("relay_broker_error", error=f"{type(exc).__name__}: {exc}", retry_in_s=delay)
+                    if session is not None:
+                        session.close()
+                        session = None
+                    self._stop.wait(delay)
+                finally:
+                    if session is not None:
+                        session.close()
         return False
 
     def _position(self, lock: psycopg.Connection[Any]) -> int:
