@@ -76,6 +76,11 @@ class KafkaOptions:
     poll_timeout_ms: int = 500
     max_poll_interval_ms: int = 300_000  # also bounds how long a rebalance waits for a silent member
     metadata_max_age_ms: int = 5_000  # how soon a topic created after we subscribed is seen
+    # How long the broker may hold a fetch that finds too little. Tansu polls its storage within that wait and
+    # answers only after it (half of it at 500 ms, kafka-python's default, even with records at hand): a record
+    # then reached us p50 127 ms / p99 258 ms after it was acknowledged, at 20 ms p50 7 / p99 18 ms. Apache Kafka
+    # answers as soon as a record arrives; there the value only sets how often an idle member asks.
+    fetch_max_wait_ms: int = 20
     client_id: str | None = None
 
     def consumer(self, group_id: str) -> KafkaConsumer:
@@ -84,7 +89,7 @@ class KafkaOptions:
             enable_auto_commit=False, isolation_level="read_committed", auto_offset_reset="earliest",
             session_timeout_ms=self.session_timeout_ms, heartbeat_interval_ms=self.heartbeat_interval_ms,
             max_poll_records=self.max_poll_records, max_poll_interval_ms=self.max_poll_interval_ms,
-            metadata_max_age_ms=self.metadata_max_age_ms,
+            metadata_max_age_ms=self.metadata_max_age_ms, fetch_max_wait_ms=self.fetch_max_wait_ms,
             allow_auto_create_topics=False,  # the relay creates topics with their partition count
         ))
 
