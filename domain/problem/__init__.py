@@ -1,9 +1,10 @@
 """Problem (问题): one aggregate — its events, state, commands, rules and decisions.
 
 The public API below is what the rest of the system uses (`from domain import problem as pr`):
-`events` (the facts of a problem's life), `state` (how they fold), `commands` (requests, what each
-declares for the service, the references decisions read), `rules` (named predicates), `decisions` (报告, 交办, 签收, 整改, 复查, 销号)
-and `detours` (转办, 协调, 延期, 挂账, 作废, 合并). `assignment_notice` (the 交办单) is imported on its own.
+`events` (the facts of a problem's life), `state` (how they fold), `commands` (what every command
+declares for the service, and the references decisions read), `rules` (named predicates), and each
+command beside the decision that handles it: `decisions` (报告, 交办, 签收, 整改, 复查, 销号) and
+`detours` (转办, 协调, 延期, 挂账, 作废, 合并). `assignment_notice` (the 交办单) is imported on its own.
 """
 
 from __future__ import annotations
@@ -19,22 +20,24 @@ from domain.problem.events import (
 from domain.problem.state import (
     PendingExtension, PendingTransfer, Problem, Update, evolve,
 )
+from domain.kernel.text import Note
 from domain.problem.commands import (
-    Note, NewProblem, ReportProblem, ProblemCommand, AssignProblem, AcknowledgeProblem, SubmitRectification,
-    VerifyRectification, RejectRectification, CloseProblem, RequestTransfer, ApproveTransfer, RejectTransfer,
-    TransferProblem, RequestCoordination, ResolveCoordination, RequestExtension, ApproveExtension,
-    RejectExtension, ParkProblem, ResumeProblem, WithdrawProblem, DismissDuplicateFlag, MergeProblem,
-    ClosedMatch, ProblemMatches, KnownEvidence, ReportRefs, ProblemRefs, AutoDispatch,
+    NewProblem, ProblemCommand, ClosedMatch, ProblemMatches, KnownEvidence, ReportRefs, ProblemRefs, AutoDispatch,
     Decision, decides, lifecycle,
 )
 from domain.problem.decisions import (
-    Events, HQ_OR_SYSTEM, new_problem_events, relapse_original, same_report, report_problem, assign_problem,
-    acknowledge_problem, submit_rectification, verify_rectification, reject_rectification, close_problem,
+    Events, HQ_OR_SYSTEM, new_problem_events, relapse_original, same_report,
+    ReportProblem, report_problem, AssignProblem, assign_problem, AcknowledgeProblem, acknowledge_problem,
+    SubmitRectification, submit_rectification, VerifyRectification, verify_rectification,
+    RejectRectification, reject_rectification, CloseProblem, close_problem,
 )
 from domain.problem.detours import (
-    request_transfer, approve_transfer, reject_transfer, transfer_problem, request_coordination,
-    resolve_coordination, request_extension, approve_extension, reject_extension, park_problem,
-    resume_problem, withdraw_problem, dismiss_duplicate_flag, merge_problem,
+    RequestTransfer, request_transfer, ApproveTransfer, approve_transfer, RejectTransfer, reject_transfer,
+    TransferProblem, transfer_problem, RequestCoordination, request_coordination,
+    ResolveCoordination, resolve_coordination, RequestExtension, request_extension,
+    ApproveExtension, approve_extension, RejectExtension, reject_extension, ParkProblem, park_problem,
+    ResumeProblem, resume_problem, WithdrawProblem, withdraw_problem,
+    DismissDuplicateFlag, dismiss_duplicate_flag, MergeProblem, merge_problem,
 )
 
 __all__ = [

@@ -11,17 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar, Literal, TypeVar
+from typing import ClassVar, TypeVar
 from uuid import UUID
-
-from pydantic import Field
 
 from domain.kernel.base import Command, DomainEvent, Frozen
 from domain.kernel.calendar import WorkCalendar
-from domain.kernel.instants import Instant
-from domain.kernel.roles import HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_ROLES
-from domain.kernel.scalars import Count
-from domain.kernel.text import Note, Text
+from domain.kernel.text import Text
 from domain.policy.campaign import CampaignPolicy
 from domain.problem.events import Evidence, EvidenceRef, Source
 from domain.problem.state import Problem
@@ -40,20 +35,6 @@ class NewProblem(Frozen):
     evidence: Evidence = ()
     source: Source
     visit_id: UUID | None = None
-
-
-class ReportProblem(Command):
-    """Report a problem found outside a visit (热线/测评/领导交办 上报); visits report their findings."""
-
-    occurred_at: Instant | None = None  # when it was found; defaults to now
-    problem_id: UUID
-    campaign_id: UUID
-    category: CategoryCode
-    severity: Severity = Severity.NORMAL
-    place_id: UUID
-    description: Text
-    evidence: Evidence = ()
-    source: Literal["hotline", "assessment", "leader"]
 
 
 # What lifecycle decisions commonly read (see `ProblemCommand.reads`).
@@ -80,195 +61,6 @@ class StepCommand(ProblemCommand):
 
     abstract: ClassVar[bool] = True  # a base, not a command of its own
     late_entry_reason: Text | None = None  # 补录理由: required with occurred_at
-
-
-class AssignProblem(StepCommand):
-    """Hand the problem to a unit (交办). No unit: routed by category or the responsibility matrix."""
-
-    roles = HQ_ROLES | SYSTEM_ROLES
-    reads = CLOCK | {"matrix_unit_id", "named_unit_exists"}
-    references = {"unit_id": "unit"}
-
-    unit_id: UUID | None = None
-    reason: Note | None = None  # required when overriding the routing
-
-
-class AcknowledgeProblem(StepCommand):
-    """Acknowledge receipt (签收)."""
-
-    roles = UNIT_ROLES | HQ_ROLES  # HQ: late entry (补录) only
-    reads = ACTOR_UNITS | {"policy"}
-
-    note: Note | None = None
-
-
-class SubmitRectification(ProblemCommand):
-    """Report the rectification with evidence (整改反馈)."""
-
-    roles = UNIT_ROLES
-    reads = ACTOR_UNITS | {"known_evidence"}
-
-    evidence: Evidence = ()
-    note: Note | None = None
-
-
-class VerifyRectification(StepCommand):
-    """Pass the re-inspection (复查通过)."""
-
-    roles = INSPECTOR_ROLES | HQ_ROLES  # admin: late entry (补录) only
-    reads = ACTOR_UNITS | {"policy", "rectifying_unit_member_ids", "known_evidence"}
-
-    evidence: Evidence = ()
-    note: Note | None = None
-
-
-class RejectRectification(StepCommand):
-    """Fail the re-inspection: the unit reworks (复查不通过, 返工)."""
-
-    roles = INSPECTOR_ROLES | HQ_ROLES
-    reads = ACTOR_UNITS | {"policy", "rectifying_unit_member_ids", "known_evidence"}
-
-    reason: Text
-    evidence: Evidence = ()
-
-
-class CloseProblem(ProblemCommand):
-    """Close the problem after a passed re-inspection (销号)."""
-
-    roles = HQ_ROLES
-    reads = frozenset()
-
-    note: Note | None = None
-
-
-class RequestTransfer(ProblemCommand):
-    """Ask HQ to hand the problem to another unit (申请转办)."""
-
-    roles = UNIT_ROLES
-    reads = ACTOR_UNITS | {"named_unit_exists"}
-    references = {"suggested_unit_id": "unit"}
-
-    reason: Text
-    suggested_unit_id: UUID | None = None
-
-
-class ApproveTransfer(ProblemCommand):
-    """Approve the transfer request, to the suggested unit unless another is named (批准转办)."""
-
-    roles = HQ_ROLES
-    reads = frozenset({"named_unit_exists"})
-    references = {"to_unit_id": "unit"}
-
-    to_unit_id: UUID | None = None
-    note: Note | None = None
-
-
-class RejectTransfer(ProblemCommand):
-    roles = HQ_ROLES
-    reads = frozenset()
-
-    reason: Text
-
-
-class TransferProblem(ProblemCommand):
-    """HQ (or the system, when routing was wrong) moves the problem to another unit (直接转办)."""
-
-    roles = HQ_ROLES | SYSTEM_ROLES
-    reads = frozenset({"named_unit_exists"})
-    references = {"to_unit_id": "unit"}
-
-    to_unit_id: UUID
-    reason: Text
-
-
-class RequestCoordination(ProblemCommand):
-    """Ask HQ to coordinate other departments (需协调)."""
-
-    roles = UNIT_ROLES
-    reads = ACTOR_UNITS
-    references = {"unit_ids": "unit"}
-
-    reason: Text
-    unit_ids: tuple[UUID, ...] = Field(default=(), max_length=20)
-
-
-class ResolveCoordination(ProblemCommand):
-    roles = HQ_ROLES
-    reads = frozenset()
-
-    note: Text
-
-
-class RequestExtension(ProblemCommand):
-    """Apply for more working days, before the deadline (延期申请)."""
-
-    roles = UNIT_ROLES
-    reads = ACTOR_UNITS
-
-    working_days: Count = Field(ge=1, le=60)
-    reason: Text
-
-
-class ApproveExtension(ProblemCommand):
-    """Approve the extension, for the requested days unless others are given (批准延期)."""
-
-    roles = HQ_ROLES
-    reads = CLOCK
-
-    working_days: Count | None = Field(default=None, ge=1, le=60)
-    note: Note | None = None
-
-
-class RejectExtension(ProblemCommand):
-    roles = HQ_ROLES
-    reads = frozenset()
-
-    reason: Text
-
-
-class ParkProblem(ProblemCommand):
-    """Park the problem (挂账/缓办): its clock pauses."""
-
-    roles = HQ_ROLES
-    reads = frozenset()
-
-    reason: Text
-
-
-class ResumeProblem(ProblemCommand):
-    roles = HQ_ROLES
-    reads = CLOCK
-
-    note: Note | None = None
-
-
-class WithdrawProblem(ProblemCommand):
-    """Withdraw the problem as invalid (作废)."""
-
-    roles = HQ_ROLES
-    reads = frozenset()
-
-    reason: Text
-
-
-class DismissDuplicateFlag(ProblemCommand):
-    """Judge a likely duplicate to be a distinct problem (非重复)."""
-
-    roles = HQ_ROLES
-    reads = frozenset()
-
-    reason: Text
-
-
-class MergeProblem(ProblemCommand):
-    """Merge this duplicate into another open problem (合并)."""
-
-    roles = HQ_ROLES
-    reads = frozenset({"merge_target"})
-    references = {"into_problem_id": "problem"}
-
-    into_problem_id: UUID
-    reason: Text
 
 
 # --- references -----------------------------------------------------------------------------------

@@ -8,23 +8,25 @@ Events live in `problem_events`, state in `problem_state`, commands and refs in
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
-from domain.kernel.base import Actor, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, NotFound, fold
+from domain.kernel.base import Actor, Command, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, NotFound, fold
 from domain.kernel.recorded import AlreadyRecorded, differing_fields
 from domain.kernel.roles import HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_ROLES, ensure_role
 from domain.kernel.calendar import WorkCalendar
+from domain.kernel.instants import Instant
+from domain.kernel.text import Note, Text
 from domain.policy.campaign import (
     CampaignPolicy, auto_assignment_at, campaign_calendar, categories_at, deadline_policy_at, late_entry_window_at,
     relapse_window_at, routing_at,
 )
 from domain.problem.commands import (
-    decides,
-    AutoDispatch, AcknowledgeProblem, AssignProblem, ClosedMatch, CloseProblem, NewProblem, ProblemMatches, ProblemRefs,
-    RejectRectification, ReportProblem, ReportRefs, SubmitRectification, VerifyRectification,
+    ACTOR_UNITS, CLOCK, AutoDispatch, ClosedMatch, NewProblem, ProblemCommand, ProblemMatches, ProblemRefs, ReportRefs,
+    StepCommand, decides,
 )
 from domain.problem.events import (
-    LateEntry, ProblemAcknowledged, ProblemAssigned, ProblemClosed, ProblemReported, ProblemState, RectificationRejected,
+    Evidence, LateEntry, ProblemAcknowledged, ProblemAssigned, ProblemClosed, ProblemReported, ProblemState, RectificationRejected,
     RectificationSubmitted, RectificationVerified, RelapseRecorded, RoutingSource,
 )
 from domain.problem.rules import (
@@ -32,7 +34,7 @@ from domain.problem.rules import (
     has_passed_verification, has_submitted_evidence, is_independent_verifier, late_entry, meta_for,
 )
 from domain.problem.state import Problem
-from domain.kernel.taxonomy import category_codes
+from domain.kernel.taxonomy import CategoryCode, Severity, category_codes
 
 Events = list[DomainEvent]
 HQ_OR_SYSTEM = HQ_ROLES | SYSTEM_ROLES
@@ -109,6 +111,20 @@ def same_report(state: Problem, new: NewProblem) -> bool:
     return all(getattr(state, name) == value for name, value in new)
 
 
+class ReportProblem(Command):
+    """Report a problem found outside a visit (热线/测评/领导交办 上报); visits report their findings."""
+
+    occurred_at: Instant | None = None  # when it was found; defaults to now
+    problem_id: UUID
+    campaign_id: UUID
+    category: CategoryCode
+    severity: Severity = Severity.NORMAL
+    place_id: UUID
+    description: Text
+    evidence: Evidence = ()
+    source: Literal["hotline", "assessment", "leader"]
+
+
 def report_problem(state: Problem | None, cmd: ReportProblem, ctx: CommandContext, refs: ReportRefs) -> Events:
     ensure_role(ctx.actor, INSPECTOR_ROLES)
     new = NewProblem(**cmd.model_dump(exclude={"command_id", "occurred_at"}))
@@ -162,6 +178,17 @@ def assigned_events(p: Problem, unit_id: UUID, routing: RoutingSource, reason: s
     )]
 
 
+class AssignProblem(StepCommand):
+    """Hand the problem to a unit (交办). No unit: routed by category or the responsibility matrix."""
+
+    roles = HQ_ROLES | SYSTEM_ROLES
+    reads = CLOCK | {"matrix_unit_id", "named_unit_exists"}
+    references = {"unit_id": "unit"}
+
+    unit_id: UUID | None = None
+    reason: Note | None = None  # required when overriding the routing
+
+
 @decides(AssignProblem)
 def assign_problem(state: Problem | None, cmd: AssignProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
     """交办: route to a unit and set the deadline from the policy in force, counted from now — or, entered late by HQ
@@ -172,6 +199,15 @@ def assign_problem(state: Problem | None, cmd: AssignProblem, ctx: CommandContex
                              late_entry_window_at(refs.policy, ctx.now), "the problem was found")
     unit_id, routing, reason = _route(p, cmd, ctx, refs)
     return assigned_events(p, unit_id, routing, reason, ctx, refs.policy, refs.calendar, start, late)
+
+
+class AcknowledgeProblem(StepCommand):
+    """Acknowledge receipt (签收)."""
+
+    roles = UNIT_ROLES | HQ_ROLES  # HQ: late entry (补录) only
+    reads = ACTOR_UNITS | {"policy"}
+
+    note: Note | None = None
 
 
 @decides(AcknowledgeProblem)
@@ -185,6 +221,16 @@ def acknowledge_problem(state: Problem | None, cmd: AcknowledgeProblem, ctx: Com
     unit_id = p.unit_id if late is not None and p.unit_id is not None else ensure_assigned_unit(p, refs.actor_unit_ids)
     return [ProblemAcknowledged(meta=meta_for(ctx, p), problem_id=p.problem_id, unit_id=unit_id, note=cmd.note,
                                 late_entry=late)]
+
+
+class SubmitRectification(ProblemCommand):
+    """Report the rectification with evidence (整改反馈)."""
+
+    roles = UNIT_ROLES
+    reads = ACTOR_UNITS | {"known_evidence"}
+
+    evidence: Evidence = ()
+    note: Note | None = None
 
 
 @decides(SubmitRectification)
@@ -218,6 +264,16 @@ def _verification_time(p: Problem, cmd: VerifyRectification | RejectRectificatio
     return late
 
 
+class VerifyRectification(StepCommand):
+    """Pass the re-inspection (复查通过)."""
+
+    roles = INSPECTOR_ROLES | HQ_ROLES  # admin: late entry (补录) only
+    reads = ACTOR_UNITS | {"policy", "rectifying_unit_member_ids", "known_evidence"}
+
+    evidence: Evidence = ()
+    note: Note | None = None
+
+
 @decides(VerifyRectification)
 def verify_rectification(state: Problem | None, cmd: VerifyRectification, ctx: CommandContext,
                          refs: ProblemRefs) -> Events:
@@ -229,6 +285,16 @@ def verify_rectification(state: Problem | None, cmd: VerifyRectification, ctx: C
                                   late_entry=late)]
 
 
+class RejectRectification(StepCommand):
+    """Fail the re-inspection: the unit reworks (复查不通过, 返工)."""
+
+    roles = INSPECTOR_ROLES | HQ_ROLES
+    reads = ACTOR_UNITS | {"policy", "rectifying_unit_member_ids", "known_evidence"}
+
+    reason: Text
+    evidence: Evidence = ()
+
+
 @decides(RejectRectification)
 def reject_rectification(state: Problem | None, cmd: RejectRectification, ctx: CommandContext,
                          refs: ProblemRefs) -> Events:
@@ -238,6 +304,15 @@ def reject_rectification(state: Problem | None, cmd: RejectRectification, ctx: C
     ensure_evidence_uploaded(cmd.evidence, refs.known_evidence)
     return [RectificationRejected(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason,
                                   evidence=cmd.evidence, late_entry=late)]
+
+
+class CloseProblem(ProblemCommand):
+    """Close the problem after a passed re-inspection (销号)."""
+
+    roles = HQ_ROLES
+    reads = frozenset()
+
+    note: Note | None = None
 
 
 @decides(CloseProblem)

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from pydantic import Field
+
 from domain.kernel.base import CommandContext, Conflict, DomainError, DomainEvent, NotFound
 from domain.kernel.roles import HQ_ROLES, SYSTEM_ROLES, UNIT_ROLES
+from domain.kernel.scalars import Count
+from domain.kernel.text import Note, Text
 from domain.policy.campaign import campaign_calendar
-from domain.problem.commands import (
-    decides,
-    ApproveExtension, ApproveTransfer, DismissDuplicateFlag, MergeProblem, ParkProblem, ProblemRefs,
-    RejectExtension, RejectTransfer, RequestCoordination, RequestExtension, RequestTransfer,
-    ResolveCoordination, ResumeProblem, TransferProblem, WithdrawProblem,
-)
+from domain.problem.commands import ACTOR_UNITS, CLOCK, ProblemCommand, ProblemRefs, decides
 from domain.problem.events import (
     OWED, CoordinationRequested, CoordinationResolved, DuplicateAbsorbed, DuplicateFlagDismissed,
     ExtensionApproved, ExtensionRejected, ExtensionRequested, ProblemMerged, ProblemParked, ProblemResumed,
@@ -27,12 +26,6 @@ from domain.problem.rules import (
     ensure_assigned_unit, ensure_state, guard_open, is_before_deadline, is_terminal, meta_for,
 )
 from domain.problem.state import Problem
-
-__all__ = [
-    "approve_extension", "approve_transfer", "dismiss_duplicate_flag", "merge_problem", "park_problem",
-    "reject_extension", "reject_transfer", "request_coordination", "request_extension", "request_transfer",
-    "resolve_coordination", "resume_problem", "transfer_problem", "withdraw_problem",
-]
 
 Events = list[DomainEvent]
 
@@ -58,6 +51,17 @@ def _transferred(p: Problem, ctx: CommandContext, to: UUID, reason: str, mode: T
 # --- 转办 -----------------------------------------------------------------------------------------
 
 
+class RequestTransfer(ProblemCommand):
+    """Ask HQ to hand the problem to another unit (申请转办)."""
+
+    roles = UNIT_ROLES
+    reads = ACTOR_UNITS | {"named_unit_exists"}
+    references = {"suggested_unit_id": "unit"}
+
+    reason: Text
+    suggested_unit_id: UUID | None = None
+
+
 @decides(RequestTransfer)
 def request_transfer(state: Problem | None, cmd: RequestTransfer, ctx: CommandContext, refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, UNIT_ROLES)
@@ -69,6 +73,17 @@ def request_transfer(state: Problem | None, cmd: RequestTransfer, ctx: CommandCo
         _ensure_other_unit(p, cmd.suggested_unit_id, refs)
     return [TransferRequested(meta=meta_for(ctx, p), problem_id=p.problem_id, unit_id=unit_id, reason=cmd.reason,
                               suggested_unit_id=cmd.suggested_unit_id)]
+
+
+class ApproveTransfer(ProblemCommand):
+    """Approve the transfer request, to the suggested unit unless another is named (批准转办)."""
+
+    roles = HQ_ROLES
+    reads = frozenset({"named_unit_exists"})
+    references = {"to_unit_id": "unit"}
+
+    to_unit_id: UUID | None = None
+    note: Note | None = None
 
 
 @decides(ApproveTransfer)
@@ -84,12 +99,32 @@ def approve_transfer(state: Problem | None, cmd: ApproveTransfer, ctx: CommandCo
     return _transferred(p, ctx, to, p.pending_transfer.reason, "approved_request")
 
 
+class RejectTransfer(ProblemCommand):
+    """Reject the transfer request (驳回转办)."""
+
+    roles = HQ_ROLES
+    reads = frozenset()
+
+    reason: Text
+
+
 @decides(RejectTransfer)
 def reject_transfer(state: Problem | None, cmd: RejectTransfer, ctx: CommandContext, refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES, parked_ok=True)
     if p.pending_transfer is None:
         raise _nothing_pending("transfer", "转办申请", p)
     return [TransferRejected(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason)]
+
+
+class TransferProblem(ProblemCommand):
+    """HQ (or the system, when routing was wrong) moves the problem to another unit (直接转办)."""
+
+    roles = HQ_ROLES | SYSTEM_ROLES
+    reads = frozenset({"named_unit_exists"})
+    references = {"to_unit_id": "unit"}
+
+    to_unit_id: UUID
+    reason: Text
 
 
 @decides(TransferProblem)
@@ -105,6 +140,17 @@ def transfer_problem(state: Problem | None, cmd: TransferProblem, ctx: CommandCo
 # --- 需协调 ---------------------------------------------------------------------------------------
 
 
+class RequestCoordination(ProblemCommand):
+    """Ask HQ to coordinate other departments (需协调)."""
+
+    roles = UNIT_ROLES
+    reads = ACTOR_UNITS
+    references = {"unit_ids": "unit"}
+
+    reason: Text
+    unit_ids: tuple[UUID, ...] = Field(default=(), max_length=20)
+
+
 @decides(RequestCoordination)
 def request_coordination(state: Problem | None, cmd: RequestCoordination, ctx: CommandContext,
                          refs: ProblemRefs) -> Events:
@@ -117,6 +163,15 @@ def request_coordination(state: Problem | None, cmd: RequestCoordination, ctx: C
                                   unit_ids=cmd.unit_ids)]
 
 
+class ResolveCoordination(ProblemCommand):
+    """Answer the coordination request (协调完成)."""
+
+    roles = HQ_ROLES
+    reads = frozenset()
+
+    note: Text
+
+
 @decides(ResolveCoordination)
 def resolve_coordination(state: Problem | None, cmd: ResolveCoordination, ctx: CommandContext,
                          refs: ProblemRefs) -> Events:
@@ -127,6 +182,16 @@ def resolve_coordination(state: Problem | None, cmd: ResolveCoordination, ctx: C
 
 
 # --- 延期 -----------------------------------------------------------------------------------------
+
+
+class RequestExtension(ProblemCommand):
+    """Apply for more working days, before the deadline (延期申请)."""
+
+    roles = UNIT_ROLES
+    reads = ACTOR_UNITS
+
+    working_days: Count = Field(ge=1, le=60)
+    reason: Text
 
 
 @decides(RequestExtension)
@@ -145,6 +210,16 @@ def request_extension(state: Problem | None, cmd: RequestExtension, ctx: Command
                                working_days=cmd.working_days, reason=cmd.reason)]
 
 
+class ApproveExtension(ProblemCommand):
+    """Approve the extension, for the requested days unless others are given (批准延期)."""
+
+    roles = HQ_ROLES
+    reads = CLOCK
+
+    working_days: Count | None = Field(default=None, ge=1, le=60)
+    note: Note | None = None
+
+
 @decides(ApproveExtension)
 def approve_extension(state: Problem | None, cmd: ApproveExtension, ctx: CommandContext,
                       refs: ProblemRefs) -> Events:
@@ -161,6 +236,15 @@ def approve_extension(state: Problem | None, cmd: ApproveExtension, ctx: Command
                               added_hours=calendar.working_hours_between(p.deadline, new_deadline))]
 
 
+class RejectExtension(ProblemCommand):
+    """Reject the extension request (驳回延期)."""
+
+    roles = HQ_ROLES
+    reads = frozenset()
+
+    reason: Text
+
+
 @decides(RejectExtension)
 def reject_extension(state: Problem | None, cmd: RejectExtension, ctx: CommandContext, refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES, parked_ok=True)
@@ -172,11 +256,29 @@ def reject_extension(state: Problem | None, cmd: RejectExtension, ctx: CommandCo
 # --- 挂账/恢复, 作废 ---------------------------------------------------------------------------------
 
 
+class ParkProblem(ProblemCommand):
+    """Park the problem (挂账/缓办): its clock pauses."""
+
+    roles = HQ_ROLES
+    reads = frozenset()
+
+    reason: Text
+
+
 @decides(ParkProblem)
 def park_problem(state: Problem | None, cmd: ParkProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES)
     ensure_state(p, OWED, "park")
     return [ProblemParked(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason)]
+
+
+class ResumeProblem(ProblemCommand):
+    """Resume a parked problem (恢复办理): its deadline moves by the working hours it was parked."""
+
+    roles = HQ_ROLES
+    reads = CLOCK
+
+    note: Note | None = None
 
 
 @decides(ResumeProblem)
@@ -194,6 +296,15 @@ def resume_problem(state: Problem | None, cmd: ResumeProblem, ctx: CommandContex
                            previous_deadline=p.deadline, new_deadline=new_deadline)]
 
 
+class WithdrawProblem(ProblemCommand):
+    """Withdraw the problem as invalid (作废)."""
+
+    roles = HQ_ROLES
+    reads = frozenset()
+
+    reason: Text
+
+
 @decides(WithdrawProblem)
 def withdraw_problem(state: Problem | None, cmd: WithdrawProblem, ctx: CommandContext, refs: ProblemRefs) -> Events:
     p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES, parked_ok=True)
@@ -203,6 +314,15 @@ def withdraw_problem(state: Problem | None, cmd: WithdrawProblem, ctx: CommandCo
 # --- 疑似重复, 合并 ----------------------------------------------------------------------------------
 
 
+class DismissDuplicateFlag(ProblemCommand):
+    """Judge a likely duplicate to be a distinct problem (非重复)."""
+
+    roles = HQ_ROLES
+    reads = frozenset()
+
+    reason: Text
+
+
 @decides(DismissDuplicateFlag)
 def dismiss_duplicate_flag(state: Problem | None, cmd: DismissDuplicateFlag, ctx: CommandContext,
                            refs: ProblemRefs) -> Events:
@@ -210,6 +330,17 @@ def dismiss_duplicate_flag(state: Problem | None, cmd: DismissDuplicateFlag, ctx
     if not p.likely_duplicate_of:
         raise Conflict("not_flagged_duplicate", "该问题未被标记为疑似重复", "the problem is not flagged as a duplicate")
     return [DuplicateFlagDismissed(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason)]
+
+
+class MergeProblem(ProblemCommand):
+    """Merge this duplicate into another open problem (合并)."""
+
+    roles = HQ_ROLES
+    reads = frozenset({"merge_target"})
+    references = {"into_problem_id": "problem"}
+
+    into_problem_id: UUID
+    reason: Text
 
 
 @decides(MergeProblem)
