@@ -156,8 +156,11 @@ def gather_with_notice(cmd: ProblemCommand, reader: Reader) -> WithNotice:
 def lifecycle_handler(command: type[ProblemCommand], decide: pr.Decision) -> Handler[Any]:
     """A lifecycle command's handler, from what the command declares beside its fields: the roles that may issue it,
     the entities it names besides the problem itself (`references`), and (read by `gather_problem`) its `reads`."""
+    roles = getattr(command, "roles", None)
+    if roles is None:  # Handler(roles=None) would let every writing role issue it
+        raise TypeError(f"{command.__name__} declares no `roles` (who may issue it) beside its fields")
     named = {name: Of(kind) for name, kind in command.references.items()}
-    return Handler(command, "problem", _problem, with_notices(decide), gather_with_notice, roles=command.roles,
+    return Handler(command, "problem", _problem, with_notices(decide), gather_with_notice, roles=roles,
                    refs={"problem_id": TARGET, **named})
 
 
