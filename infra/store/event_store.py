@@ -30,15 +30,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import datetime
 from collections.abc import Iterable
 from typing import Any, Callable, Sequence, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import Application
+import psycopg
 from eventsourcing.persistence import (
-    InterfaceError, InternalError, Mapper, OperationalError, StoredEvent, Transcoder,
+    DataError, IntegrityError, InterfaceError, InternalError, Mapper, OperationalError, PersistenceError, StoredEvent,
+    Transcoder,
 )
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.utils import Environment, EnvType, get_topic
@@ -154,6 +157,102 @@ def payload_digest(command_name: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+@dataclass(eq=False)
+class Append:
+    """One command's events (as the recorder's composite rows) and receipt, waiting to be written; then its outcome:
+    the events' notification ids, or the error to raise in the command's thread."""
+
+    events: list[Any]
+    receipt: Receipt | None
+    outcome: list[int] | BaseException | None = None
+    lead: bool = False  # this append's thread writes the next batch
+    woken: threading.Event = field(default_factory=threading.Event)
+
+
+def failure(sqlstate: str, message: str) -> PersistenceError:
+    """One command's failed insert inside a batch, as the library would raise it on its own (an IntegrityError for a
+    version or receipt already taken, which the command service retries), caused by psycopg's error for the state."""
+    cause = psycopg.errors.lookup(sqlstate)(message)
+    kind: type[PersistenceError] = (IntegrityError if sqlstate.startswith("23") else
+                                    DataError if sqlstate.startswith("22") else PersistenceError)
+    error = kind(message)
+    error.__cause__ = cause
+    return error
+
+
+class GroupCommit:
+    """Group commit: the appends of concurrent commands written in one transaction, so they share one table lock and
+    one WAL flush (a durable commit costs about a millisecond here, and the table lock makes commits take turns).
+
+    No thread of its own: the first command to append while no batch is being written writes one (leader), taking
+    every append queued by then (at most `max_batch`); appends arriving meanwhile wait, and when the batch is done
+    the oldest of them writes the next. A lone command thus writes at once, as without batching. Every append keeps
+    its own outcome: notification ids, or its own error (another command's conflict fails only that command), or,
+    for a failure of the whole call (lock or statement timeout, dropped connection), that error in every command of
+    the batch. A waiting command gives up after `wait_s` (OperationalError; its append may still be written, which
+    its receipt makes safe to retry).
+    """
+
+    def __init__(self, write: Callable[[Sequence[Append]], None], max_batch: int = 64, wait_s: float = 60.0) -> None:
+        self.write = write
+        self.max_batch = max_batch
+        self.wait_s = wait_s
+        self._mutex = threading.Lock()
+        self._queue: list[Append] = []
+        self._writing = False
+
+    def append(self, item: Append) -> list[int]:
+        with self._mutex:
+            self._queue.append(item)
+            if not self._writing:
+                self._writing = item.lead = True
+        if not item.lead:
+            item.woken.wait(self.wait_s)
+            with self._mutex:
+                if item.outcome is None and not item.lead:
+                    if item in self._queue:
+                        self._queue.remove(item)
+                    raise OperationalError(f"no batch wrote this command's events within {self.wait_s:g} s")
+        if item.outcome is None:
+            self._lead()
+        if isinstance(item.outcome, BaseException):
+            raise item.outcome
+        assert item.outcome is not None
+        return item.outcome
+
+    def _lead(self) -> None:
+        with self._mutex:
+            batch = self._queue[:self.max_batch]
+            del self._queue[:len(batch)]
+        try:
+            self.write(batch)
+        except Exception as exc:  # noqa: BLE001 - the whole call failed: every command of the batch hears of it
+            for i, item in enumerate(batch):
+                item.outcome = exc if i == 0 else copy_error(exc)
+        finally:
+            for item in batch:
+                if item.outcome is None:
+                    item.outcome = OperationalError("the batch returned no outcome for this command")
+            with self._mutex:
+                if self._queue:
+                    self._queue[0].lead = True
+                    self._queue[0].woken.set()
+                else:
+                    self._writing = False
+            for item in batch[1:]:
+                item.woken.set()
+
+
+def copy_error(exc: BaseException) -> BaseException:
+    """The same error for another thread to raise (each with its own traceback), with the same cause."""
+    try:
+        copy = type(exc)(*exc.args)
+    except TypeError:
+        copy = OperationalError(str(exc))
+    copy.__cause__ = exc.__cause__
+    return copy
+
+
 class DudaoRecorder(PostgresApplicationRecorder):
     """The library's recorder, appending in one round trip (a server-side function) with the command receipt in the
     events' transaction, reading a command's receipt and aggregates in one more, and retrying a dropped connection
@@ -175,27 +274,46 @@ class DudaoRecorder(PostgresApplicationRecorder):
                 Identifier(f"{self.events_table_name}_holders_idx"), schema, table, holder_topics_sql())
         )
         append = Identifier(self.datastore.schema, f"{self.events_table_name}_append")
-        # The library's write, statement for statement (table lock, NOTIFY, insert), plus the receipt: one call in
-        # autocommit, so the lock is held from the insert to the commit and no longer, as before.
+        # The library's write, statement for statement (table lock, NOTIFY, insert), plus each command's receipt, for a
+        # batch of commands (group commit): one call in autocommit, so the lock is held from the first insert to the
+        # commit and no longer, as before. Command i's events are events[starts[i]:ends[i]]; each command's inserts run
+        # in a subtransaction of their own (a plpgsql exception block), so one that fails (a version or receipt
+        # already taken) is rolled back alone and reported by its SQLSTATE while the others commit. A lock, statement
+        # or connection failure is not caught here and fails the whole batch.
         self.sql_create_statements.append(
             SQL(
-                "CREATE OR REPLACE FUNCTION {append}(events {schema}.{event_type}[], receipt_command_id text, "
-                "receipt_command_name text, receipt_sha256 text, receipt_result jsonb) "
-                "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ BEGIN "
+                "CREATE OR REPLACE FUNCTION {append}(events {schema}.{event_type}[], starts int[], ends int[], "
+                "receipt_ids text[], receipt_names text[], receipt_sha256s text[], receipt_results jsonb[]) "
+                "RETURNS TABLE (command_no int, notification_ids bigint[], failed_state text, failed_message text) "
+                "LANGUAGE plpgsql AS $BODY$ BEGIN "
                 "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
                 "NOTIFY {channel}; "
-                "RETURN QUERY INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
-                "SELECT originator_id, originator_version, topic, state FROM unnest(events) "
-                "RETURNING notification_id; "
-                "IF receipt_command_id IS NOT NULL THEN "
+                "FOR i IN 1 .. coalesce(array_length(starts, 1), 0) LOOP "
+                "command_no := i; notification_ids := NULL; failed_state := NULL; failed_message := NULL; "
+                "BEGIN "
+                "WITH inserted AS (INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+                "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+                "FROM unnest(events[starts[i]:ends[i]]) AS e RETURNING {table}.notification_id) "
+                "SELECT array_agg(inserted.notification_id ORDER BY inserted.notification_id) INTO notification_ids "
+                "FROM inserted; "
+                "IF receipt_ids[i] IS NOT NULL THEN "
                 "INSERT INTO {receipts} (command_id, command_name, payload_sha256, result) "
-                "VALUES (receipt_command_id, receipt_command_name, receipt_sha256, receipt_result); "
+                "VALUES (receipt_ids[i], receipt_names[i], receipt_sha256s[i], receipt_results[i]); "
                 "END IF; "
+                "EXCEPTION WHEN OTHERS THEN "
+                "notification_ids := NULL; failed_state := SQLSTATE; failed_message := SQLERRM; "
+                "END; "
+                "RETURN NEXT; "
+                "END LOOP; "
                 "END; $BODY$"
             ).format(append=append, schema=schema, table=table, event_type=Identifier(self.stored_event_type_name),
                      channel=Identifier(self.channel_name), receipts=self.receipts)
         )
-        self.append_statement = SQL("SELECT * FROM {}(%s, %s, %s, %s, %s)").format(append)
+        self.append_statement = SQL(
+            "SELECT command_no, notification_ids, failed_state, failed_message "
+            "FROM {}(%s, %s::int[], %s::int[], %s::text[], %s::text[], %s::text[], %s::jsonb[])"
+        ).format(append)
+        self.group_commit = GroupCommit(self._append_batch)
         self.load_statement = SQL(
             "SELECT 0 AS part, NULL::uuid AS originator_id, NULL::bigint AS originator_version, NULL::text AS topic, "
             "NULL::bytea AS state, (SELECT to_jsonb(r) FROM {receipts} r WHERE r.command_id = %s) AS receipt "
@@ -227,17 +345,29 @@ class DudaoRecorder(PostgresApplicationRecorder):
         """
         if not stored_events:
             return None
-        receipt: Receipt | None = kwargs.get("receipt")
         events = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
                   for e in stored_events]
-        params = (events, *((receipt.command_id, receipt.command_name, receipt.payload_sha256,
-                             Jsonb(receipt.result)) if receipt is not None else (None, None, None, None)))
+        return self.group_commit.append(Append(events, kwargs.get("receipt")))
 
-        def append(conn: Connection[DictRow]) -> list[int]:
+    def _append_batch(self, batch: Sequence[Append]) -> None:
+        """Write a batch of commands' appends in one call (see `GroupCommit`), setting each one's outcome."""
+        events: list[Any] = []
+        starts, ends = [], []
+        for a in batch:
+            starts.append(len(events) + 1)
+            events += a.events
+            ends.append(len(events))
+        receipts = [a.receipt for a in batch]
+        params = (events, starts, ends, [r.command_id if r else None for r in receipts],
+                  [r.command_name if r else None for r in receipts], [r.payload_sha256 if r else None for r in receipts],
+                  [Jsonb(r.result) if r else None for r in receipts])
+
+        def append(conn: Connection[DictRow]) -> list[tuple[Any, ...]]:
             with conn.cursor(row_factory=tuple_row) as curs:
-                return [row[0] for row in curs.execute(self.append_statement, params, prepare=True).fetchall()]
+                return curs.execute(self.append_statement, params, prepare=True).fetchall()
 
-        return self.on_live_connection(append)
+        for no, ids, state, message in self.on_live_connection(append):
+            batch[no - 1].outcome = list(ids) if state is None else failure(state, message)
 
     def load(self, command_id: str, aggregate_ids: Iterable[UUID]) -> tuple[Receipt | None, dict[UUID, list[StoredEvent]]]:
         """A command's receipt (None if it was never accepted) and the stored events of the given aggregates, oldest
