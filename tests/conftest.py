@@ -26,8 +26,23 @@ from tests.support.demo_data import Demo, load_demo_once
 __all__ = ["with_dbname"]  # imported from here by tests/bench_relay.py
 
 # A throwaway server need not survive a power cut: without fsync a CREATE DATABASE takes a third of the
-# time and the shutdown checkpoint seconds less. Visibility and locking are unchanged.
-THROWAWAY_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+# time and the shutdown checkpoint seconds less. Visibility and locking are unchanged. A small WAL budget keeps a
+# server on tmpfs (below) from holding a gigabyte of recycled segments in memory.
+THROWAWAY_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "max_wal_size": "'256MB'",
+                      "min_wal_size": "'64MB'"}
+# Where a throwaway server keeps its files: in memory (/dev/shm) when there is room. Each test's database is a
+# 9 MB copy of the template; on the 2-core machine's disk a copy took 0.5 s and removing a worker's data directory
+# at the end of the run 10 s or more, in memory 0.03–0.08 s and a fraction of a second.
+FAST_DIR = Path("/dev/shm")
+FAST_DIR_MIN_FREE = 2 * 1024**3
+
+
+def throwaway_base() -> Path:
+    """A new directory for a throwaway server's files: under /dev/shm when it has room, else the usual temp dir."""
+    fast = FAST_DIR.is_dir() and os.access(FAST_DIR, os.W_OK) and shutil.disk_usage(FAST_DIR).free > FAST_DIR_MIN_FREE
+    base = Path(tempfile.mkdtemp(prefix="dudao-test-pg-", dir=FAST_DIR if fast else None))
+    base.chmod(0o755)
+    return base
 
 
 def make_throwaway(server_url: str) -> None:
@@ -47,8 +62,7 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     # Not under pytest's basetemp: that is 0700 and pruned by concurrent pytest runs, while the
     # server runs as its own system user when we are root.
-    base = Path(tempfile.mkdtemp(prefix="dudao-test-pg-"))
-    base.chmod(0o755)
+    base = throwaway_base()
     server = start_postgres(base / "data")
     try:
         make_throwaway(server.uri)
@@ -75,15 +89,19 @@ def loaded_demo(databases: Databases, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture
-def database_url(databases: Databases) -> str:
-    """A DSN to a new database with the whole schema and an empty event store."""
-    return databases.clone()
+def database_url(databases: Databases) -> Iterator[str]:
+    """A DSN to a new database with the whole schema and an empty event store (dropped after the test)."""
+    url = databases.clone()
+    yield url
+    databases.drop(url)
 
 
 @pytest.fixture
-def blank_database_url(databases: Databases) -> str:
-    """A DSN to a new database with no tables at all, as on a brand-new installation."""
-    return databases.blank()
+def blank_database_url(databases: Databases) -> Iterator[str]:
+    """A DSN to a new database with no tables at all, as on a brand-new installation (dropped after the test)."""
+    url = databases.blank()
+    yield url
+    databases.drop(url)
 
 
 # --- running in parallel (pytest-xdist: `make test` runs `pytest -n 4 --dist loadscope`) ----------------------
