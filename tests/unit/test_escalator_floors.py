@@ -36,9 +36,9 @@ def ladders(draw: st.DrawFn) -> tuple[Ladder, ...]:
         names = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=6, unique=True))
         steps = tuple(Step(level=i % 5, name=n, offset_working_hours=draw(st.integers(min_value=-120, max_value=200)))
                       for i, n in enumerate(names))
-        relapse = "accountability_proposed" if "accountability_proposed" in names else None
+        relapse = "accountability_proposed" in names  # the relapse step must be one of the steps
         out.append(Ladder(effective_from=draw(instants), steps=steps, relapse_threshold=3 if relapse else None,
-                          relapse_step=relapse or "accountability_proposed"))
+                          relapse_step="accountability_proposed"))
     return tuple(sorted(out, key=lambda ladder: ladder.effective_from))
 
 
