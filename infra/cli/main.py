@@ -13,6 +13,7 @@ import time
 from datetime import timedelta
 from enum import StrEnum
 from types import FrameType
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import psycopg
@@ -24,8 +25,12 @@ from domain.kernel.roles import ROLES
 from infra.commands.grants import create_token, ensure_tokens_table, revoke_token
 from infra.bootstrap import System, bootstrap, bootstrap_from_settings, database_url_from
 from infra.cli import load_settings
+from infra.settings import Settings
 from projections.base import Projection
 from projections.dead_letters import NotWaiting
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 app = typer.Typer(name="dudao", no_args_is_help=True, add_completion=False,
                   help="督导 dudao: 创建活动的任务与督导后端 (task-and-supervision backend).")
@@ -42,24 +47,39 @@ Role = StrEnum("Role", {r: r for r in ROLES})  # type: ignore[misc]  # functiona
 
 @app.command()
 def serve(host: str = typer.Option(None, help="Default: DUDAO_HTTP_HOST or 127.0.0.1."),
-          port: int = typer.Option(None, help="Default: DUDAO_HTTP_PORT or 8000.")) -> None:
+          port: int = typer.Option(None, help="Default: DUDAO_HTTP_PORT or 8000."),
+          workers: int = typer.Option(1, min=1, help="API processes, each with a socket of its own on the port "
+                                                     "(the kernel spreads connections across them).")) -> None:
     """Serve the HTTP API (OpenAPI at /docs)."""
     import uvicorn
 
-    from infra.http import create_app
-
     s = load_settings(configure_logs=True)
+    if workers > 1:
+        from infra.runtime.serving import serve_workers
+
+        raise typer.Exit(serve_workers("infra.cli.main:api", host or s.http_host, port or s.http_port, workers))
     system = bootstrap_from_settings(s, create_tables=s.create_tables)
     try:
-        from infra.audit.digests import load_keyring
-
-        api = create_app(system, kafka_bootstrap=s.kafka_bootstrap, uploads_dir=s.uploads_dir)
-        # dossiers check digests' signatures, retired keys included
-        api.state.audit_key = load_keyring(s.audit_key, s.audit_key_id, s.audit_retired_keys, s.var_dir)
-        uvicorn.run(api, host=host or s.http_host,
-                    port=port or s.http_port, access_log=False)
+        uvicorn.run(compose_api(system, s), host=host or s.http_host, port=port or s.http_port, access_log=False)
     finally:
         system.close()
+
+
+def compose_api(system: System, s: Settings) -> FastAPI:
+    """The API over `system` as `dudao serve` runs it."""
+    from infra.audit.digests import load_keyring
+    from infra.http import create_app
+
+    api = create_app(system, kafka_bootstrap=s.kafka_bootstrap, uploads_dir=s.uploads_dir)
+    # dossiers check digests' signatures, retired keys included
+    api.state.audit_key = load_keyring(s.audit_key, s.audit_key_id, s.audit_retired_keys, s.var_dir)
+    return api
+
+
+def api() -> FastAPI:
+    """The factory each worker of `dudao serve --workers N` calls: settings, system and API of its own."""
+    s = load_settings(configure_logs=True)
+    return compose_api(bootstrap_from_settings(s, create_tables=s.create_tables), s)
 
 
 @app.command()
