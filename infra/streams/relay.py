@@ -48,6 +48,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -105,6 +106,39 @@ class Session:
         discard_producer(self.producer)
 
 
+class ReadAhead:
+    """The next relay batch, read from the log and made into records on a helper thread while the current batch is
+    sent and awaited (the wait for the broker's acknowledgement releases the GIL). Reading has no effect, so reading
+    early changes nothing in the argument above: a batch is still *sent* only after the previous one succeeded."""
+
+    def __init__(self, read: Callable[[int], list[KafkaRecord]]) -> None:
+        self.read = read
+        self._pool: ThreadPoolExecutor | None = None
+        self._after = -1
+        self._next: Future[list[KafkaRecord]] | None = None
+
+    def start(self, after: int) -> None:
+        """Begin reading the batch that follows notification `after`."""
+        self._pool = self._pool or ThreadPoolExecutor(1, thread_name_prefix="relay-read-ahead")
+        self._after, self._next = after, self._pool.submit(self.read, after)
+
+    def take(self, after: int) -> list[KafkaRecord]:
+        """The batch after `after`: the one read ahead when it starts there and is not empty, else one read now
+        (a batch read ahead of an empty log is read again: events may have been stored since)."""
+        ahead, self._next = self._next, None
+        if ahead is not None and self._after == after:
+            records = ahead.result()  # a failed read raises here, as the read done now would
+            if records:
+                return records
+        return self.read(after)
+
+    def close(self) -> None:
+        self._next = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
 class Relay:
     """Publishes the notification log to Kafka; see the module docstring for the argument."""
 
@@ -120,6 +154,7 @@ class Relay:
         self.lock_key = lock_key(name)
         self.log = log.bind(relay=name)
         self.outage = Outage(self.log, backoff=Backoff(BACKOFF_START_S, BACKOFF_CAP_S))
+        self.ahead = ReadAhead(self._read)
         self._stop = threading.Event()
 
     # ------------------------------------------------------------------ public
@@ -139,6 +174,12 @@ class Relay:
     # ------------------------------------------------------------------ leadership
 
     def _run(self, done: Callable[[int], bool]) -> None:
+        try:
+            self._terms(done)
+        finally:
+            self.ahead.close()
+
+    def _terms(self, done: Callable[[int], bool]) -> None:
         while not self._stop.is_set():
             lock = self._acquire()
             if lock is None:
@@ -233,10 +274,10 @@ class Relay:
     def _publish_batch(self, lock: psycopg.Connection[Any], session: Session, position: int) -> int:
         """Publish the next batch after `position`, then record it; returns how many events it covered."""
         started = time.perf_counter()
-        notifications = self.app.recorder.select_notifications(position + 1, limit=self.batch_size)
-        if not notifications:
+        records = self.ahead.take(position)
+        if not records:
             return 0
-        records = self._records(notifications)
+        self.ahead.start(records[-1].notification_id)
         futures, skipped = [], 0
         for r in records:
             partition = session.partition(r)
@@ -254,6 +295,11 @@ class Relay:
         self.log.info("relay_batch", count=len(futures), skipped=skipped, first=records[0].notification_id,
                       last=last, duration_ms=round((time.perf_counter() - started) * 1000, 1))
         return len(records)
+
+    def _read(self, after: int) -> list[KafkaRecord]:
+        """The records of the next relay batch after notification `after` (empty when the log ends there)."""
+        notifications = self.app.recorder.select_notifications(after + 1, limit=self.batch_size)
+        return self._records(notifications) if notifications else []
 
     def _records(self, notifications: Sequence[Notification]) -> list[KafkaRecord]:
         """Envelopes of the leading notifications that fit in one relay batch (at least one)."""
