@@ -24,6 +24,8 @@ from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
+from pydantic_core import to_json
+
 from domain.kernel.base import DomainEvent
 from infra.store.event_store import StoredDomainEvent, decode_event
 
@@ -76,13 +78,14 @@ def attributes(stored: StoredDomainEvent, notification_id: int, source: str = DE
     """The envelope without `data`: context and extension attributes (absent ones left out, not null)."""
     event = stored.event
     meta = event.meta
+    subject = str(stored.originator_id)
     envelope: dict[str, Any] = {
         "specversion": SPECVERSION,
         "id": stored.event_id,
         "source": source,
         "type": event.event_name,
         "time": rfc3339(meta.occurred_at),
-        "subject": str(stored.originator_id),
+        "subject": subject,
         "datacontenttype": DATA_CONTENT_TYPE,
         "dataschema": dataschema_urn(type(event)),
         "dudaonotificationid": notification_id,
@@ -132,15 +135,15 @@ def to_kafka_record(
     stored: StoredDomainEvent, notification_id: int, prefix: str = DEFAULT_PREFIX, source: str = DEFAULT_SOURCE
 ) -> KafkaRecord:
     head = attributes(stored, notification_id, source)
-    # Same JSON as encode(to_cloudevent(...)), but `data` serialised by pydantic directly (twice as fast).
-    value = encode(head)[:-1] + b',"data":' + stored.event.model_dump_json().encode() + b"}"
+    # Same JSON as encode(to_cloudevent(...)), but serialised by pydantic's encoder (the relay's CPU goes here): `data`
+    # straight from the event, twice as fast, and the attributes (strings and integers only) four times as fast.
+    value = to_json(head)[:-1] + b',"data":' + stored.event.model_dump_json().encode() + b"}"
     headers = [
         ("content-type", CONTENT_TYPE.encode()),
         ("event_id", head["id"].encode()),
         ("notification_id", str(notification_id).encode()),
     ]
-    return KafkaRecord(topic_for(stored.event.kind, prefix), str(stored.originator_id).encode(), value, headers,
-                       notification_id)
+    return KafkaRecord(topic_for(stored.event.kind, prefix), head["subject"].encode(), value, headers, notification_id)
 
 
 def notification_id_of(headers: list[tuple[str, bytes]] | None, value: bytes | None) -> int | None:
