@@ -1,8 +1,9 @@
 """Problem (问题) decisions: report, 交办, 签收, 整改, 复查, 销号, 返工, 转办, 协调, 延期, 挂账, 作废, 合并.
 
-Each decision guards with the named rules of `problem_rules` and returns events (or raises).
-Events live in `problem_events`, state in `problem_state`, commands and refs in
-`problem_commands`; this module re-exports them so callers import one place.
+Each command sits just above the decision that handles it (marked `@decides`), declaring who may
+issue it and what its decision reads; each decision guards with the named rules of `rules` and
+returns events (or raises). The events live in `events`, state in `state`, what commands share and
+the references in `commands`; callers import all of it from `domain.problem`.
 """
 
 from __future__ import annotations

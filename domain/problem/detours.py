@@ -1,8 +1,8 @@
 """Problem detours (问题办理的分支): 转办, 需协调, 延期, 挂账/恢复, 作废, 疑似重复 and 合并.
 
-The side paths off the main line of `domain.problem`, with the same shape: guards from
-`problem_rules`, then events. A deadline moves only here, by an approved extension or by
-resuming a parked problem; a transfer keeps it.
+The side paths off the main line of `domain.problem`, with the same shape: each command just above
+its `@decides` decision, guards from `rules`, then events. A deadline moves only here, by an approved
+extension or by resuming a parked problem; a transfer keeps it.
 """
 
 from __future__ import annotations

@@ -7,14 +7,22 @@ is orthogonal to the state: the clock pauses until the problem resumes. Events c
 computed fact (deadline, limit, paused hours) so folding them needs no calendar.
 
 Each event states, beside its fields, `apply` (the fields of the `Problem` it changes; `state.evolve`
-folds by it) and `summary_zh` (its line in the problem's timeline, 整改台账). Adding an event:
-- here: the event with its `apply` and `summary_zh`, exported in `__init__`;
-- `decisions` or `detours`: the decision that emits it (a new command also takes its class and
-  `REFS_NEEDED` line in `commands` and its `LIFECYCLE` line in infra/commands/problem.py);
+folds by it) and `summary_zh` (its line in the problem's timeline, 整改台账). Each command states, beside
+its fields, `roles`, `reads` and `references` (`commands.ProblemCommand`) and sits just above its decision,
+marked `@decides(TheCommand)`: infra/commands/problem.py registers every handler from these, so there is
+no table to extend. Adding an event:
+- here: the event with its `apply` and `summary_zh`;
+- `decisions` (main line) or `detours` (side paths): the decision that emits it, and for a new command
+  the command class with its `roles`, `reads` and `references` just above its `@decides` decision;
+- `__init__`: the new names in the public API;
+- tests: the decision's in tests/unit, and a new command's row in the authorization matrix
+  (tests/integration/test_authorization_matrix.py: written out by hand, so it can disagree with `roles`);
 - a projection only if it needs more than the fold and the timeline line (the ledger and the work
   items read every problem event already);
-- tests, then `dudao schema export contract`; tests/unit/test_event_checklist.py names what is missing.
-A new fact from an existing decision touches 4 files; one that comes with a new command, 6.
+- then `dudao schema export contract` (generated); tests/unit/test_event_checklist.py names what is missing.
+Hand-edited files: a new fact from an existing decision, 4 (here, the decision's module, `__init__`, the
+unit tests); one that comes with a new command, 5 (the same plus its authorization-matrix row); a read
+model that needs more than the timeline line adds its projection module.
 """
 
 from __future__ import annotations
