@@ -6,6 +6,7 @@ psycopg connection or cursor and return plain dicts (or None).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +16,7 @@ from domain.structure import person as pe
 from domain.structure import place as pl
 from domain.structure import unit as un
 from projections.base import Projection, RecordedEvent
+from projections.batch import ARRAY_OF_TEXT, Keyed, insert_rows
 
 DDL = (
     "CREATE TABLE IF NOT EXISTS structure_units (unit_id uuid PRIMARY KEY, campaign_id uuid NOT NULL,"
@@ -39,6 +41,7 @@ class StructureProjection(Projection):
     name = "structure"
     tables = ("structure_units", "structure_places", "structure_persons", "structure_memberships")
     ddl = DDL
+    batched = True
 
     def register(self) -> None:
         self.on(un.UnitRegistered)(unit_registered)
@@ -49,6 +52,51 @@ class StructureProjection(Projection):
         self.on(pe.PersonRenamed, pe.PersonRetired)(node_changed("structure_persons", "person_id"))
         self.on(pe.PersonJoinedUnit)(person_joined)
         self.on(pe.PersonLeftUnit)(person_left)
+
+
+    def apply_batch(self, curs: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
+        """The rows `apply` leaves event by event, written with a few statements per batch (projections/batch.py)."""
+        units = Keyed("structure_units", "unit_id", UNIT_TYPES, {"retired": False})
+        places = Keyed("structure_places", "place_id", PLACE_TYPES, {"retired": False})
+        persons = Keyed("structure_persons", "person_id", PERSON_TYPES, {"retired": False})
+        nodes = {un.UnitRenamed: units, un.UnitMoved: units, un.UnitRetired: units, pl.PlaceRenamed: places,
+                 pl.PlaceMoved: places, pl.PlaceRetired: places, pe.PersonRenamed: persons, pe.PersonRetired: persons}
+        memberships: dict[tuple[UUID, UUID], list[str] | None] = {}  # the last join (its roles) or leave (None) wins
+        for rec in events:
+            e = rec.event
+            if isinstance(e, un.UnitRegistered):
+                units.insert(unit_id=e.unit_id, campaign_id=e.campaign_id, name=e.name, unit_kind=e.unit_kind,
+                             parent_id=e.parent_id, invented=e.invented, registered_at=e.meta.occurred_at)
+            elif isinstance(e, pl.PlaceRegistered):
+                places.insert(place_id=e.place_id, campaign_id=e.campaign_id, name=e.name, place_kind=e.place_kind,
+                              parent_id=e.parent_id, number=e.number, invented=e.invented,
+                              registered_at=e.meta.occurred_at)
+            elif isinstance(e, pe.PersonRegistered):
+                persons.insert(person_id=e.person_id, campaign_id=e.campaign_id, name=e.name, title=e.title)
+            elif type(e) in nodes:
+                nodes[type(e)].update(e.aggregate_id, **changes(e))
+            elif isinstance(e, pe.PersonJoinedUnit):
+                memberships[(e.person_id, e.unit_id)] = list(e.roles)
+            elif isinstance(e, pe.PersonLeftUnit):
+                memberships[(e.person_id, e.unit_id)] = None
+        for table in (units, places, persons):
+            table.flush(curs)
+        left = [key for key, roles in memberships.items() if roles is None]
+        if left:
+            curs.execute("DELETE FROM structure_memberships m USING unnest(%s::uuid[], %s::uuid[]) AS u(p, n)"
+                         " WHERE m.person_id = u.p AND m.unit_id = u.n", ([p for p, _ in left], [n for _, n in left]))
+        insert_rows(curs, "structure_memberships", MEMBERSHIP_TYPES,
+                    ({"person_id": p, "unit_id": n, "roles": roles} for (p, n), roles in memberships.items()
+                     if roles is not None),
+                    conflict="ON CONFLICT (person_id, unit_id) DO UPDATE SET roles = EXCLUDED.roles")
+
+
+UNIT_TYPES = {"unit_id": "uuid", "campaign_id": "uuid", "name": "text", "unit_kind": "text", "parent_id": "uuid",
+              "retired": "bool", "invented": "bool", "registered_at": "timestamptz"}
+PLACE_TYPES = {"place_id": "uuid", "campaign_id": "uuid", "name": "text", "place_kind": "text", "parent_id": "uuid",
+               "number": "int", "retired": "bool", "invented": "bool", "registered_at": "timestamptz"}
+PERSON_TYPES = {"person_id": "uuid", "campaign_id": "uuid", "name": "text", "title": "text", "retired": "bool"}
+MEMBERSHIP_TYPES = {"person_id": "uuid", "unit_id": "uuid", "roles": ARRAY_OF_TEXT}
 
 
 def unit_registered(curs: Cursor[Any], rec: RecordedEvent) -> None:

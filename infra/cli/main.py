@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
 from types import FrameType
@@ -116,26 +117,47 @@ def chosen(system: System, name: str | None) -> list[Projection]:
 
 @project_app.command("rebuild")
 def project_rebuild(name: str = typer.Argument(None, help="One projection (default: all).")) -> None:
-    """Rebuild projections from the start of the log, with a progress bar; prints events/s."""
+    """Rebuild projections from the start of the log, with a progress bar; prints events/s.
+
+    Without a name every projection is rebuilt in one pass over the log (read and decoded once)."""
     s = load_settings(configure_logs=True)
     system = bootstrap_from_settings(s)
     try:
-        for projection in chosen(system, name):
-            rebuild_one(system, projection)
+        if name is None:
+            rebuild_all(system)
+        else:
+            for projection in chosen(system, name):
+                rebuild_one(system, projection)
     finally:
         system.close()
 
 
-def rebuild_one(system: System, projection: Projection) -> None:
+def rebuilding(system: System, description: str, rebuild: Callable[[Callable[[int, int], None]], int]) -> int:
+    """Run `rebuild(progress)` under a progress bar, print how fast it went and return the head it rebuilt to."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task(projection.name, total=system.projector.head() or 1)
+        task = progress.add_task(description, total=system.projector.head() or 1)
         started = time.perf_counter()
-        head = system.projector.rebuild(projection, lambda done, total: progress.update(task, completed=done,
-                                                                                          total=total))
+        head = rebuild(lambda done, total: progress.update(task, completed=done, total=total))
         progress.update(task, completed=head or 1)
     elapsed = time.perf_counter() - started
-    typer.echo(f"{projection.name}: {head} log events in {elapsed:.2f} s ({head / elapsed if elapsed else 0:,.0f} events/s)")
+    typer.echo(f"{description}: {head} log events in {elapsed:.2f} s ({head / elapsed if elapsed else 0:,.0f} events/s)")
+    return head
+
+
+def rebuild_all(system: System) -> None:
+    projections = system.projector.projections
+    head = rebuilding(system, f"all {len(projections)} projections", system.projector.rebuild_all)
+    for projection in projections:
+        waits_before_dead_letter(system, projection, head)
+
+
+def rebuild_one(system: System, projection: Projection) -> None:
+    head = rebuilding(system, projection.name, lambda progress: system.projector.rebuild(projection, progress))
+    waits_before_dead_letter(system, projection, head)
+
+
+def waits_before_dead_letter(system: System, projection: Projection, head: int) -> None:
     position = system.projector.position(projection)
     if position < head:
         typer.echo(f"{projection.name} 等待死信 waits before a dead letter at {position + 1}: see `dudao deadletters`",
