@@ -436,8 +436,15 @@ def rebuild(run: Run, system: System) -> None:
         behind = head - system.projector.position(p)
         run.add(Figure("rebuild", p.name, head / took, "events/s", "raw SELECT + json.loads", raw, 0.3,
                        note=f"stopped {behind} events short (a dead letter)" if behind else ""))
-    run.add(Figure("rebuild", f"all {len(system.projector.projections)} projections", head / total, "events/s",
-                   "raw SELECT + json.loads", raw, 0.3, note=f"{head:,} events in the log"))
+    # All of them as `dudao project rebuild` does it: one pass over the log, each batch read and decoded once.
+    started = time.perf_counter()
+    system.projector.rebuild_all()
+    took = time.perf_counter() - started
+    short = [p.name for p in system.projector.projections if system.projector.position(p) < head]
+    run.add(Figure("rebuild", f"all {len(system.projector.projections)} projections", head / took, "events/s",
+                   "raw SELECT + json.loads", raw, 0.3,
+                   note=f"{head:,} events in the log, in one pass; each alone, one after the other: {head / total:,.0f}"
+                   " events/s" + (f"; {', '.join(short)} stopped short (a dead letter)" if short else "")))
 
 
 def relay(run: Run, system: System, kafka: EmbeddedKafka) -> None:
