@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -42,3 +43,18 @@ def test_listed_errors_mean_not_yet_and_the_last_is_quoted_on_timeout() -> None:
         wait_until(refusing, "the server", 0.05, interval_s=0.01, ignoring=(OSError,))
     with pytest.raises(ZeroDivisionError):
         wait_until(lambda: 1 / 0, "a division", 1.0, ignoring=(OSError,))
+
+
+def test_without_an_interval_the_polls_come_quickly_then_less_often_and_the_last_on_the_deadline() -> None:
+    """The default pause grows from 10 ms to a quarter second, and no pause runs past the deadline."""
+    polled: list[float] = []
+
+    def never() -> bool:
+        polled.append(time.monotonic())
+        return False
+
+    with pytest.raises(AssertionError, match="timed out after 1.5 s"):
+        wait_until(never, "nothing", 1.5)
+    pauses = [b - a for a, b in itertools.pairwise(polled)]
+    assert pauses[0] < 0.15 and 0.2 <= max(pauses) < 0.25 + 0.15  # it began quick and grew to its cap
+    assert polled[-1] - polled[0] >= 1.5 - 0.05 and polled[-1] - polled[0] < 1.5 + 0.2
