@@ -29,6 +29,8 @@ from infra.outage import CONNECT_TIMEOUT_S, DATABASE_UNAVAILABLE, Backoff
 
 log = structlog.get_logger("dudao.wakeup")
 
+STOP_CHECK_S = 0.5  # a stopped reader's wait ends within this, however long its poll interval
+
 
 class Wakeup:
     """Waits for the store's commit notifications on `channel`, or for a timeout (one connection, one thread)."""
@@ -48,15 +50,20 @@ class Wakeup:
         (again), and when the connection broke while waiting (look now: the reader meets the outage itself)."""
         if self._conn is None:
             return self._listen() or self._sleep(timeout_s)
+        end = time.monotonic() + timeout_s
         try:
-            notified = any(True for _ in self._conn.notifies(timeout=timeout_s, stop_after=1))
-            if notified:
-                for _ in self._conn.notifies(timeout=0):  # commits heard meanwhile: one look covers them all
-                    pass
-            return notified
+            while not self.stop.is_set():
+                remaining = end - time.monotonic()
+                if any(True for _ in self._conn.notifies(timeout=max(0.0, min(remaining, STOP_CHECK_S)), stop_after=1)):
+                    for _ in self._conn.notifies(timeout=0):  # commits heard meanwhile: one look covers them all
+                        pass
+                    return True
+                if remaining <= STOP_CHECK_S:
+                    break
         except DATABASE_UNAVAILABLE as exc:
             self._lost(exc)
             return True
+        return False
 
     def close(self) -> None:
         if self._conn is not None:

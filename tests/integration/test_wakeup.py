@@ -1,11 +1,13 @@
 """The wake-up (唤醒) the projector and the relay wait on: the store's commit notification ends the wait at once, a
 quiet store lets it time out, and a lost or unreachable database never raises out of it (the readers' own loops
-meet the outage); once the database answers again it listens again."""
+meet the outage); once the database answers again it listens again. The projector and the relay, idle with an
+hour-long poll interval, still take up a new event: only the notification can have woken them."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 from uuid import uuid4
@@ -13,16 +15,23 @@ from uuid import uuid4
 import psycopg
 import pytest
 
+import infra.store.projector as projector_module
+import infra.streams.relay as relay_module
+
 from domain.kernel.base import Actor
 from domain.structure.campaign import StartCampaign
 from infra.bootstrap import System, bootstrap
 from infra.outage import Backoff
+from infra.runtime.embedded import EmbeddedKafka
 from infra.store.wakeup import Wakeup
+from tests.integration.test_relay import make_relay, relay_position
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
 HQ = Actor(person_id=uuid4(), role="hq_office", name="总指挥部办公室")
 LONG_S = 30.0  # a wait this long ending True was ended by a notification (a timeout returns False)
+HOUR_S = 3600.0  # a poll interval no test outlasts
 
 
 @pytest.fixture
@@ -48,15 +57,14 @@ class FakeClock:
 
 
 def test_a_stored_event_ends_the_wait_and_a_quiet_store_lets_it_time_out(system: System) -> None:
-    """The first wait reports listening; a commit made before or during the next wait ends it (True), and several
-    commits heard together are one wake-up; with nothing stored the wait times out (False)."""
+    """The first wait reports listening; with nothing stored the next one times out (False); a commit made before or
+    during a wait ends it (True)."""
     with Wakeup(system.database_url, system.app.store.channel_name) as wakeup:
         assert wakeup.wait(LONG_S) is True  # just started listening: the reader looks once
         assert wakeup.wait(0.05) is False
         start_campaign(system)
-        start_campaign(system)
         assert wakeup.wait(LONG_S) is True
-        assert wakeup.wait(0.05) is False  # both commits were drained by the one wake-up
+        wait_until(lambda: not wakeup.wait(0.05), "the wait to time out once the commits were heard", LONG_S)
         writer = threading.Timer(0.1, start_campaign, args=(system,))
         writer.start()
         try:
@@ -89,3 +97,60 @@ def test_an_unreachable_database_only_makes_the_wait_time_out() -> None:
     with Wakeup(nowhere, "dudao_events") as wakeup:
         assert wakeup.wait(0.05) is False
         assert wakeup.wait(0.05) is False
+
+
+
+class Watched(Wakeup):
+    """A wake-up that says when its reader is really waiting: listening already, so only a notification (or the
+    timeout) can end the wait."""
+
+    waiting = threading.Event()
+
+    def wait(self, timeout_s: float) -> bool:
+        if self._conn is not None:
+            Watched.waiting.set()
+        try:
+            return super().wait(timeout_s)
+        finally:
+            Watched.waiting.clear()
+
+
+@contextmanager
+def running(target: Callable[[], None], stop: Callable[[], None]) -> Iterator[None]:
+    """Run a reader's loop in a thread; on exit stop it and check its wait ended within 10 s of stop()."""
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop()
+        thread.join(10)
+        assert not thread.is_alive(), "the loop did not end within 10 s of stop()"
+
+
+def test_an_idle_projector_is_woken_by_a_commit_and_stops_promptly(system: System,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an hour-long poll interval, a projector waiting at the head projects the next event (only the
+    notification can have woken it), and stop() ends its wait at once."""
+    monkeypatch.setattr(projector_module, "Wakeup", Watched)
+    projector = system.projector
+    start_campaign(system)
+    with running(lambda: projector.run_forever(poll_seconds=HOUR_S), projector.stop):
+        wait_until(Watched.waiting.is_set, "the projector waiting at the head", LONG_S)
+        start_campaign(system)
+        wait_until(lambda: all(projector.position(p) >= projector.head() for p in projector.projections),
+                   "the projector at the new head, woken by the commit", LONG_S)
+
+
+def test_an_idle_relay_is_woken_by_a_commit_and_stops_promptly(system: System, kafka: EmbeddedKafka, prefix: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an hour-long poll interval, a relay waiting at the head publishes the next event (only the notification
+    can have woken it), and stop() ends its wait at once."""
+    monkeypatch.setattr(relay_module, "Wakeup", Watched)
+    relay = make_relay(system, kafka, prefix, poll_seconds=HOUR_S)
+    start_campaign(system)
+    with running(relay.run_forever, relay.stop):
+        wait_until(Watched.waiting.is_set, "the relay waiting at the head", LONG_S)
+        start_campaign(system)
+        wait_until(lambda: relay_position(system) >= (system.app.recorder.max_notification_id() or 0),
+                   "the relay at the new head, woken by the commit", LONG_S)
