@@ -20,6 +20,7 @@ doubling to 5 s) and logs `database_unavailable` once when a pass first fails an
 from __future__ import annotations
 
 import gc
+import select
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -117,9 +118,39 @@ class Projector:
         self._stop = threading.Event()
         self._waiting: dict[str, dl.Waiting] = {}  # projection name → the dead letter it waits before
         self.outage = Outage(log)
+        self._sessions = threading.local()  # each thread's kept connection (`_session`)
 
     def connect(self) -> psycopg.Connection[dict[str, Any]]:
         return psycopg.connect(self.database_url, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT_S)
+
+    @contextmanager
+    def _session(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        """This thread's connection, kept from one batch to the next (in autocommit: each use is one transaction or
+        one read). A connection per batch of each projection cost a server process start every time, eleven per pass
+        of the live projector, more than the batches themselves when events trickle in. After an error that leaves it
+        broken or not idle it is closed, and the next use connects again; so is one the server has written to while it
+        sat idle (it ended the session, or went away), without a round trip to find out."""
+        conn: psycopg.Connection[dict[str, Any]] | None = getattr(self._sessions, "conn", None)
+        if conn is not None and not conn.closed and select.select([conn.fileno()], [], [], 0)[0]:
+            conn.close()
+        if conn is None or conn.closed or conn.broken:
+            conn = self.connect()
+            conn.autocommit = True
+            self._sessions.conn = conn
+        try:
+            yield conn
+        except BaseException:
+            if conn.broken or conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                self._sessions.conn = None
+                conn.close()
+            raise
+
+    def close(self) -> None:
+        """Close this thread's kept connection (others close with their threads' end or the projector's)."""
+        conn = getattr(self._sessions, "conn", None)
+        self._sessions.conn = None
+        if conn is not None:
+            conn.close()
 
     def create_tables(self) -> None:
         with self.connect() as conn, conn.transaction(), conn.cursor() as curs:
@@ -140,7 +171,7 @@ class Projector:
         raise KeyError(f"unknown projection {name!r}; one of: {', '.join(p.name for p in self.projections)}")
 
     def position(self, projection: Projection) -> int:
-        with self.connect() as conn:
+        with self._session() as conn:
             row = conn.execute("SELECT position FROM dudao_projection_positions WHERE name = %s", (projection.name,)).fetchone()
         return int(row["position"]) if row else 0
 
@@ -159,7 +190,7 @@ class Projector:
         """
         head = self.head() if head is None else head
         try:
-            with self.connect() as conn, conn.transaction(), conn.cursor() as curs:
+            with self._session() as conn, conn.transaction(), conn.cursor() as curs:
                 start = self._lock(curs, projection)
                 if start >= head or self._still_waiting(projection, start):
                     return 0
@@ -237,7 +268,7 @@ class Projector:
     def _set_aside(self, projection: Projection, start: int, failure: dl.Failure, resolution: Resolution) -> int:
         """Apply the events before the failed one and record it as a dead letter, or pass it if it was skipped."""
         try:
-            with self.connect() as conn, conn.transaction(), conn.cursor() as curs:
+            with self._session() as conn, conn.transaction(), conn.cursor() as curs:
                 if self._lock(curs, projection) != start:
                     return 0  # another runner moved the projection meanwhile: look again next time
                 before = list(self.app.recorder.select_notifications(
@@ -272,11 +303,11 @@ class Projector:
     def retry(self, name: str, position: int, *, reason: str, by: str) -> bool:
         """Apply the dead letter at `position` now (after its cause was fixed); True when it applied."""
         projection = self.projection(name)
-        with self.connect() as conn, conn.transaction(), conn.cursor() as curs:
+        with self._session() as conn, conn.transaction(), conn.cursor() as curs:
             self._waiting_at(curs, projection, position)
         self._waiting.pop(name, None)
         self.run_once(projection, max(self.head(), position), resolution=Resolution(by=by, reason=reason))
-        with self.connect() as conn, conn.cursor() as curs:
+        with self._session() as conn, conn.cursor() as curs:
             applied = dl.find(curs, SCHEMA, "projection", name, position, state="open") is None
         log.info("dead_letter_retry", projection=name, position=position, by=by, reason=reason, applied=applied)
         return applied
@@ -284,7 +315,7 @@ class Projector:
     def skip(self, name: str, position: int, *, reason: str, by: str) -> None:
         """Record the dead letter at `position` as skipped (who, why) and move the projection past it, at once."""
         projection = self.projection(name)
-        with self.connect() as conn, conn.transaction(), conn.cursor() as curs:
+        with self._session() as conn, conn.transaction(), conn.cursor() as curs:
             letter = self._waiting_at(curs, projection, position)
             dl.resolve(curs, SCHEMA, letter["id"], "skipped", reason=reason, by=by, attempted=False)
             curs.execute("UPDATE dudao_projection_positions SET position = %s, updated_at = clock_timestamp()"
@@ -365,7 +396,7 @@ class Projector:
                 if is_database_unavailable(exc):
                     raise
                 decoded[n.id] = None  # its projections go on alone, to set it aside
-        with self.connect() as conn, conn.transaction(), conn.cursor() as curs:
+        with self._session() as conn, conn.transaction(), conn.cursor() as curs:
             for p, topics_of_p in list(zip(together, wanted, strict=True)):
                 mine = [n for n in found if not topics_of_p or n.topic in topics_of_p]
                 if self._lock(curs, p) != start or any(decoded[n.id] is None for n in mine):
@@ -384,7 +415,7 @@ class Projector:
 
     def _reset(self, projections: list[Projection]) -> None:
         """Empty the projections' tables and move them to position 0, in one transaction."""
-        with self.connect() as conn, conn.transaction(), conn.cursor() as curs:
+        with self._session() as conn, conn.transaction(), conn.cursor() as curs:
             for p in projections:
                 curs.execute("SELECT position FROM dudao_projection_positions WHERE name = %s FOR UPDATE", (p.name,))
             for p in projections:
