@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID, uuid4
+from weakref import WeakKeyDictionary
 
 import structlog
 from fastapi import APIRouter, FastAPI
@@ -48,6 +49,7 @@ READ_POOL_WAIT_S = 3.0  # a read waits this long for a pooled connection before 
 # Give up a failed reconnection this soon, so after an outage the pool connects again on demand
 # instead of waiting out a backoff that doubled all through the outage.
 READ_POOL_RECONNECT_S = 10.0
+READ_POOL_CHECK_IDLE_S = 1.0  # a read connection last taken longer ago than this is pinged before use
 # Paths that answer without the database (or report on it themselves): the gate lets them through.
 UNGATED_PATHS = frozenset({"/health", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
@@ -63,8 +65,17 @@ def create_app(system: System, *, kafka_bootstrap: str | None = None, max_body_b
     load_handlers()
     gate = DatabaseGate(system.database_url)
 
+    last_taken: WeakKeyDictionary[Connection[Any], float] = WeakKeyDictionary()
+
     def check(conn: Connection[Any]) -> None:
-        """The pool's pre-use check; a failure makes the gate look at the database at once."""
+        """The pool's pre-use check, on a connection that sat in the pool for a while (`READ_POOL_CHECK_IDLE_S`); a
+        failure makes the gate look at the database at once. A connection taken again within that time was working
+        a moment ago: pinging it would cost every request a round trip (the token lookup's connection is taken for
+        each command) to learn what the request itself finds out (a failure answers 503 and alerts the gate)."""
+        now = time.monotonic()
+        taken_before, last_taken[conn] = last_taken.get(conn), now
+        if taken_before is not None and now - taken_before < READ_POOL_CHECK_IDLE_S:
+            return
         try:
             ConnectionPool.check_connection(conn)
         except Exception as exc:
