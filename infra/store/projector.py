@@ -403,8 +403,9 @@ class Projector:
                     together.remove(p)
                     continue
                 try:
-                    with conn.transaction():
-                        p.apply_batch(curs, [r for n in mine if (r := decoded[n.id]) is not None])
+                    if mine:  # (none: nothing to apply, the position alone moves)
+                        with conn.transaction():
+                            p.apply_batch(curs, [r for n in mine if (r := decoded[n.id]) is not None])
                 except Exception as exc:
                     if is_database_unavailable(exc):
                         raise
