@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from hashlib import sha1
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -33,7 +34,7 @@ from psycopg.types.json import Jsonb
 
 from domain.escalation.notice import NoticeIssued
 from domain.escalation.step import EscalationStepTaken
-from domain.kernel.base import DomainEvent, event_registry, event_uuid
+from domain.kernel.base import DUDAO_NAMESPACE, DomainEvent, event_registry, event_uuid
 from domain.liaison.links import LiaisonLinked, LiaisonLinkEnded
 from domain.structure.place import PlaceMoved
 from domain.structure.responsibility import ResponsibilityAssigned, ResponsibilityEnded, ResponsibilityRevoked
@@ -307,8 +308,8 @@ class TrailBatch:
 
     def prefetch(self, payloads: list[dict[str, Any]], named: list[list[tuple[str, UUID]]]) -> None:
         """Everything the batch's events read that was written before the batch, in one query per table."""
-        self.own = [event_uuid(r.originator_id, r.originator_version) for r in self.events]
-        self.first_events = {i: event_uuid(i, 1) for its in named for _, i in its}
+        self.own = [event_uuid_of(r.originator_id, r.originator_version) for r in self.events]
+        self.first_events = {i: event_uuid_of(i, 1) for its in named for _, i in its}
         candidates = list(set(self.first_events.values()))
         rows = self.curs.execute("SELECT event_uuid, payload->>'item_id' AS item_id FROM audit_events"
                                  " WHERE event_uuid = ANY(%s) AND kind = 'escalation'", (candidates,)).fetchall()
@@ -428,6 +429,15 @@ def reason_of(e: DomainEvent) -> str | None:
         if isinstance(value, str):
             return value
     return None
+
+
+_EVENT_UUID_PREFIX = DUDAO_NAMESPACE.bytes + b"event/"
+
+
+def event_uuid_of(originator_id: UUID, version: int) -> UUID:
+    """`event_uuid(originator_id, version)` with uuid5 written out (the same SHA-1 of the same name), for the two per
+    event a batch computes: a tenth of a batch's time went to building the name part by part."""
+    return UUID(bytes=sha1(_EVENT_UUID_PREFIX + f"{originator_id}/{version}".encode()).digest()[:16], version=5)
 
 
 def hold_of(e: DomainEvent) -> UUID | None:
