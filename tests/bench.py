@@ -9,8 +9,8 @@ Sections (each in a database of its own on the one server; `--size N` events are
 `--size 100000` / `--size 1000000` show whether cost grows with history):
 - writes over HTTP: `dudao serve` as a subprocess (uvicorn as it runs it), 8 concurrent clients, a single-event
   command (register_place) and a 10-finding visit (log_visit), against a bare FastAPI endpoint under the same
-  uvicorn set-up that validates a similar body and does one durable INSERT; and the same API under uvicorn with 2
-  workers against 1;
+  uvicorn set-up that validates a similar body and does one durable INSERT; and `dudao serve --workers 2` against
+  `--workers 1` (a socket per worker);
 - writes in-process: the command service with 8 threads against raw psycopg single-row durable INSERTs on 8
   connections;
 - rebuild: events/s of the log for each projection and for all, against a raw SELECT + JSON decode of the events;
@@ -223,21 +223,6 @@ def bare_app() -> Any:
     return app
 
 
-def dudao_app() -> Any:
-    """The API composed as `dudao serve` composes it (settings from DUDAO_*, the system, the app, the audit keyring),
-    as a factory, so uvicorn can run it with --workers (`dudao serve` runs one process)."""
-    from infra.audit.digests import load_keyring
-    from infra.bootstrap import bootstrap_from_settings
-    from infra.cli import load_settings
-    from infra.http import create_app
-
-    s = load_settings(configure_logs=True)
-    system = bootstrap_from_settings(s, create_tables=s.create_tables)
-    api = create_app(system, kafka_bootstrap=s.kafka_bootstrap, uploads_dir=s.uploads_dir)
-    api.state.audit_key = load_keyring(s.audit_key, s.audit_key_id, s.audit_retired_keys, s.var_dir)
-    return api
-
-
 def place_body(campaign: UUID) -> dict[str, Any]:
     pid = uuid4()
     return {"command_id": str(uuid4()), "place_id": str(pid), "campaign_id": str(campaign),
@@ -293,8 +278,8 @@ def writes_over_http(run: Run, pg: EmbeddedPostgres, kafka: EmbeddedKafka, tmp: 
     with ExitStack() as servers:
         serve = servers.enter_context(server(dudao, env, tmp / "serve.log"))
         bare_base = servers.enter_context(server([*uvicorn, "tests.bench:bare_app"], env, tmp / "bare.log"))
-        one, two = (servers.enter_context(server([*uvicorn, "tests.bench:dudao_app", "--workers", str(n)], env,
-                                                 tmp / f"workers{n}.log")) for n in (1, 2))
+        one, two = (servers.enter_context(server([*dudao, "--workers", str(n)], env, tmp / f"workers{n}.log"))
+                    for n in (1, 2))
         ref = httpx.post(serve + "/evidence", headers={"Authorization": f"Bearer {supervisor}"},
                          files={"file": ("p.png", PNG, "image/png")},
                          data={"campaign_id": str(world.campaign_id)}, timeout=30).raise_for_status().json()
@@ -316,8 +301,10 @@ def writes_over_http(run: Run, pg: EmbeddedPostgres, kafka: EmbeddedKafka, tmp: 
             Figure("writes/http", f"log_visit (10 findings), {CLIENTS} clients", visit_rate, "visits/s",
                    "bare FastAPI + 1 durable INSERT", bare,
                    note="a visit writes 1 + 10 findings' events in one command"),
-            Figure("writes/http", "register_place, 2 uvicorn workers", workers[2], "commands/s",
-                   "the same with 1 worker", workers[1], 1.6, note="workers: dudao serve's composition as a factory"),
+            Figure("writes/http", "register_place, dudao serve --workers 2", workers[2], "commands/s",
+                   "the same with 1 worker", workers[1], 1.6,
+                   note="dudao serve --workers 2 against --workers 1; the 8 clients run in one Python process on the "
+                        "same 2 cores"),
             Figure("writes/http", "bare FastAPI + 1 durable INSERT", bare, "requests/s",
                    "bare FastAPI, validation only (no database)", ceiling,
                    note="the client and uvicorn's own ceiling here: one Python process drives the 8 clients"))
@@ -749,7 +736,7 @@ def main(argv: list[str] | None = None) -> int:
         import importlib
 
         for module in ("tests.bench_visit", "tests.bench_escalator", "tests.bench_metrics", "tests.bench_liaison",
-                       "tests.bench_dashboard"):
+                       "tests.bench_dashboard", "tests.bench_scale"):
             print(f"--- {module}", flush=True)
             importlib.import_module(module).main()
     return 1 if run.errors else 0
