@@ -18,7 +18,7 @@ from psycopg import Cursor
 
 from consumers.base import KafkaOptions, TrackedConsumer
 from consumers.envelope import Delivery
-from domain.problem import events as pe
+from domain import problem as pr
 from domain.kernel.base import DomainEvent
 from domain.kernel.timefmt import local_day_stamp
 
@@ -40,13 +40,13 @@ STAGES = {
     "rectification_submitted": "核查", "verified": "核查", "closed": "结案", "withdrawn": "作废", "merged": "作废",
 }
 STATE_OF: dict[type[DomainEvent], str] = {
-    pe.ProblemAssigned: "assigned", pe.ProblemAcknowledged: "acknowledged",
-    pe.RectificationSubmitted: "rectification_submitted", pe.RectificationVerified: "verified",
-    pe.RectificationRejected: "rework", pe.ProblemClosed: "closed", pe.ProblemWithdrawn: "withdrawn",
-    pe.ProblemMerged: "merged",
-    pe.ProblemTransferred: "assigned",  # 转办: handed to the new unit, which has yet to sign for it
+    pr.ProblemAssigned: "assigned", pr.ProblemAcknowledged: "acknowledged",
+    pr.RectificationSubmitted: "rectification_submitted", pr.RectificationVerified: "verified",
+    pr.RectificationRejected: "rework", pr.ProblemClosed: "closed", pr.ProblemWithdrawn: "withdrawn",
+    pr.ProblemMerged: "merged",
+    pr.ProblemTransferred: "assigned",  # 转办: handed to the new unit, which has yet to sign for it
 }
-ENDING = (pe.ProblemClosed, pe.ProblemWithdrawn, pe.ProblemMerged)
+ENDING = (pr.ProblemClosed, pr.ProblemWithdrawn, pr.ProblemMerged)
 
 
 def case_no(reported_at: datetime, notification_id: int) -> str:
@@ -60,15 +60,15 @@ def changes(event: DomainEvent) -> dict[str, Any]:
     cols: dict[str, Any] = {}
     if (state := STATE_OF.get(type(event))) is not None:
         cols |= {"state": state, "stage": STAGES[state]}
-    if isinstance(event, pe.ProblemAssigned):
+    if isinstance(event, pr.ProblemAssigned):
         cols |= {"unit_id": event.unit_id, "assigned_at": at, "deadline": event.deadline}
-    elif isinstance(event, pe.ProblemTransferred):
+    elif isinstance(event, pr.ProblemTransferred):
         cols |= {"unit_id": event.to_unit_id}
-    elif isinstance(event, pe.ExtensionApproved):
+    elif isinstance(event, pr.ExtensionApproved):
         cols |= {"deadline": event.new_deadline}
-    elif isinstance(event, pe.ProblemParked):
+    elif isinstance(event, pr.ProblemParked):
         cols |= {"parked": True}
-    elif isinstance(event, pe.ProblemResumed):
+    elif isinstance(event, pr.ProblemResumed):
         cols |= {"parked": False} | ({"deadline": event.new_deadline} if event.new_deadline else {})
     elif isinstance(event, ENDING):
         cols |= {"closed_at": at}
@@ -82,14 +82,14 @@ class SzcgExport(TrackedConsumer):
 
     def __init__(self, database_url: str, kafka: KafkaOptions, *, group_id: str = DEFAULT_GROUP,
                  prefix: str = "dudao") -> None:
-        super().__init__(database_url, kafka, group_id, [f"{prefix}.{pe.KIND}"])
+        super().__init__(database_url, kafka, group_id, [f"{prefix}.{pr.KIND}"])
 
     def wants(self, event_type: str) -> bool:
-        return event_type.startswith(f"dudao.{pe.KIND}.")
+        return event_type.startswith(f"dudao.{pr.KIND}.")
 
     def handle(self, curs: Cursor[Any], delivery: Delivery) -> None:
         event = delivery.event
-        if isinstance(event, pe.ProblemReported):
+        if isinstance(event, pr.ProblemReported):
             self.reported(curs, delivery, event)
             return
         cols = changes(event) | {"version": delivery.version, "updated_at": event.meta.recorded_at,
@@ -100,7 +100,7 @@ class SzcgExport(TrackedConsumer):
         if curs.rowcount == 0:
             self.log.info("szcg_case_not_updated", problem_id=str(delivery.originator_id), version=delivery.version)
 
-    def reported(self, curs: Cursor[Any], delivery: Delivery, e: pe.ProblemReported) -> None:
+    def reported(self, curs: Cursor[Any], delivery: Delivery, e: pr.ProblemReported) -> None:
         curs.execute(
             "INSERT INTO szcg_cases (case_no, problem_id, campaign_id, category, severity, place_id, description,"
             " state, stage, reported_at, updated_at, version, last_event_id)"

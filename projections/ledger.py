@@ -20,7 +20,7 @@ from uuid import UUID
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
-from domain.problem import events as pe
+from domain import problem as pr
 from domain.kernel.base import events_of_kind, fold
 from domain.kernel.calendar import WorkCalendar
 from domain.problem.commands import ClosedMatch, ProblemMatches
@@ -58,7 +58,7 @@ class LedgerProjection(Projection):
     ddl = DDL
 
     def register(self) -> None:
-        self.on(*events_of_kind(pe.KIND))(problem_event)
+        self.on(*events_of_kind(pr.KIND))(problem_event)
 
 
 def _columns(p: Problem) -> Row:
@@ -76,7 +76,7 @@ def _columns(p: Problem) -> Row:
 
 def problem_event(curs: Cursor[Any], rec: RecordedEvent) -> None:
     e = rec.event
-    assert isinstance(e, pe.ProblemEvent)
+    assert isinstance(e, pr.ProblemEvent)
     row = curs.execute("SELECT state_json FROM ledger_problems WHERE problem_id = %s", (e.problem_id,)).fetchone()
     before = None if row is None else Problem.model_validate(row["state_json"] if isinstance(row, dict) else row[0])
     cols = {"problem_id": e.problem_id, **_columns(fold("problem", [e], Problem, before)), "version": rec.originator_version}
@@ -200,7 +200,7 @@ def matches_for(conn: Any, campaign_id: UUID, keys: Iterable[tuple[UUID, str]]) 
     found: dict[tuple[UUID, str], ProblemMatches] = {k: ProblemMatches() for k in keys}
     for r in rows:
         key, m = (r["place_id"], r["category"]), found[(r["place_id"], r["category"])]
-        if r["state"] == pe.ProblemState.CLOSED:
+        if r["state"] == pr.ProblemState.CLOSED:
             closed = (*m.recently_closed_matches, ClosedMatch(problem_id=r["problem_id"], closed_at=r["closed_at"]))
             found[key] = m.model_copy(update={"recently_closed_matches": closed})
         else:

@@ -66,7 +66,7 @@ from domain.escalation.notice import NoticeAcknowledged, NoticeIssued
 from domain.kernel.base import events_of_kind, fold
 from domain.kernel.calendar import WorkCalendar
 from domain.liaison.periods import natural_period
-from domain.problem import events as pe
+from domain import problem as pr
 from domain.problem.state import Problem
 from projections.base import Projection, RecordedEvent
 from projections.tasks import indicators_at, tasks_at
@@ -112,7 +112,7 @@ class MetricsProjection(Projection):
 
     def register(self) -> None:
         # Every problem event: the version folds the problem's whole state, so none may be skipped.
-        self.on(*events_of_kind(pe.KIND))(problem_changed)
+        self.on(*events_of_kind(pr.KIND))(problem_changed)
         self.on(NoticeIssued)(notice_issued)
         self.on(NoticeAcknowledged)(notice_acknowledged)
 
@@ -125,11 +125,11 @@ def _facts(p: Problem) -> Row:
 
 def problem_changed(curs: Cursor[Any], rec: RecordedEvent) -> None:
     e = rec.event
-    assert isinstance(e, pe.ProblemEvent)
+    assert isinstance(e, pr.ProblemEvent)
     row = curs.execute("SELECT seq, valid_from, state_json FROM metric_problem_versions WHERE problem_id = %s"
                        " AND valid_to IS NULL", (e.problem_id,)).fetchone()
     before = Problem.model_validate(row["state_json"]) if row is not None else None
-    after = fold(pe.KIND, [e], Problem, before)
+    after = fold(pr.KIND, [e], Problem, before)
     state = Jsonb(after.model_dump(mode="json"))
     at = e.meta.recorded_at
     if before is not None and row is not None and _facts(before) == _facts(after):

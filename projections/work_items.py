@@ -22,7 +22,7 @@ from psycopg.types.json import Jsonb
 
 from domain import liaison as li
 from domain import tasks as tk
-from domain.problem import events as pe
+from domain import problem as pr
 from domain.kernel.base import events_of_kind, fold
 from domain.escalation.step import EscalationStepTaken
 from domain.escalation.notice import NOTICE_NAMES_ZH, NoticeAcknowledged, NoticeIssued
@@ -73,7 +73,7 @@ class WorkItemsProjection(Projection):
 
     def register(self) -> None:
         # Every problem event: the row folds the problem's whole state, so none may be skipped.
-        self.on(*events_of_kind(pe.KIND))(problem_changed)
+        self.on(*events_of_kind(pr.KIND))(problem_changed)
         self.on(NoticeIssued)(notice_issued)
         self.on(NoticeAcknowledged)(notice_acknowledged)
         self.on(EscalationStepTaken)(step_taken)
@@ -132,7 +132,7 @@ def _extension(curs: Cursor[Any], p: Problem, version: int) -> None:
                  "   AND NOT closed", (version, p.problem_id, current))
     if pending is None or current is None:
         return
-    closed = p.state not in pe.OWED
+    closed = p.state not in pr.OWED
     row = curs.execute("SELECT closed FROM work_items WHERE item_kind = 'extension_request' AND item_id = %s",
                        (current,)).fetchone()
     if row is not None and (row["closed"] if isinstance(row, dict) else row[0]) == closed:
@@ -146,11 +146,11 @@ def _extension(curs: Cursor[Any], p: Problem, version: int) -> None:
 
 def problem_changed(curs: Cursor[Any], rec: RecordedEvent) -> None:
     e = rec.event
-    assert isinstance(e, pe.ProblemEvent)
+    assert isinstance(e, pr.ProblemEvent)
     state = fold("problem", [e], Problem, _problem(curs, e.problem_id))
     original = _problem(curs, state.relapse_of) if state.relapse_of else None
     _save_problem(curs, state, original, rec.notification_id)
-    if isinstance(e, pe.RelapseRecorded):
+    if isinstance(e, pr.RelapseRecorded):
         # Relapse counts follow the original case: every open relapse of it now counts one more.
         rows = curs.execute("SELECT item_id FROM work_items WHERE relapse_of = %s AND item_kind = 'problem'",
                             (e.problem_id,)).fetchall()

@@ -11,11 +11,7 @@ from __future__ import annotations
 
 from domain.problem.events import (
     KIND, MAX_EVIDENCE_BYTES, Text, Source, RoutingSource, TransferMode, EvidenceRef, Evidence, ProblemState,
-    TERMINAL, OWED, ProblemEvent, ProblemReported, ProblemAssigned, ProblemAcknowledged,
-    RectificationSubmitted, RectificationVerified, RectificationRejected, ProblemClosed, TransferRequested,
-    TransferRejected, ProblemTransferred, CoordinationRequested, CoordinationResolved, ExtensionRequested,
-    ExtensionApproved, ExtensionRejected, ProblemParked, ProblemResumed, ProblemWithdrawn,
-    DuplicateFlagDismissed, ProblemMerged, DuplicateAbsorbed, RelapseRecorded, LateEntry,
+    TERMINAL, OWED, ProblemEvent, ProblemReported, LateEntry,
 )
 from domain.problem.state import (
     PendingExtension, PendingTransfer, Problem, Update, evolve,
@@ -26,12 +22,17 @@ from domain.problem.commands import (
     Decision, decides, lifecycle,
 )
 from domain.problem.decisions import (
+    RelapseRecorded, ProblemAssigned, ProblemAcknowledged, RectificationSubmitted, RectificationVerified,
+    RectificationRejected, ProblemClosed,
     Events, HQ_OR_SYSTEM, new_problem_events, relapse_original, same_report,
     ReportProblem, report_problem, AssignProblem, assign_problem, AcknowledgeProblem, acknowledge_problem,
     SubmitRectification, submit_rectification, VerifyRectification, verify_rectification,
     RejectRectification, reject_rectification, CloseProblem, close_problem,
 )
 from domain.problem.detours import (
+    TransferRequested, TransferRejected, ProblemTransferred, CoordinationRequested, CoordinationResolved,
+    ExtensionRequested, ExtensionApproved, ExtensionRejected, ProblemParked, ProblemResumed, ProblemWithdrawn,
+    DuplicateFlagDismissed, ProblemMerged, DuplicateAbsorbed,
     RequestTransfer, request_transfer, ApproveTransfer, approve_transfer, RejectTransfer, reject_transfer,
     TransferProblem, transfer_problem, RequestCoordination, request_coordination,
     ResolveCoordination, resolve_coordination, RequestExtension, request_extension,

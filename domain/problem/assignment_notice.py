@@ -13,7 +13,8 @@ from uuid import UUID
 from domain.kernel.base import CommandContext, DomainEvent, Frozen, derived_id, fold
 from domain.kernel.calendar import WorkCalendar
 from domain.escalation.notice import Notice, NoticeAcknowledged, Recipient, build_notice
-from domain.problem.events import ProblemAcknowledged, ProblemAssigned, ProblemTransferred
+from domain.problem.decisions import ProblemAcknowledged, ProblemAssigned
+from domain.problem.detours import ProblemTransferred
 from domain.problem.state import Problem
 
 SUBJECT_CHARS = 60

@@ -1,9 +1,11 @@
-"""Problem (问题) decisions: report, 交办, 签收, 整改, 复查, 销号, 返工, 转办, 协调, 延期, 挂账, 作废, 合并.
+"""Problem (问题) decisions, the main line: report (and 反弹), 交办, 签收, 整改, 复查 (or 返工), 销号.
 
-Each command sits just above the decision that handles it (marked `@decides`), declaring who may
-issue it and what its decision reads; each decision guards with the named rules of `rules` and
-returns events (or raises). The events live in `events`, state in `state`, what commands share and
-the references in `commands`; callers import all of it from `domain.problem`.
+Each event sits beside the decision that emits it and each command just above the decision that
+handles it (marked `@decides`), declaring who may issue it and what its decision reads; each decision
+guards with the named rules of `rules` and returns events (or raises), so a new step is one edit here.
+What every event shares (and `ProblemReported`, which starts the fold) lives in `events`, state in
+`state`, what commands share and the references in `commands`; the side paths in `detours`; callers
+import all of it from `domain.problem`.
 """
 
 from __future__ import annotations
@@ -12,14 +14,17 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
+from pydantic import AwareDatetime
+
 from domain.kernel.base import Actor, Command, CommandContext, Conflict, DomainError, DomainEvent, Forbidden, NotFound, fold
 from domain.kernel.recorded import AlreadyRecorded, differing_fields
 from domain.kernel.roles import HQ_ROLES, INSPECTOR_ROLES, SYSTEM_ROLES, UNIT_ROLES, ensure_role
 from domain.kernel.calendar import WorkCalendar
 from domain.kernel.instants import Instant
+from domain.kernel.timefmt import format_local  # timeline times: China time to the minute, — when unset
 from domain.kernel.text import Note, Text
 from domain.policy.campaign import (
-    CampaignPolicy, auto_assignment_at, campaign_calendar, categories_at, deadline_policy_at, late_entry_window_at,
+    CampaignPolicy, TimeLimit, auto_assignment_at, campaign_calendar, categories_at, deadline_policy_at, late_entry_window_at,
     relapse_window_at, routing_at,
 )
 from domain.problem.commands import (
@@ -27,8 +32,7 @@ from domain.problem.commands import (
     StepCommand, decides,
 )
 from domain.problem.events import (
-    Evidence, LateEntry, ProblemAcknowledged, ProblemAssigned, ProblemClosed, ProblemReported, ProblemState, RectificationRejected,
-    RectificationSubmitted, RectificationVerified, RelapseRecorded, RoutingSource,
+    Evidence, LateEntry, ProblemEvent, ProblemReported, ProblemState, RoutingSource, Update, late_note, step_time,
 )
 from domain.problem.rules import (
     campaign_meta, ensure_assigned_unit, ensure_evidence_uploaded, ensure_reason, ensure_state, guard_open,
@@ -41,6 +45,18 @@ Events = list[DomainEvent]
 HQ_OR_SYSTEM = HQ_ROLES | SYSTEM_ROLES
 
 # --- reporting, duplicates and relapse ------------------------------------------------------------
+
+
+class RelapseRecorded(ProblemEvent):
+    """This closed problem came back (反弹): a new problem was found at its place and category."""
+
+    relapse_problem_id: UUID
+
+    def apply(self, s: Problem) -> Update:
+        return {"relapses": (*s.relapses, self.relapse_problem_id)}
+
+    def summary_zh(self) -> str:
+        return "发现反弹"
 
 
 def new_problem_events(new: NewProblem, ctx: CommandContext, policy: CampaignPolicy | None,
@@ -164,6 +180,28 @@ def with_late_entry(roles: frozenset[str], occurred_at: datetime | None) -> froz
     return roles | HQ_ROLES if occurred_at is not None else roles
 
 
+class ProblemAssigned(ProblemEvent):
+    """The problem was handed to a unit (交办) with a deadline from the policy in force."""
+
+    unit_id: UUID
+    routing: RoutingSource
+    reason: str | None = None
+    deadline: AwareDatetime
+    limit: TimeLimit
+    limit_hours: float
+    policy_effective_from: AwareDatetime
+    late_entry: LateEntry | None = None  # 补录: the deadline counts from meta.occurred_at
+
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.ASSIGNED, "unit_id": self.unit_id, "routing": self.routing,
+                "assigned_at": step_time(self, self.late_entry), "deadline": self.deadline,
+                "limit_hours": self.limit_hours}
+
+    def summary_zh(self) -> str:
+        override = f"（总指挥部指定：{self.reason}）" if self.routing == "hq_override" else ""
+        return f"交办，整改期限 {format_local(self.deadline)}{override}{late_note(self.late_entry)}"
+
+
 def assigned_events(p: Problem, unit_id: UUID, routing: RoutingSource, reason: str | None, ctx: CommandContext,
                     policy: CampaignPolicy | None, national: WorkCalendar, start: datetime,
                     late: LateEntry | None = None) -> Events:
@@ -202,6 +240,20 @@ def assign_problem(state: Problem | None, cmd: AssignProblem, ctx: CommandContex
     return assigned_events(p, unit_id, routing, reason, ctx, refs.policy, refs.calendar, start, late)
 
 
+class ProblemAcknowledged(ProblemEvent):
+    """The responsible unit acknowledged receipt (签收)."""
+
+    unit_id: UUID
+    note: str | None = None
+    late_entry: LateEntry | None = None  # 补录 by HQ: signed at meta.occurred_at
+
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.ACKNOWLEDGED, "acknowledged_at": step_time(self, self.late_entry)}
+
+    def summary_zh(self) -> str:
+        return f"签收{late_note(self.late_entry)}"
+
+
 class AcknowledgeProblem(StepCommand):
     """Acknowledge receipt (签收)."""
 
@@ -222,6 +274,22 @@ def acknowledge_problem(state: Problem | None, cmd: AcknowledgeProblem, ctx: Com
     unit_id = p.unit_id if late is not None and p.unit_id is not None else ensure_assigned_unit(p, refs.actor_unit_ids)
     return [ProblemAcknowledged(meta=meta_for(ctx, p), problem_id=p.problem_id, unit_id=unit_id, note=cmd.note,
                                 late_entry=late)]
+
+
+class RectificationSubmitted(ProblemEvent):
+    """The unit reported its rectification with evidence (整改反馈)."""
+
+    unit_id: UUID
+    evidence: Evidence
+    note: str | None = None
+
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.RECTIFICATION_SUBMITTED, "submission_count": s.submission_count + 1,
+                "last_submitted_at": self.meta.recorded_at, "last_submitted_by": self.meta.actor.person_id,
+                "submitted_evidence": self.evidence, "verification_passed": None}
+
+    def summary_zh(self) -> str:
+        return f"整改反馈（{len(self.evidence)} 张照片）"
 
 
 class SubmitRectification(ProblemCommand):
@@ -265,6 +333,21 @@ def _verification_time(p: Problem, cmd: VerifyRectification | RejectRectificatio
     return late
 
 
+class RectificationVerified(ProblemEvent):
+    """Re-inspection passed (复查通过)."""
+
+    evidence: Evidence = ()
+    note: str | None = None
+    late_entry: LateEntry | None = None  # 补录 by HQ: re-inspected at meta.occurred_at
+
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.VERIFIED, "verification_passed": True,
+                "verified_at": step_time(self, self.late_entry)}
+
+    def summary_zh(self) -> str:
+        return f"复查通过{late_note(self.late_entry)}"
+
+
 class VerifyRectification(StepCommand):
     """Pass the re-inspection (复查通过)."""
 
@@ -286,6 +369,21 @@ def verify_rectification(state: Problem | None, cmd: VerifyRectification, ctx: C
                                   late_entry=late)]
 
 
+class RectificationRejected(ProblemEvent):
+    """Re-inspection failed: the unit must rework (复查不通过, 返工)."""
+
+    reason: Text
+    evidence: Evidence = ()
+    late_entry: LateEntry | None = None  # 补录 by HQ: re-inspected at meta.occurred_at
+
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.REWORK, "verification_passed": False,
+                "verified_at": step_time(self, self.late_entry), "rework_count": s.rework_count + 1}
+
+    def summary_zh(self) -> str:
+        return f"复查不通过，返工：{self.reason}{late_note(self.late_entry)}"
+
+
 class RejectRectification(StepCommand):
     """Fail the re-inspection: the unit reworks (复查不通过, 返工)."""
 
@@ -305,6 +403,19 @@ def reject_rectification(state: Problem | None, cmd: RejectRectification, ctx: C
     ensure_evidence_uploaded(cmd.evidence, refs.known_evidence)
     return [RectificationRejected(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason,
                                   evidence=cmd.evidence, late_entry=late)]
+
+
+class ProblemClosed(ProblemEvent):
+    """The problem was closed (销号)."""
+
+    note: str | None = None
+
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.CLOSED, "closed_at": self.meta.recorded_at, "pending_extension": None,
+                "pending_transfer": None, "coordination_pending": False}
+
+    def summary_zh(self) -> str:
+        return "销号"
 
 
 class CloseProblem(ProblemCommand):

@@ -1,26 +1,26 @@
 """Problem detours (问题办理的分支): 转办, 需协调, 延期, 挂账/恢复, 作废, 疑似重复 and 合并.
 
-The side paths off the main line of `domain.problem`, with the same shape: each command just above
-its `@decides` decision, guards from `rules`, then events. A deadline moves only here, by an approved
-extension or by resuming a parked problem; a transfer keeps it.
+The side paths off the main line of `domain.problem`, with the same shape: each event beside the
+decision that emits it, each command just above its `@decides` decision, guards from `rules`, then
+events. A deadline moves only here, by an approved extension or by resuming a parked problem; a
+transfer keeps it.
 """
 
 from __future__ import annotations
 
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from domain.kernel.base import CommandContext, Conflict, DomainError, DomainEvent, NotFound
 from domain.kernel.roles import HQ_ROLES, SYSTEM_ROLES, UNIT_ROLES
 from domain.kernel.scalars import Count
 from domain.kernel.text import Note, Text
+from domain.kernel.timefmt import format_local  # timeline times: China time to the minute, — when unset
 from domain.policy.campaign import campaign_calendar
 from domain.problem.commands import ACTOR_UNITS, CLOCK, ProblemCommand, ProblemRefs, decides
 from domain.problem.events import (
-    OWED, CoordinationRequested, CoordinationResolved, DuplicateAbsorbed, DuplicateFlagDismissed,
-    ExtensionApproved, ExtensionRejected, ExtensionRequested, ProblemMerged, ProblemParked, ProblemResumed,
-    ProblemTransferred, ProblemWithdrawn, TransferMode, TransferRejected, TransferRequested,
+    OWED, EvidenceRef, PendingExtension, PendingTransfer, ProblemEvent, ProblemState, TransferMode, Update,
 )
 from domain.problem.rules import (
     ensure_assigned_unit, ensure_state, guard_open, is_before_deadline, is_terminal, meta_for,
@@ -28,6 +28,22 @@ from domain.problem.rules import (
 from domain.problem.state import Problem
 
 Events = list[DomainEvent]
+
+
+class ProblemTransferred(ProblemEvent):
+    """The problem moved to another unit (转办); its deadline stays."""
+
+    from_unit_id: UUID
+    to_unit_id: UUID
+    reason: Text
+    mode: TransferMode
+
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.ASSIGNED, "unit_id": self.to_unit_id, "transfer_count": s.transfer_count + 1,
+                "pending_transfer": None, "pending_extension": None, "acknowledged_at": None}
+
+    def summary_zh(self) -> str:
+        return f"转办：{self.reason}"
 
 
 def _nothing_pending(what: str, zh: str, problem: Problem) -> Conflict:
@@ -49,6 +65,22 @@ def _transferred(p: Problem, ctx: CommandContext, to: UUID, reason: str, mode: T
 
 
 # --- 转办 -----------------------------------------------------------------------------------------
+
+
+class TransferRequested(ProblemEvent):
+    """The unit asked HQ to transfer the problem elsewhere (申请转办)."""
+
+    unit_id: UUID
+    reason: Text
+    suggested_unit_id: UUID | None = None
+
+    def apply(self, s: Problem) -> Update:
+        pending = PendingTransfer(unit_id=self.unit_id, reason=self.reason, suggested_unit_id=self.suggested_unit_id,
+                                  requested_at=self.meta.recorded_at)
+        return {"pending_transfer": pending}
+
+    def summary_zh(self) -> str:
+        return f"申请转办：{self.reason}"
 
 
 class RequestTransfer(ProblemCommand):
@@ -99,6 +131,18 @@ def approve_transfer(state: Problem | None, cmd: ApproveTransfer, ctx: CommandCo
     return _transferred(p, ctx, to, p.pending_transfer.reason, "approved_request")
 
 
+class TransferRejected(ProblemEvent):
+    """HQ rejected the transfer request (驳回转办)."""
+
+    reason: Text
+
+    def apply(self, s: Problem) -> Update:
+        return {"pending_transfer": None}
+
+    def summary_zh(self) -> str:
+        return f"驳回转办：{self.reason}"
+
+
 class RejectTransfer(ProblemCommand):
     """Reject the transfer request (驳回转办)."""
 
@@ -140,6 +184,20 @@ def transfer_problem(state: Problem | None, cmd: TransferProblem, ctx: CommandCo
 # --- 需协调 ---------------------------------------------------------------------------------------
 
 
+class CoordinationRequested(ProblemEvent):
+    """The unit asked HQ to coordinate other departments (需协调)."""
+
+    unit_id: UUID
+    reason: Text
+    unit_ids: tuple[UUID, ...] = ()
+
+    def apply(self, s: Problem) -> Update:
+        return {"coordination_pending": True}
+
+    def summary_zh(self) -> str:
+        return f"申请协调：{self.reason}"
+
+
 class RequestCoordination(ProblemCommand):
     """Ask HQ to coordinate other departments (需协调)."""
 
@@ -163,6 +221,18 @@ def request_coordination(state: Problem | None, cmd: RequestCoordination, ctx: C
                                   unit_ids=cmd.unit_ids)]
 
 
+class CoordinationResolved(ProblemEvent):
+    """HQ answered the coordination request (协调完成)."""
+
+    note: Text
+
+    def apply(self, s: Problem) -> Update:
+        return {"coordination_pending": False}
+
+    def summary_zh(self) -> str:
+        return f"协调完成：{self.note}"
+
+
 class ResolveCoordination(ProblemCommand):
     """Answer the coordination request (协调完成)."""
 
@@ -182,6 +252,21 @@ def resolve_coordination(state: Problem | None, cmd: ResolveCoordination, ctx: C
 
 
 # --- 延期 -----------------------------------------------------------------------------------------
+
+
+class ExtensionRequested(ProblemEvent):
+    """The unit applied for more time before its deadline (延期申请)."""
+
+    unit_id: UUID
+    working_days: int
+    reason: Text
+
+    def apply(self, s: Problem) -> Update:
+        return {"pending_extension": PendingExtension(working_days=self.working_days, reason=self.reason,
+                                                      requested_at=self.meta.recorded_at)}
+
+    def summary_zh(self) -> str:
+        return f"申请延期 {self.working_days} 个工作日：{self.reason}"
 
 
 class RequestExtension(ProblemCommand):
@@ -210,6 +295,23 @@ def request_extension(state: Problem | None, cmd: RequestExtension, ctx: Command
                                working_days=cmd.working_days, reason=cmd.reason)]
 
 
+class ExtensionApproved(ProblemEvent):
+    """HQ approved an extension (批准延期): the deadline moves."""
+
+    working_days: int
+    previous_deadline: AwareDatetime
+    new_deadline: AwareDatetime
+    added_hours: float
+    note: str | None = None
+
+    def apply(self, s: Problem) -> Update:
+        return {"deadline": self.new_deadline, "limit_hours": s.limit_hours + self.added_hours,
+                "extension_count": s.extension_count + 1, "pending_extension": None}
+
+    def summary_zh(self) -> str:
+        return f"批准延期 {self.working_days} 个工作日，新期限 {format_local(self.new_deadline)}"
+
+
 class ApproveExtension(ProblemCommand):
     """Approve the extension, for the requested days unless others are given (批准延期)."""
 
@@ -236,6 +338,18 @@ def approve_extension(state: Problem | None, cmd: ApproveExtension, ctx: Command
                               added_hours=calendar.working_hours_between(p.deadline, new_deadline))]
 
 
+class ExtensionRejected(ProblemEvent):
+    """HQ rejected the extension (驳回延期)."""
+
+    reason: Text
+
+    def apply(self, s: Problem) -> Update:
+        return {"pending_extension": None}
+
+    def summary_zh(self) -> str:
+        return f"驳回延期：{self.reason}"
+
+
 class RejectExtension(ProblemCommand):
     """Reject the extension request (驳回延期)."""
 
@@ -256,6 +370,18 @@ def reject_extension(state: Problem | None, cmd: RejectExtension, ctx: CommandCo
 # --- 挂账/恢复, 作废 ---------------------------------------------------------------------------------
 
 
+class ProblemParked(ProblemEvent):
+    """HQ parked the problem (挂账/缓办): its clock pauses."""
+
+    reason: Text
+
+    def apply(self, s: Problem) -> Update:
+        return {"parked_since": self.meta.recorded_at}
+
+    def summary_zh(self) -> str:
+        return f"挂账：{self.reason}"
+
+
 class ParkProblem(ProblemCommand):
     """Park the problem (挂账/缓办): its clock pauses."""
 
@@ -270,6 +396,23 @@ def park_problem(state: Problem | None, cmd: ParkProblem, ctx: CommandContext, r
     p = guard_open(state, cmd.problem_id, ctx, HQ_ROLES)
     ensure_state(p, OWED, "park")
     return [ProblemParked(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason)]
+
+
+class ProblemResumed(ProblemEvent):
+    """HQ resumed a parked problem: the deadline moves by the working hours it was parked."""
+
+    paused_hours: float
+    previous_deadline: AwareDatetime | None = None
+    new_deadline: AwareDatetime | None = None
+    note: str | None = None
+
+    def apply(self, s: Problem) -> Update:
+        assert s.parked_since is not None
+        return {"parked_since": None, "pauses": (*s.pauses, (s.parked_since, self.meta.recorded_at)),
+                "deadline": self.new_deadline if self.new_deadline is not None else s.deadline}
+
+    def summary_zh(self) -> str:
+        return f"恢复办理（暂停 {self.paused_hours:.1f} 工作时）"
 
 
 class ResumeProblem(ProblemCommand):
@@ -296,6 +439,18 @@ def resume_problem(state: Problem | None, cmd: ResumeProblem, ctx: CommandContex
                            previous_deadline=p.deadline, new_deadline=new_deadline)]
 
 
+class ProblemWithdrawn(ProblemEvent):
+    """HQ withdrew the problem as invalid (作废)."""
+
+    reason: Text
+
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.WITHDRAWN, "ended_at": self.meta.recorded_at}
+
+    def summary_zh(self) -> str:
+        return f"作废：{self.reason}"
+
+
 class WithdrawProblem(ProblemCommand):
     """Withdraw the problem as invalid (作废)."""
 
@@ -314,6 +469,18 @@ def withdraw_problem(state: Problem | None, cmd: WithdrawProblem, ctx: CommandCo
 # --- 疑似重复, 合并 ----------------------------------------------------------------------------------
 
 
+class DuplicateFlagDismissed(ProblemEvent):
+    """HQ judged the likely duplicate a distinct problem (非重复)."""
+
+    reason: Text
+
+    def apply(self, s: Problem) -> Update:
+        return {"likely_duplicate_of": ()}
+
+    def summary_zh(self) -> str:
+        return f"判定非重复：{self.reason}"
+
+
 class DismissDuplicateFlag(ProblemCommand):
     """Judge a likely duplicate to be a distinct problem (非重复)."""
 
@@ -330,6 +497,32 @@ def dismiss_duplicate_flag(state: Problem | None, cmd: DismissDuplicateFlag, ctx
     if not p.likely_duplicate_of:
         raise Conflict("not_flagged_duplicate", "该问题未被标记为疑似重复", "the problem is not flagged as a duplicate")
     return [DuplicateFlagDismissed(meta=meta_for(ctx, p), problem_id=p.problem_id, reason=cmd.reason)]
+
+
+class ProblemMerged(ProblemEvent):
+    """HQ merged this duplicate into another problem (合并)."""
+
+    into_problem_id: UUID
+    reason: Text
+
+    def apply(self, s: Problem) -> Update:
+        return {"state": ProblemState.MERGED, "ended_at": self.meta.recorded_at, "merged_into": self.into_problem_id}
+
+    def summary_zh(self) -> str:
+        return f"合并到其他问题：{self.reason}"
+
+
+class DuplicateAbsorbed(ProblemEvent):
+    """A duplicate was merged into this problem; its evidence joins this one's."""
+
+    duplicate_problem_id: UUID
+    evidence: tuple[EvidenceRef, ...] = ()
+
+    def apply(self, s: Problem) -> Update:
+        return {"absorbed": (*s.absorbed, self.duplicate_problem_id), "evidence": (*s.evidence, *self.evidence)}
+
+    def summary_zh(self) -> str:
+        return "并入一条重复问题"
 
 
 class MergeProblem(ProblemCommand):

@@ -25,7 +25,6 @@ from consumers.notice_gateway import NoticeGateway
 from consumers.szcg_export import SzcgExport, case_no
 from domain.escalation import notice as no
 from domain import problem as pr
-from domain.problem import events as pe
 from domain.kernel.base import Actor, DomainEvent, Meta
 from domain.policy.campaign import TimeLimit
 from domain.kernel.taxonomy import Severity
@@ -320,18 +319,18 @@ def problem_life(problem_id: UUID, place_id: UUID, unit_id: UUID) -> list[Domain
                     command_id=str(uuid4()))
 
     deadline, extended = T0 + timedelta(days=3), T0 + timedelta(days=5)
-    evidence = (pe.EvidenceRef(sha256="a" * 64, media_type="image/jpeg", size=1024),)
+    evidence = (pr.EvidenceRef(sha256="a" * 64, media_type="image/jpeg", size=1024),)
     return [
-        pe.ProblemReported(meta=meta(0), problem_id=problem_id, campaign_id=uuid4(), category="street_litter",
+        pr.ProblemReported(meta=meta(0), problem_id=problem_id, campaign_id=uuid4(), category="street_litter",
                            severity=Severity.NORMAL, place_id=place_id, description="背街小巷垃圾堆放", source="visit"),
-        pe.ProblemAssigned(meta=meta(1), problem_id=problem_id, unit_id=unit_id, routing="matrix", deadline=deadline,
+        pr.ProblemAssigned(meta=meta(1), problem_id=problem_id, unit_id=unit_id, routing="matrix", deadline=deadline,
                            limit=TimeLimit(amount=3), limit_hours=24.0, policy_effective_from=T0),
-        pe.ProblemAcknowledged(meta=meta(2), problem_id=problem_id, unit_id=unit_id),
-        pe.ExtensionApproved(meta=meta(3), problem_id=problem_id, working_days=2, previous_deadline=deadline,
+        pr.ProblemAcknowledged(meta=meta(2), problem_id=problem_id, unit_id=unit_id),
+        pr.ExtensionApproved(meta=meta(3), problem_id=problem_id, working_days=2, previous_deadline=deadline,
                              new_deadline=extended, added_hours=16.0),
-        pe.RectificationSubmitted(meta=meta(30), problem_id=problem_id, unit_id=unit_id, evidence=evidence),
-        pe.RectificationVerified(meta=meta(40), problem_id=problem_id),
-        pe.ProblemClosed(meta=meta(41), problem_id=problem_id),
+        pr.RectificationSubmitted(meta=meta(30), problem_id=problem_id, unit_id=unit_id, evidence=evidence),
+        pr.RectificationVerified(meta=meta(40), problem_id=problem_id),
+        pr.ProblemClosed(meta=meta(41), problem_id=problem_id),
     ]
 
 

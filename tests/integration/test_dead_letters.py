@@ -99,7 +99,7 @@ def test_a_poison_event_waits_in_a_dead_letter_while_the_other_projections_reach
         assert thread.is_alive()
     found = letters(world, state="open")
     assert {(d["reader_kind"], d["reader"], d["position"], d["event_type"], d["state"]) for d in found} == {
-        ("projection", name, poison, pr.events.TransferRequested.event_name, "open") for name in POISONED}
+        ("projection", name, poison, pr.TransferRequested.event_name, "open") for name in POISONED}
     assert all(d["error_class"] and d["attempts"] >= 1 and d["event_id"].endswith(":3") for d in found)
     assert {n: p for n, p in positions(world).items() if n in POISONED} == {n: poison - 1 for n in POISONED}
 
@@ -180,7 +180,7 @@ def test_a_database_hiccup_is_retried_and_never_becomes_a_dead_letter(world: Wor
     report(world, "s1")
     projector = world.system.projector
     ledger = next(p for p in projector.projections if p.name == "ledger")
-    original = ledger.handlers[pr.events.ProblemReported]
+    original = ledger.handlers[pr.ProblemReported]
     killed: list[int] = []
 
     def hiccup(curs: Any, recorded: Any) -> None:
@@ -190,7 +190,7 @@ def test_a_database_hiccup_is_retried_and_never_becomes_a_dead_letter(world: Wor
                 admin.execute("SELECT pg_terminate_backend(%s)", (curs.connection.info.backend_pid,))
         original(curs, recorded)
 
-    ledger.handlers[pr.events.ProblemReported] = hiccup
+    ledger.handlers[pr.ProblemReported] = hiccup
     with running(projector) as thread:
         wait_until(lambda: projector.position(ledger) == world.log_head(), "the ledger at the head", alive=thread)
     assert killed == [1]

@@ -153,6 +153,6 @@ def test_rebuilding_all_sets_a_poison_event_aside_and_the_other_projections_reac
         assert "trail" in poisoned and {d["position"] for d in letters} == {poison}
         assert all(positions[n] == poison - 1 for n in poisoned)
         assert all(position == head for n, position in positions.items() if n not in poisoned)
-        assert pr.events.TransferRequested.event_name in {d["event_type"] for d in letters}
+        assert pr.TransferRequested.event_name in {d["event_type"] for d in letters}
     finally:
         system.close()

@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.persistence import StoredEvent
 
-from domain.problem import events as pe
+from domain import problem as pr
 from infra.store.event_store import Dudao
 
 
@@ -36,4 +36,4 @@ def store_transfer_request_with_nul(app: Dudao, problem_id: UUID, unit_id: UUID)
     version, previous = stored_payload(app, problem_id)
     meta = dict(previous["meta"], command_id=str(uuid4()), correlation_id=str(uuid4()))
     payload = {"meta": meta, "problem_id": str(problem_id), "unit_id": str(unit_id), "reason": "x\u0000"}
-    return store_raw(app, problem_id, version + 1, pe.TransferRequested.event_name, payload)
+    return store_raw(app, problem_id, version + 1, pr.TransferRequested.event_name, payload)

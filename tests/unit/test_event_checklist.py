@@ -21,7 +21,7 @@ from domain.kernel import base
 from domain.kernel.base import (
     Command, DomainError, DomainEvent, UnhandledEvent, event_registry, evolver, evolvers, is_abstract,
 )
-from domain.problem import events as pe
+from domain import problem as pr
 from domain.problem.commands import ProblemCommand, lifecycle
 from infra.bootstrap import all_projections, load_handlers
 from infra.commands import HANDLERS
@@ -77,11 +77,11 @@ def problem_event_gaps(events: Iterable[type[DomainEvent]]) -> list[str]:
     """Every problem event states how it folds (`apply`) and its line in the timeline (`summary_zh`)."""
     gaps = []
     for cls in events:
-        if not issubclass(cls, pe.ProblemEvent):
+        if not issubclass(cls, pr.ProblemEvent):
             continue
-        if cls.apply is pe.ProblemEvent.apply:
+        if cls.apply is pr.ProblemEvent.apply:
             gaps.append(f"{cls.event_name}: no `apply` (how it changes the Problem)")
-        if cls.summary_zh is pe.ProblemEvent.summary_zh:
+        if cls.summary_zh is pr.ProblemEvent.summary_zh:
             gaps.append(f"{cls.event_name}: no `summary_zh` (its line in the ledger timeline)")
     return gaps
 
@@ -231,13 +231,13 @@ class _Note(DomainEvent):
 def test_a_problem_event_without_its_apply_or_summary_is_named() -> None:
     """A problem-shaped event of a test-only kind that states neither how it folds nor how it reads is reported twice."""
 
-    class Jotted(pe.ProblemEvent):
+    class Jotted(pr.ProblemEvent):
         kind = "test_checklist"
 
-    class Worded(pe.ProblemEvent):
+    class Worded(pr.ProblemEvent):
         kind = "test_checklist"
 
-        def apply(self, s: Any) -> pe.Update:
+        def apply(self, s: Any) -> pr.Update:
             return {}
 
         def summary_zh(self) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from consumers.szcg_export import STAGES, changes
 from domain.kernel.base import Actor, Meta
-from domain.problem import events as pe
+from domain import problem as pr
 
 pytestmark = pytest.mark.unit
 
@@ -21,6 +21,6 @@ def test_a_transferred_case_is_assigned_again_to_its_new_unit() -> None:
     stage the old unit had reached."""
     to_unit = uuid4()
     meta = Meta(actor=Actor(role="hq_office"), occurred_at=NOW, recorded_at=NOW, correlation_id=uuid4(), command_id="t")
-    event = pe.ProblemTransferred(meta=meta, problem_id=uuid4(), from_unit_id=uuid4(), to_unit_id=to_unit,
+    event = pr.ProblemTransferred(meta=meta, problem_id=uuid4(), from_unit_id=uuid4(), to_unit_id=to_unit,
                                   reason="职能调整", mode="hq_direct")
     assert changes(event) == {"state": "assigned", "stage": STAGES["assigned"], "unit_id": to_unit}
