@@ -220,7 +220,8 @@ def test_of_two_relays_only_one_publishes_and_the_standby_takes_over_when_it_die
     """Two relay processes: one holds the lock and publishes, the other waits; SIGKILL the first, the second finishes.
 
     Both must have taken their roles before the killing starts (a second process still starting on a busy machine
-    proves nothing), and the history grows after that, so the first relay is killed in the middle of it."""
+    proves nothing), and the history grows after that, on a writer thread still writing when the first relay is killed
+    (a relay woken by each commit keeps pace with a writer that has finished), so it is killed in the middle of it."""
     write_events(system, mixed_events(6_000, seed=9))
     relays = [Relays(system, kafka, prefix, tmp_path / "a.log"), Relays(system, kafka, prefix, tmp_path / "b.log")]
     try:
@@ -236,12 +237,16 @@ def test_of_two_relays_only_one_publishes_and_the_standby_takes_over_when_it_die
         assert taken is not None  # wait_until returns only a truthy value
         active, standby = taken
         first = head(system)
-        write_events(system, mixed_events(20_000, seed=10))
-        wait_until(lambda: relay_position(system) >= first + 1_000, "publication to go on", 30, interval_s=0.002)
-        relays[active].stop(pids[active])
-        before = log_events(relays[standby].log_path)
+        writer = threading.Thread(target=write_events, args=(system, mixed_events(20_000, seed=10), 100))
+        writer.start()
+        try:
+            wait_until(lambda: relay_position(system) >= first + 1_000, "publication to go on", 30, interval_s=0.002)
+            relays[active].stop(pids[active])
+            killed_at, before = relay_position(system), log_events(relays[standby].log_path)
+        finally:
+            writer.join(120)
         assert "relay_standby" in before and "relay_batch" not in before
-        assert relay_position(system) < head(system), "the first relay finished before it was killed"
+        assert killed_at < head(system), "the first relay finished before it was killed"
         wait_until(lambda: relay_position(system) >= head(system), "the standby to finish", 30)
         relays[standby].stop(pids[standby], signal.SIGTERM)
     finally:
