@@ -30,6 +30,7 @@ from uuid import UUID
 
 import psycopg
 import structlog
+from psycopg import sql
 from eventsourcing.persistence import Notification
 from psycopg.rows import dict_row
 
@@ -443,6 +444,7 @@ class Projector:
             locked = {row["name"]: int(row["position"]) for row in curs.execute(
                 "SELECT name, position FROM dudao_projection_positions WHERE name = ANY(%s) ORDER BY name FOR UPDATE",
                 ([p.name for p in together],)).fetchall()}
+            moved: list[tuple[Projection, int]] = []
             for p, topics_of_p in list(zip(together, wanted, strict=True)):
                 at = locked.get(p.name)
                 assert at is not None, f"projection {p.name} has no position row (create_tables first)"
@@ -464,8 +466,25 @@ class Projector:
                         raise
                     together.remove(p)
                     continue
-                self._advance(curs, p, at, stop, AUTOMATIC)
+                moved.append((p, at))
+            self._advance_together(curs, moved, stop)
         return stop
+
+    def _advance_together(self, curs: psycopg.Cursor[Any], moved: list[tuple[Projection, int]], stop: int) -> None:
+        """`_advance` of every projection of a shared batch (each from its own position) to `stop`, in two statements
+        when none of them has an open dead letter: a statement each cost 22 round trips a pass."""
+        if not moved:
+            return
+        names = [p.name for p, _ in moved]
+        curs.execute("UPDATE dudao_projection_positions SET position = %s, updated_at = clock_timestamp()"
+                     " WHERE name = ANY(%s)", (stop, names))
+        rows = curs.execute(sql.SQL("SELECT DISTINCT reader FROM {} WHERE state = 'open' AND reader_kind = 'projection'"
+                                    " AND reader = ANY(%s) AND position <= %s").format(sql.Identifier(SCHEMA, dl.TABLE)),
+                            (names, stop)).fetchall()
+        lettered = {row["reader"] for row in rows}
+        for p, at in moved:
+            if p.name in lettered:
+                self._advance(curs, p, at, stop, AUTOMATIC)
 
     def _reset(self, projections: list[Projection]) -> None:
         """Empty the projections' tables and move them to position 0, in one transaction."""
