@@ -17,7 +17,7 @@ Sections (each in a database of its own on the one server; `--size N` events are
 - relay: events/s against a raw kafka-python producer with the relay's batch/linger/acks settings, same broker;
 - latency at 100 and 1,000 commands/s (what the machine achieved is printed): command accepted → read model updated
   (the projector's position passing the event), → Kafka consumer effect committed; projector and relay run with
-  their production poll intervals;
+  their production poll intervals in this process, the consumer in a process of its own (as production runs it);
 - task import rows/s, and `dudao verify` events/s against its raw baseline (tests.bench_audit's, called here).
 
 The figures are written to var/bench/<UTC timestamp>.json and var/bench/latest.json; when latest.json exists, the
@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import bisect
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -508,7 +509,7 @@ def percentiles(ms: list[float]) -> tuple[float, float]:
 def latency(run: Run, pg: EmbeddedPostgres, kafka: EmbeddedKafka, rates: list[int], seconds: float) -> None:
     from consumers.base import KafkaOptions
     from infra.streams.relay import Relay
-    from tests.bench_latency import EffectRecorder
+    from tests.bench_latency import EffectRecorder, run_effect_recorder
 
     url = database(pg, "latency")
     system = bootstrap(url, pool_size=CLIENTS + 2)
@@ -517,11 +518,14 @@ def latency(run: Run, pg: EmbeddedPostgres, kafka: EmbeddedKafka, rates: list[in
         for statement in POSITIONS_LOG:
             conn.execute(statement)
     relay_ = Relay(system.app, url, kafka.bootstrap, prefix="benchlat")
-    consumer = EffectRecorder(url, KafkaOptions(kafka.bootstrap, session_timeout_ms=6000, poll_timeout_ms=50),
-                              "bench-latency", ["benchlat.campaign"])
-    consumer.create_tables()
+    EffectRecorder(url, KafkaOptions(kafka.bootstrap), "bench-latency", ["benchlat.campaign"]).create_tables()
+    # The consumer runs in a process of its own, as production runs consumers: in this process it would share the
+    # GIL with the 8 threads issuing commands (at ~700 commands/s it then took ~1 s a poll of 500 records and the
+    # effects lagged seconds behind a relay that kept up; in its own process it keeps up at ~990/s).
+    consumer = multiprocessing.get_context("spawn").Process(
+        target=run_effect_recorder, args=(url, kafka.bootstrap, "bench-latency", ["benchlat.campaign"]), daemon=True)
+    consumer.start()
     threads = [threading.Thread(target=relay_.run_forever, daemon=True),
-               threading.Thread(target=consumer.run, daemon=True),
                threading.Thread(target=system.projector.run_forever, daemon=True)]
     for t in threads:
         t.start()
@@ -539,7 +543,8 @@ def latency(run: Run, pg: EmbeddedPostgres, kafka: EmbeddedKafka, rates: list[in
             measure_rate(run, system, rate, seconds, relevant, effects)
     finally:
         relay_.stop()
-        consumer.stop()
+        consumer.terminate()
+        consumer.join(10)
         system.projector.stop()
         for t in threads:
             t.join(10)

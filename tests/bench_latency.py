@@ -45,6 +45,14 @@ class EffectRecorder(TrackedConsumer):
         curs.execute("INSERT INTO bench_effects (event_id) VALUES (%s)", (delivery.event_id,))
 
 
+def run_effect_recorder(database_url: str, bootstrap_servers: str, group: str, topics: list[str]) -> None:
+    """An EffectRecorder consuming until its process is terminated: a consumer in a process of its own, as
+    production runs consumers, so it does not share the GIL with the threads issuing commands."""
+    consumer = EffectRecorder(database_url, KafkaOptions(bootstrap_servers, session_timeout_ms=6000, poll_timeout_ms=50),
+                              group, topics)
+    consumer.run()
+
+
 def issue(system: Any, accepted: dict[str, datetime]) -> None:
     interval = 1.0 / RATE
     started = time.perf_counter()

@@ -76,6 +76,7 @@ POSITION_DDL = (
 PAGE_LIMIT = 1000  # notifications read per batch at most: memory stays bounded
 RECORD_BATCH_BYTES = 1 << 20  # producer batch_size; also Kafka's default max message (batch) size
 BATCH_BYTES = 900_000  # a relay batch stays below one record batch, whatever the partitioning
+LINGER_S = 0.01  # after a batch that emptied the log, wait this long so the next commits go in one batch
 LINGER_MS = 60_000  # only flush() sends: a relay batch never leaves half-appended
 BACKOFF_START_S = 0.5
 BACKOFF_CAP_S = 5.0
@@ -108,7 +109,9 @@ class Session:
 
 class ReadAhead:
     """The next relay batch, read from the log and made into records on a helper thread while the current batch is
-    sent and awaited (the wait for the broker's acknowledgement releases the GIL). Reading has no effect, so reading
+    sent and awaited (the wait for the broker's acknowledgement releases the GIL), when that batch was full (a batch
+    that emptied the log is followed by a short linger instead, so commits arriving meanwhile go out together
+    rather than one tiny batch, flush and checkpoint each). Reading has no effect, so reading
     early changes nothing in the argument above: a batch is still *sent* only after the previous one succeeded."""
 
     def __init__(self, read: Callable[[int], list[KafkaRecord]]) -> None:
@@ -145,12 +148,13 @@ class Relay:
     def __init__(self, app: Dudao, database_url: str, bootstrap: str, prefix: str = DEFAULT_PREFIX,
                  partitions: int = 3, batch_size: int = 500, *, name: str = "kafka",
                  source: str = DEFAULT_SOURCE, max_batch_bytes: int = BATCH_BYTES, poll_seconds: float = 0.2,
-                 standby_seconds: float = 1.0, timeout_s: float = 10.0) -> None:
+                 standby_seconds: float = 1.0, timeout_s: float = 10.0, linger_s: float = LINGER_S) -> None:
         self.app, self.database_url, self.bootstrap, self.prefix = app, database_url, bootstrap, prefix
         self.partitions, self.name, self.source = partitions, name, source
         self.batch_size = max(1, min(batch_size, PAGE_LIMIT))
         self.max_batch_bytes = min(max_batch_bytes, BATCH_BYTES)
         self.poll_seconds, self.standby_seconds, self.timeout_s = poll_seconds, standby_seconds, timeout_s
+        self.linger_s = linger_s
         self.lock_key = lock_key(name)
         self.log = log.bind(relay=name)
         self.outage = Outage(self.log, backoff=Backoff(BACKOFF_START_S, BACKOFF_CAP_S))
@@ -248,6 +252,8 @@ class Relay:
                         self.outage.recovered()  # back once the log could be read (the store's pool may lag the lock)
                         if not published:
                             wakeup.wait(self.poll_seconds)  # an append's commit ends the wait (infra/store/wakeup.py)
+                        elif published < self.batch_size:
+                            self._stop.wait(self.linger_s)  # let the next commits gather into one batch
                 except (KafkaError, OSError, PublishFailed) as exc:
                     delay = backoff.next()
                     self.log.warning("relay_broker_error", error=f"{type(exc).__name__}: {exc}", retry_in_s=delay)
@@ -277,7 +283,8 @@ class Relay:
         records = self.ahead.take(position)
         if not records:
             return 0
-        self.ahead.start(records[-1].notification_id)
+        if self._full(records):  # more is likely waiting: read it while this batch is sent
+            self.ahead.start(records[-1].notification_id)
         futures, skipped = [], 0
         for r in records:
             partition = session.partition(r)
@@ -295,6 +302,10 @@ class Relay:
         self.log.info("relay_batch", count=len(futures), skipped=skipped, first=records[0].notification_id,
                       last=last, duration_ms=round((time.perf_counter() - started) * 1000, 1))
         return len(records)
+
+    def _full(self, records: list[KafkaRecord]) -> bool:
+        """Whether a batch was cut by the batch's limits rather than by the end of the log."""
+        return len(records) >= self.batch_size or sum(r.size for r in records) * 2 >= self.max_batch_bytes
 
     def _read(self, after: int) -> list[KafkaRecord]:
         """The records of the next relay batch after notification `after` (empty when the log ends there)."""
