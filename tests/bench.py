@@ -741,7 +741,7 @@ def main(argv: list[str] | None = None) -> int:
         import importlib
 
         for module in ("tests.bench_visit", "tests.bench_escalator", "tests.bench_metrics", "tests.bench_liaison",
-                       "tests.bench_dashboard", "tests.bench_scale"):
+                       "tests.bench_dashboard", "tests.bench_scale", "tests.bench_workers"):
             print(f"--- {module}", flush=True)
             importlib.import_module(module).main()
     return 1 if run.errors else 0
