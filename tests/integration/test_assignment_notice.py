@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
 
@@ -11,17 +10,10 @@ import pytest
 from domain import problem as pr
 from domain.problem.assignment_notice import assignment_notice_id
 from domain.escalation.notice import NoticeAcknowledged, NoticeIssued
-from infra.bootstrap import System, bootstrap
-from tests.support.problem_world import World, build_world, photo
+from infra.bootstrap import System
+from tests.support.problem_world import World, photo
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def world(database_url: str, clock: Any) -> Iterator[World]:
-    system = bootstrap(database_url, clock=clock)
-    yield build_world(system)
-    system.close()
 
 
 def notice_events(system: System, notice_id: Any) -> list[Any]:

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from uuid import UUID
 
 import psycopg
 import pytest
@@ -19,14 +18,13 @@ from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from domain import problem as pr
-from infra.bootstrap import bootstrap
 from infra.cli.main import app
 from infra.http.app import create_app
 from infra.streams.status import status
 from infra.store.projector import Projector
 from projections import dead_letters as dl
 from tests.support.poison import store_transfer_request_with_nul
-from tests.support.problem_world import World, build_world, photo
+from tests.support.problem_world import World, report_at
 
 pytestmark = pytest.mark.integration
 
@@ -34,26 +32,12 @@ DEADLINE_S = 30.0
 POISONED = {"ledger", "work_items", "trail", "metrics"}  # the read models that store a transfer request's reason (the trail and the metrics keep it too)
 
 
-@pytest.fixture
-def world(database_url: str, clock: Any) -> Iterator[World]:
-    system = bootstrap(database_url, clock=clock)
-    yield build_world(system)
-    system.close()
-
-
-def report(w: World, place: str) -> UUID:
-    pid = w["problem_" + place]
-    w.send("supervisor", pr.ReportProblem, problem_id=pid, campaign_id=w.campaign_id, category="sanitation",
-           place_id=w[place], description="绿化带内垃圾", evidence=(photo(place),), source="assessment")
-    return pid
-
-
 def poisoned_world(w: World) -> tuple[int, int]:
     """A problem handed to 城管局, then its NUL transfer request, then a later good report; (poison, head)."""
-    pid = report(w, "s1")
+    pid = report_at(w, "s1")
     w.send("hq", pr.AssignProblem, problem_id=pid)
     poison = store_transfer_request_with_nul(w.system.app, pid, w["unit_a"])
-    report(w, "s3")
+    report_at(w, "s3")
     return poison, w.log_head()
 
 
@@ -146,7 +130,7 @@ def test_retrying_after_the_cause_is_fixed_applies_the_event_and_moves_on(world:
     projector = world.system.projector
     with psycopg.connect(world.system.database_url, autocommit=True) as conn:
         conn.execute("ALTER TABLE ledger_timeline ALTER COLUMN summary_zh TYPE varchar(4)")
-    report(world, "s1")
+    report_at(world, "s1")
     projector.catch_up()
     ledger = next(p for p in projector.projections if p.name == "ledger")
     [letter] = letters(world, reader="ledger", state="open")
@@ -177,7 +161,7 @@ def test_an_operator_cannot_act_on_a_dead_letter_the_projection_is_not_waiting_a
 def test_a_database_hiccup_is_retried_and_never_becomes_a_dead_letter(world: World) -> None:
     """A connection killed in the middle of a batch (an operational error) leaves no dead letter: the batch is
     retried and the projection reaches the head."""
-    report(world, "s1")
+    report_at(world, "s1")
     projector = world.system.projector
     ledger = next(p for p in projector.projections if p.name == "ledger")
     original = ledger.handlers[pr.ProblemReported]

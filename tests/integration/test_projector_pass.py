@@ -4,37 +4,19 @@ Why: one read and one transaction per projection a pass was the read models' lat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-from uuid import UUID
 
 import psycopg
 import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from domain import problem as pr
-from infra.bootstrap import bootstrap
 from infra.store.projector import Projector
 from projections import dead_letters as dl
 from projections.base import Projection
-from tests.support.problem_world import World, build_world, photo
+from tests.support.problem_world import World, report_at
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def world(database_url: str, clock: Any) -> Iterator[World]:
-    system = bootstrap(database_url, clock=clock)
-    yield build_world(system)
-    system.close()
-
-
-def report(w: World, place: str) -> UUID:
-    pid = w["problem_" + place]
-    w.send("supervisor", pr.ReportProblem, problem_id=pid, campaign_id=w.campaign_id, category="sanitation",
-           place_id=w[place], description="绿化带内垃圾", evidence=(photo(place),), source="assessment")
-    return pid
 
 
 def named(projector: Projector, name: str) -> Projection:
@@ -59,11 +41,11 @@ def test_projections_at_different_positions_each_apply_the_events_after_their_ow
     those a rebuild from zero leaves (no event applied twice or missed)."""
     projector = world.system.projector
     projector.catch_up()
-    report(world, "s1")
+    report_at(world, "s1")
     ledger, work_items = named(projector, "ledger"), named(projector, "work_items")
     while projector.run_once(ledger):
         pass
-    report(world, "s3")
+    report_at(world, "s3")
     head = world.log_head()
     assert projector.position(ledger) < head and projector.position(work_items) < projector.position(ledger)
     while projector.run_pass():
@@ -78,7 +60,7 @@ def test_projections_at_different_positions_each_apply_the_events_after_their_ow
 def test_a_pass_with_nothing_new_writes_no_position(world: World) -> None:
     """Once every projection is at the head, a pass moves nothing and leaves every position row as it was."""
     projector = world.system.projector
-    report(world, "s1")
+    report_at(world, "s1")
     projector.catch_up()
     before = stamps(world)
     assert projector.run_pass() == 0
@@ -91,7 +73,7 @@ def test_a_projector_started_after_the_fix_closes_the_dead_letter_its_shared_pas
     projector = world.system.projector
     with psycopg.connect(world.system.database_url, autocommit=True) as conn:
         conn.execute("ALTER TABLE ledger_timeline ALTER COLUMN summary_zh TYPE varchar(4)")
-    report(world, "s1")
+    report_at(world, "s1")
     projector.catch_up()
     with psycopg.connect(world.system.database_url, row_factory=dict_row) as conn:
         [letter] = dl.listing(conn, reader="ledger", state="open")

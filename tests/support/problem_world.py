@@ -103,3 +103,13 @@ def build_world(system: System, deadline_days: int = 3) -> World:
            limits=(DeadlineLimit(severity=Severity.SERIOUS, limit=TimeLimit(amount=1)),))
     w.catch_up()
     return w
+
+
+def report_at(w: World, place: str) -> UUID:
+    """The supervisor reports a litter problem (绿化带内垃圾) at the world's `place`, with a photo; returns its id."""
+    from domain import problem as pr
+
+    pid = w["problem_" + place]
+    w.send("supervisor", pr.ReportProblem, problem_id=pid, campaign_id=w.campaign_id, category="sanitation",
+           place_id=w[place], description="绿化带内垃圾", evidence=(photo(place),), source="assessment")
+    return pid
