@@ -153,14 +153,27 @@ def free_port() -> int:
 
 
 @contextmanager
+def process(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A process logging to `log`, terminated (killed after 15 s) when the block ends."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=out, stderr=out, cwd=ROOT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
 def server(argv: list[str], env: dict[str, str], log: Path) -> Iterator[str]:
     """A uvicorn process on a free port; yields its base URL once it answers."""
     port = free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen([*argv, "--port", str(port)], env={**os.environ, **env}, stdout=out, stderr=out,
-                                cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
-    try:
+    with process([*argv, "--port", str(port)], env, log) as proc:
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -171,13 +184,6 @@ def server(argv: list[str], env: dict[str, str], log: Path) -> Iterator[str]:
                     raise RuntimeError(f"{argv[0]} did not start: {log.read_text()[-2000:]}") from None
                 time.sleep(0.1)
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # ---------------------------------------------------------------------------------------------- writes over HTTP

@@ -44,7 +44,7 @@ import structlog
 
 from infra.bootstrap import bootstrap
 from infra.runtime.embedded import EmbeddedKafka, EmbeddedPostgres, start_kafka, start_postgres
-from tests.bench import ROOT, Figure, Run, database, http_rate, load, place_body, server, setup, table
+from tests.bench import ROOT, Figure, Run, database, http_rate, load, place_body, process, server, setup, table
 
 CHUNK = 20_000  # events in the template chunk (and in each copy of it)
 SAMPLE_S = 0.05
@@ -111,21 +111,6 @@ def sampling(pid: int, progress: Callable[[], float]) -> Iterator[Sampled]:
     finally:
         stop.set()
         thread.join()
-
-
-@contextmanager
-def process(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=out, stderr=out, cwd=ROOT)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def rate_until(position: Callable[[], int], target: int, proc: subprocess.Popen[bytes], log: Path, what: str,
