@@ -3,9 +3,9 @@
 `dudao serve --workers 1` and `--workers 2` run alternately (twice each) on one embedded PostgreSQL; 8 clients send
 1,500 `register_place` commands to each; meanwhile `pg_stat_activity` is sampled every 10 ms and the wait events
 of the database's active backends are counted, and the bench client's own CPU is read. Printed per run: the rate,
-the client's CPU, and the most frequent waits. With 2 workers `Lock:relation` (the events table's lock, taken by
-every append) appears and WAL syncs per command rise: each process group-commits only its own commands, and the
-lock makes the two processes' groups commit one after the other (docs/performance.md). Nothing is asserted.
+the client's CPU, and the most frequent waits. What it showed here (docs/performance.md): two workers slower than
+one in every run, the client not the cause, and `Lock:relation` waits (the events table's lock, taken by every
+append) only with two; why two are slower is not established. Nothing is asserted.
 """
 
 from __future__ import annotations
