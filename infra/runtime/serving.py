@@ -34,7 +34,10 @@ STOP_WAIT_S = 30.0  # a worker still answering after this long is killed
 def reuse_port_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on (host, port) that other processes may bind too (SO_REUSEPORT: the kernel balances)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not left 0: asyncio sets TCP_NODELAY on an accepted connection only when its socket's proto
+    # says TCP, and without it every response written in two sends waited for the client's delayed ACK (~40 ms).
+    # Measured: one worker behind this socket 146 commands/s, 64 % of the machine idle; uvicorn's own socket 336/s.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
