@@ -1,11 +1,12 @@
-"""`python -m tests.bench_workers`: why 2 API workers do fewer commands/s than 1 here (issue 14's ≥ 1.6× target).
+"""`python -m tests.bench_workers`: how 2 API workers compare with 1 here (issue 14's ≥ 1.6× target), and what bounds it.
 
-`dudao serve --workers 1` and `--workers 2` run alternately (twice each) on one embedded PostgreSQL; 8 clients send
-1,500 `register_place` commands to each; meanwhile `pg_stat_activity` is sampled every 10 ms and the wait events
-of the database's active backends are counted, and the bench client's own CPU is read. Printed per run: the rate,
-the client's CPU, and the most frequent waits. What it showed here (docs/performance.md): two workers slower than
-one in every run, the client not the cause, and `Lock:relation` waits (the events table's lock, taken by every
-append) only with two; why two are slower is not established. Nothing is asserted.
+`dudao serve --workers 1` and `--workers 2` run alternately (three times each) on one embedded PostgreSQL; 8 clients
+send 1,500 `register_place` commands to each; meanwhile `pg_stat_activity` is sampled every 10 ms and the wait events
+of the database's active backends are counted. Printed per run: the rate, the share of the machine left idle, the CPU
+milliseconds a command cost the API server (all its processes), PostgreSQL (all its processes) and the bench client,
+and the most frequent waits. What it showed (docs/performance.md): with the workers' sockets fixed (TCP_NODELAY) and
+the lean client, 2 workers leave ~10 % of the 2 cores idle, so they are bounded by CPU: at most 2 × server /
+(server + PostgreSQL + client) CPU per command against one worker's 1 / server. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -38,6 +39,30 @@ def sample_waits(url: str, waits: collections.Counter[str], done: threading.Even
             time.sleep(0.01)
 
 
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    """User + system CPU seconds of the processes still alive."""
+    total = 0.0
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
+def groups() -> dict[str, list[psutil.Process]]:
+    """The processes whose CPU is counted: the API server and its workers, and PostgreSQL's."""
+    found: dict[str, list[psutil.Process]] = {"server": [], "postgres": []}
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if proc.info["name"] == "postgres":
+            found["postgres"].append(proc)
+        elif "bin/dudao serve" in cmdline:
+            found["server"] += [proc, *proc.children(recursive=True)]
+    return found
+
+
 def main() -> None:
     from infra.commands.grants import create_token, ensure_tokens_table
     from tests.support.problem_world import build_world
@@ -57,7 +82,7 @@ def main() -> None:
             system.close()
             env = {"DUDAO_DATABASE_URL": url, "DUDAO_VAR_DIR": str(tmp / "var"), "DUDAO_LOG_FORMAT": "json",
                    "DUDAO_CREATE_TABLES": "n", "DUDAO_KAFKA_BOOTSTRAP": kafka.bootstrap}
-            for n in (1, 2, 1, 2):
+            for n in (1, 2, 1, 2, 1, 2):
                 with ExitStack() as servers:
                     base = servers.enter_context(b.server([str(b.ROOT / ".venv/bin/dudao"), "serve", "--workers", str(n)],
                                                           env, tmp / f"workers{n}.log"))
@@ -66,13 +91,23 @@ def main() -> None:
                     sampler = threading.Thread(target=sample_waits, args=(url, waits, done))
                     sampler.start()
                     me = psutil.Process()
+                    counted = {**groups(), "client": [me]}
+                    before = {name: cpu_seconds(procs) for name, procs in counted.items()}
+                    busy_before = psutil.cpu_times()
                     me.cpu_percent()
                     rate = b.http_rate(base, admin, "/commands/register_place",
                                        lambda _: b.place_body(world.campaign_id), COMMANDS)
+                    busy_after = psutil.cpu_times()
+                    per_command = {name: (cpu_seconds(procs) - before[name]) / COMMANDS * 1000
+                                   for name, procs in counted.items()}
                     done.set()
                     sampler.join()
+                    idle = (busy_after.idle - busy_before.idle) / (sum(busy_after) - sum(busy_before))
                     print(f"workers={n}: {rate:,.0f} commands/s, bench client CPU {me.cpu_percent():.0f}%, "
-                          f"waits per {COMMANDS:,} commands: {waits.most_common(6)}", flush=True)
+                          f"machine idle {idle:.0%}, CPU ms per command "
+                          + ", ".join(f"{k} {v:.2f}" for k, v in per_command.items())
+                          + f" (the 2 cores' ceiling at that cost: {2000 / sum(per_command.values()):,.0f}/s)"
+                          + f"; waits per {COMMANDS:,} commands: {waits.most_common(6)}", flush=True)
         finally:
             pg.stop()
             kafka.stop()
