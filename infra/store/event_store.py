@@ -39,6 +39,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 import psycopg
+import psycopg_pool
 from eventsourcing.persistence import (
     DataError, IntegrityError, InterfaceError, InternalError, Mapper, Notification, OperationalError, PersistenceError,
     StoredEvent, Transcoder,
@@ -410,21 +411,36 @@ class DudaoRecorder(PostgresApplicationRecorder):
                 self.datastore.pool.drain()
         raise AssertionError("unreachable")
 
+    def read_on_live_connection(self, read: Callable[[], T]) -> T:
+        """`read()` (one of the library's reads, which take their own pooled connection); once more, after the
+        pool's idle connections are replaced, if the connection it took had been ended (the server restarted while
+        it sat in the pool). After an outage every pooled connection is such a one, and without this the first read
+        on each failed: the relay logged a second outage a second after the first had ended. Reads only, as
+        `on_live_connection` does for writes; a timeout, a pool wait given up or any other error is raised as is."""
+        try:
+            return read()
+        except (InterfaceError, OperationalError) as exc:
+            if not connection_ended(exc):
+                raise
+            self.datastore.pool.drain()
+            return read()
+
     def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
         """The library's read without its ten retries: during an outage the caller hears of it after one pool wait."""
-        return _without_retry(PostgresAggregateRecorder.select_events)(self, originator_id, **kwargs)
+        return self.read_on_live_connection(
+            lambda: _without_retry(PostgresAggregateRecorder.select_events)(self, originator_id, **kwargs))
 
     def select_notifications(self, start: int | None, limit: int, stop: int | None = None, topics: Sequence[str] = (),
                              *, inclusive_of_start: bool = True) -> Sequence[Notification]:
         """The library's read without its ten retries (up to ten pool waits, ~30 s): the projector, the relay and the
         audit meet an outage at once and ride it out with their own backoff, logging it; with the retries a short
         outage in the middle of a projector's pass went by unseen, the pass hanging through it."""
-        return _without_retry(PostgresApplicationRecorder.select_notifications)(
-            self, start, limit, stop, topics, inclusive_of_start=inclusive_of_start)
+        return self.read_on_live_connection(lambda: _without_retry(PostgresApplicationRecorder.select_notifications)(
+            self, start, limit, stop, topics, inclusive_of_start=inclusive_of_start))
 
     def max_notification_id(self) -> int | None:
         """The library's query without its ten retries (the API reads it for health and freshness)."""
-        return _without_retry(PostgresApplicationRecorder.max_notification_id)(self)
+        return self.read_on_live_connection(lambda: _without_retry(PostgresApplicationRecorder.max_notification_id)(self))
 
     def latest_versions(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, int]:
         """The current version of each given aggregate that has events (one query, whatever the number)."""
@@ -432,14 +448,33 @@ class DudaoRecorder(PostgresApplicationRecorder):
         if not ids:
             return {}
         table = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(SQL("SELECT originator_id, max(originator_version) AS version FROM {} "
-                             "WHERE originator_id = ANY(%s) GROUP BY originator_id").format(table), (ids,))
-            return {row["originator_id"]: row["version"] for row in curs.fetchall()}
+
+        def read(conn: Connection[DictRow]) -> dict[UUID, int]:
+            with conn.cursor() as curs:
+                curs.execute(SQL("SELECT originator_id, max(originator_version) AS version FROM {} "
+                                 "WHERE originator_id = ANY(%s) GROUP BY originator_id").format(table), (ids,))
+                return {row["originator_id"]: row["version"] for row in curs.fetchall()}
+
+        return self.on_live_connection(read)
 
     def get_receipt(self, command_id: str) -> Receipt | None:
         receipt, _ = self.load(command_id, ())
         return receipt
+
+
+def connection_ended(exc: BaseException) -> bool:
+    """The error says the connection itself is gone (closed, dropped, or ended by the server: admin or crash
+    shutdown, SQLSTATE class 08 or 57P0x), not that the statement failed on a live one (a timeout, a lock not
+    available, a conflict) nor that no connection could be had (the pool's wait given up)."""
+    cause = exc.__cause__ if isinstance(exc, PersistenceError) and exc.__cause__ is not None else exc
+    if isinstance(cause, psycopg_pool.PoolTimeout | psycopg_pool.PoolClosed):
+        return False
+    if isinstance(cause, psycopg.InterfaceError):
+        return True
+    if not isinstance(cause, psycopg.OperationalError):
+        return False
+    state = cause.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
 
 def _without_retry(method: Any) -> Any:

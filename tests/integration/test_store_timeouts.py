@@ -148,3 +148,27 @@ def test_a_write_during_an_outage_fails_within_seconds_and_writes_resume_after_i
         assert len(result.events) == 1
     finally:
         system.close()
+
+
+def test_reads_after_the_server_ended_every_pooled_connection_go_through_on_fresh_ones(system: System) -> None:
+    """After an outage the pool still holds connections the old server ended; the first read on each must not fail
+    (the relay logged a second outage a second after the first one ended, on such a connection). A read is retried
+    once on a fresh connection when its connection turns out ended; writes already were."""
+    campaign = start_campaign(system)
+    recorder = system.app.store
+    pool = recorder.datastore.pool  # psycopg_pool's ConnectionPool
+    held = [pool.getconn() for _ in range(pool.max_size)]  # every connection the pool may hold, open and returned
+    for conn in held:
+        conn.execute("SELECT 1")
+        pool.putconn(conn)
+    with psycopg.connect(system.database_url, autocommit=True) as admin:
+        ended = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                              "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
+    assert ended is not None and ended[0] >= pool.max_size
+    time.sleep(0.2)  # the server has closed them; the pool does not know
+    assert [n.originator_id for n in recorder.select_notifications(1, 10)] == [campaign.campaign_id]
+    assert recorder.max_notification_id() == 1
+    assert len(recorder.select_events(campaign.campaign_id)) == 1
+    assert recorder.latest_versions([campaign.campaign_id]) == {campaign.campaign_id: 1}
+    system.service.handle(rename(campaign), HQ)
+    assert recorder.max_notification_id() == 2
