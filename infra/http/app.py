@@ -39,6 +39,7 @@ from infra.http.ui import PREFIX as DASHBOARD_PREFIX, mount_dashboard
 from domain.problem.events import MAX_EVIDENCE_BYTES
 from infra.bootstrap import System, load_handlers
 from infra.settings import Settings
+from infra.store.event_store import DEFAULT_TIMEOUTS
 from infra.store.uploads import EvidenceStore, ensure_evidence_table
 
 log = structlog.get_logger("dudao.http")
@@ -47,8 +48,8 @@ MAX_BODY_BYTES = 1024 * 1024
 CORRELATION_HEADER = "x-correlation-id"
 READ_POOL_WAIT_S = 3.0  # a read waits this long for a pooled connection before its 503
 # Give up a failed reconnection this soon, so after an outage the pool connects again on demand
-# instead of waiting out a backoff that doubled all through the outage.
-READ_POOL_RECONNECT_S = 10.0
+# instead of waiting out a backoff that doubled all through the outage (the store's pool has the same bound).
+READ_POOL_RECONNECT_S = float(DEFAULT_TIMEOUTS.reconnect_s)
 READ_POOL_CHECK_IDLE_S = 1.0  # a read connection last taken longer ago than this is pinged before use
 # Paths that answer without the database (or report on it themselves): the gate lets them through.
 UNGATED_PATHS = frozenset({"/health", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})

@@ -495,6 +495,10 @@ class StoreTimeouts:
         transaction sits idle this long, which releases its locks.
     connect_s: libpq's connect_timeout for opening a connection (libpq reads 1 as 2).
     pool_wait_s: the longest wait for a connection from the pool (psycopg_pool.PoolTimeout after it).
+    reconnect_s: how long the pool keeps retrying a lost connection before giving it up; the next request for a
+        connection then starts afresh. The pool's pause between retries doubles each time (1, 2, 4, 8 ... s) and by
+        default it retries for five minutes, so after an outage it could sit out a pause as long as half the outage
+        before connecting again; with this bound, reads and writes resume within seconds of the database's return.
     """
 
     lock_s: int = 5
@@ -502,6 +506,7 @@ class StoreTimeouts:
     idle_in_transaction_s: int = 10
     connect_s: int = 3
     pool_wait_s: int = 3
+    reconnect_s: int = 10
 
 
 DEFAULT_TIMEOUTS = StoreTimeouts()
@@ -512,16 +517,20 @@ class DudaoFactory(PostgresFactory):
 
     The library sets idle_in_transaction_session_timeout on each new connection and lock_timeout only
     around its own table lock; it has no statement timeout and no libpq connect timeout. Both go
-    into the pool's connection parameters here, before the pool opens (the recorder opens it).
+    into the pool's connection parameters here, before the pool opens (the recorder opens it), and the
+    pool's reconnection retries are bounded (`StoreTimeouts.reconnect_s`).
     """
 
     POSTGRES_STATEMENT_TIMEOUT = "POSTGRES_STATEMENT_TIMEOUT"
     POSTGRES_LIBPQ_CONNECT_TIMEOUT = "POSTGRES_LIBPQ_CONNECT_TIMEOUT"
+    POSTGRES_RECONNECT_TIMEOUT = "POSTGRES_RECONNECT_TIMEOUT"
 
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
         statement_s = int(self.env.get(self.POSTGRES_STATEMENT_TIMEOUT) or 0)
         connect_s = int(self.env.get(self.POSTGRES_LIBPQ_CONNECT_TIMEOUT) or 0)
+        if reconnect_s := int(self.env.get(self.POSTGRES_RECONNECT_TIMEOUT) or 0):
+            self.datastore.pool.reconnect_timeout = reconnect_s  # read by each retry the pool starts (StoreTimeouts)
         kwargs = self.datastore.pool.kwargs
         assert isinstance(kwargs, dict)
         kwargs["options"] = f"-c lock_timeout={self.datastore.lock_timeout}s -c statement_timeout={statement_s}s"
@@ -584,6 +593,7 @@ def postgres_env(database_url: str, *, create_table: bool = True, pool_size: int
         "POSTGRES_CONNECT_TIMEOUT": str(timeouts.pool_wait_s),
         DudaoFactory.POSTGRES_LIBPQ_CONNECT_TIMEOUT: str(timeouts.connect_s),
         DudaoFactory.POSTGRES_STATEMENT_TIMEOUT: str(timeouts.statement_s),
+        DudaoFactory.POSTGRES_RECONNECT_TIMEOUT: str(timeouts.reconnect_s),
         "CREATE_TABLE": "y" if create_table else "n",
     }
 

@@ -263,8 +263,11 @@ def test_every_process_rides_out_a_postgres_outage_and_writes_fail_fast_with_503
     head = d.query(f"SELECT coalesce(max(notification_id), 0) FROM {d.events_table}")[0][0]
     wait_for(lambda: all(p >= head for (p,) in d.query("SELECT position FROM dudao_projection_positions")), 60,
              "every projection to reach the log head")
+    projected_in = time.monotonic() - up_at
     wait_for(lambda: d.query("SELECT position FROM dudao_relay_position")[0][0] >= head, 60,
              "the relay to publish up to the log head")
+    print(f"[outage {outage_s:>3} s] projections at the log head {projected_in:.1f} s after PostgreSQL was back, the "
+          f"relay {time.monotonic() - up_at:.1f} s (both counting the writes made meanwhile)")
     expected = {f"{o}:{v}": n for o, v, n in d.query(
         f"SELECT originator_id::text, originator_version, notification_id FROM {d.events_table}")}
     assert_exactly_once(read_topics(d.kafka.bootstrap, d.prefix), expected)

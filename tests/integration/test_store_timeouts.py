@@ -8,8 +8,10 @@ outage, fails within seconds with the persistence error the HTTP layer answers w
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from datetime import date
 from typing import TypeVar
 from uuid import uuid4
@@ -172,3 +174,35 @@ def test_reads_after_the_server_ended_every_pooled_connection_go_through_on_fres
     assert recorder.latest_versions([campaign.campaign_id]) == {campaign.campaign_id: 1}
     system.service.handle(rename(campaign), HQ)
     assert recorder.max_notification_id() == 2
+
+
+def test_reads_resume_within_seconds_of_the_database_returning_after_a_long_outage(proxy: PgProxy, clock) -> None:
+    """The pool retries a lost connection with a pause that doubles (1, 2, 4, 8, 16 s ...), and by default keeps a
+    retry going for five minutes: the relay and the projector, which read through it, sat out up to one whole pause
+    after PostgreSQL was back (the 120-s outage test timed out waiting for the projector). A retry now gives up after
+    `reconnect_s`, and the next read asks for a connection afresh."""
+    timeouts = StoreTimeouts(lock_s=3, statement_s=4, idle_in_transaction_s=1, connect_s=2, pool_wait_s=1, reconnect_s=2)
+    system = bootstrap(proxy.url, clock=clock, pool_size=2, timeouts=timeouts)
+    stop = threading.Event()
+
+    def keep_reading() -> None:  # as the projector does during an outage: try, fail, back off a little, try again
+        while not stop.is_set():
+            with suppress(OperationalError, InterfaceError):
+                system.app.recorder.max_notification_id()
+            stop.wait(0.5)
+
+    try:
+        start_campaign(system)
+        reader = threading.Thread(target=keep_reading, daemon=True)
+        proxy.cut("refuse")
+        reader.start()
+        time.sleep(16)  # long enough for the pool's pause to have grown to 16 s: the next retry would be ~15 s away
+        proxy.restore()
+        back = time.monotonic()
+        eventually(lambda: system.app.recorder.max_notification_id(), 30)
+        took = time.monotonic() - back
+        print(f"a read went through {took:.1f} s after the database was back")  # 13 s before the bound
+        assert took < 3 * timeouts.reconnect_s + timeouts.pool_wait_s
+    finally:
+        stop.set()
+        system.close()
