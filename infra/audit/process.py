@@ -4,13 +4,16 @@ Each round: chain every stored event (batches, exactly once: `infra.audit.chain`
 moved and `digest_seconds` passed since the last digest, sign one and keep it in the digest table;
 then send every digest not yet on the broker to `<prefix>.digests` and mark it sent. Kafka being
 away only delays the sending (the table is the outbox); PostgreSQL being away is ridden out with
-the shared back-off, logged once each way, as the relay and escalator do.
+the shared back-off, logged once each way, as the relay and escalator do. Caught up, it waits for the
+store's commit notification on `channel` (`infra.store.wakeup`), or `poll` seconds at most: the next
+round both chains what was stored and signs a digest that fell due meanwhile.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime
 
 import psycopg
@@ -21,6 +24,7 @@ from psycopg.sql import Composed
 
 from infra.audit import chain, digests
 from infra.outage import DATABASE_UNAVAILABLE, Outage
+from infra.store.wakeup import Wakeup
 
 log = structlog.get_logger("dudao.chain")
 
@@ -28,12 +32,12 @@ log = structlog.get_logger("dudao.chain")
 class ChainProcess:
     def __init__(self, database_url: str, events: Composed, key: digests.SigningKey, clock: Callable[[], datetime], *,
                  bootstrap: str | None = None, topic: str = "dudao.digests", digest_seconds: float = 60.0,
-                 batch_size: int = 5000, poll: float = 0.5) -> None:
+                 batch_size: int = 5000, poll: float = 5.0, channel: str | None = None) -> None:
         self.database_url = database_url
         self.chainer = chain.Chainer(database_url, events, batch_size)
         self.key, self.clock = key, clock
         self.bootstrap, self.topic = bootstrap, topic
-        self.digest_seconds, self.poll = digest_seconds, poll
+        self.digest_seconds, self.poll, self.channel = digest_seconds, poll, channel
         self.outage = Outage(log)
         self._stop = threading.Event()
         self._ready = False
@@ -87,15 +91,20 @@ class ChainProcess:
         return len(pending)
 
     def run_forever(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.round()
-            except DATABASE_UNAVAILABLE as exc:
-                self._stop.wait(self.outage.failed(exc))
-                continue
-            self.outage.recovered()
-            if not busy:
-                self._stop.wait(self.poll)
+        """Rounds until `stop()`; between rounds when caught up, a wait that a commit ends (with a `channel`)."""
+        with Wakeup(self.database_url, self.channel, self._stop) if self.channel else nullcontext() as wakeup:
+            while not self._stop.is_set():
+                try:
+                    busy = self.round()
+                except DATABASE_UNAVAILABLE as exc:
+                    self._stop.wait(self.outage.failed(exc))
+                    continue
+                self.outage.recovered()
+                if not busy:
+                    if wakeup is None:
+                        self._stop.wait(self.poll)
+                    else:
+                        wakeup.wait(self.poll)
 
     def stop(self) -> None:
         self._stop.set()

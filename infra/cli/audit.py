@@ -72,13 +72,14 @@ def print_json(data: Any) -> None:
 
 
 def chain_command(once: bool = typer.Option(False, "--once", help="Chain what is stored, sign a digest, send it, exit."),
-                  poll: float = typer.Option(0.5, "--poll", min=0.05, help="Seconds between rounds when caught up.")) -> None:
+                  poll: float = typer.Option(5.0, "--poll", min=0.05, help="Seconds between rounds when caught up, at "
+                                                                            "most: a commit starts the next round at once.")) -> None:
     """Run the chain process: hash every stored event onto the chain, sign and publish digests (哈希链)."""
     settings = load_settings(configure_logs=True)
     system = bootstrap_from_settings(settings)
     process = ChainProcess(system.database_url, events_table(system.app), signing_key(settings), system.clock,
                            bootstrap=settings.kafka_bootstrap, topic=digests.topic_name(settings.topic_prefix),
-                           digest_seconds=settings.audit_digest_seconds, poll=poll)
+                           digest_seconds=settings.audit_digest_seconds, poll=poll, channel=system.app.store.channel_name)
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         process.stop()

@@ -1,7 +1,8 @@
-"""The wake-up (唤醒) the projector and the relay wait on: the store's commit notification ends the wait at once, a
-quiet store lets it time out, and a lost or unreachable database never raises out of it (the readers' own loops
-meet the outage); once the database answers again it listens again. The projector and the relay, idle with an
-hour-long poll interval, still take up a new event: only the notification can have woken them."""
+"""The wake-up (唤醒) the projector, the relay and the chain process wait on: the store's commit notification ends
+the wait at once, a quiet store lets it time out, and a lost or unreachable database never raises out of it (the
+readers' own loops meet the outage); once the database answers again it listens again. The projector, the relay
+and the chain process, idle with an hour-long poll interval, still take up a new event: only the notification can
+have woken them."""
 
 from __future__ import annotations
 
@@ -15,15 +16,20 @@ from uuid import uuid4
 import psycopg
 import pytest
 
+import infra.audit.process as chain_module
 import infra.store.projector as projector_module
 import infra.streams.relay as relay_module
 
 from domain.kernel.base import Actor
+from infra.audit import chain
+from infra.audit.history import events_table
+from infra.audit.process import ChainProcess
 from domain.structure.campaign import StartCampaign
 from infra.bootstrap import System, bootstrap
 from infra.outage import Backoff
 from infra.runtime.embedded import EmbeddedKafka
 from infra.store.wakeup import Wakeup
+from tests.integration.test_audit_chain import KEY
 from tests.integration.test_relay import make_relay, relay_position
 from tests.support.waiting import wait_until
 
@@ -154,3 +160,23 @@ def test_an_idle_relay_is_woken_by_a_commit_and_stops_promptly(system: System, k
         start_campaign(system)
         wait_until(lambda: relay_position(system) >= (system.app.recorder.max_notification_id() or 0),
                    "the relay at the new head, woken by the commit", LONG_S)
+
+
+def test_an_idle_chain_process_is_woken_by_a_commit_and_stops_promptly(system: System,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an hour-long poll interval, a chain process caught up with the log chains the next event (only the
+    notification can have woken it), and stop() ends its wait at once."""
+    monkeypatch.setattr(chain_module, "Wakeup", Watched)
+    process = ChainProcess(system.database_url, events_table(system.app), KEY, system.clock, poll=HOUR_S,
+                           channel=system.app.store.channel_name)
+    start_campaign(system)
+
+    def chained_to_head() -> bool:
+        with psycopg.connect(system.database_url) as conn:
+            return chain.head(conn).position >= (system.app.recorder.max_notification_id() or 0)
+
+    with running(process.run_forever, process.stop):
+        wait_until(lambda: Watched.waiting.is_set() and chained_to_head(), "the chain process waiting at the head",
+                   LONG_S)
+        start_campaign(system)
+        wait_until(chained_to_head, "the chain at the new head, woken by the commit", LONG_S)
