@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 
 from domain import problem as pr
 from domain.consequences.accountability import case_id_for
-from domain.consequences.bulletin import BulletinDrafted, BulletinIssued, DraftBulletin, IssueBulletin, ListedStep, RankEntry
+from domain.consequences.bulletin import BulletinDrafted, BulletinIssued
 from domain.consequences.summons import summons_id_for
 from domain.escalation.ladder import DEFAULT_LADDER, SetEscalationLadder, step_id_for
 from domain.escalation.step import EscalationStepTaken
@@ -36,7 +36,8 @@ from infra.store.event_store import StoredDomainEvent
 from projections import matrix as mx
 from tests.support.databases import Databases
 from tests.support.dossier import parse
-from tests.support.escalation_kit import at, close_problem, escalation_world, report_and_assign, run_hourly
+from tests.support.escalation_kit import (at, close_problem, escalation_world, issue_week_one_bulletin, report_and_assign,
+                                          run_hourly)
 from tests.support.problem_world import ADMIN, World
 
 pytestmark = pytest.mark.integration
@@ -75,12 +76,7 @@ def story(databases: Databases) -> Iterator[Story]:
     bulletin = uuid4()
 
     def issue_bulletin() -> None:
-        listed = ListedStep(step_id=step_id_for("problem", a, "bulletin_listing"), unit_id=w["unit_a"],
-                            unit_name="unit_a", summary_zh="人行道垃圾堆积逾期未整改")
-        w.send("hq", DraftBulletin, bulletin_id=bulletin, campaign_id=w.campaign_id, period_start=date(2022, 1, 3),
-               period_end=date(2022, 1, 9), title="第一周督办通报", body_zh="逾期问题通报如下。", listed_escalations=(listed,),
-               black_list=(RankEntry(rank=1, unit_id=w["unit_a"], name="unit_a", on_time_rate=0.0),))
-        w.send("hq", IssueBulletin, bulletin_id=bulletin)
+        issue_week_one_bulletin(w, bulletin, a)
 
     actions = {
         at("2021-12-24"): close_b_and_park_c,

@@ -5,7 +5,6 @@ pass over the log must leave the rows of rebuilding each alone, setting a poison
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 from typing import Any
 from uuid import uuid4
 
@@ -14,8 +13,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from domain import problem as pr
-from domain.consequences.bulletin import DraftBulletin, IssueBulletin, ListedStep, RankEntry
-from domain.escalation.ladder import DEFAULT_LADDER, SetEscalationLadder, step_id_for
+from domain.escalation.ladder import DEFAULT_LADDER, SetEscalationLadder
 from domain.structure.place import MovePlace, RenamePlace
 from domain.structure.responsibility import AssignResponsibility, RevokeResponsibility, new_assignment_id, responsibility_id
 from domain.structure.unit import MoveUnit, RenameUnit
@@ -26,7 +24,8 @@ from infra.store.projector import Projector
 from projections import dead_letters as dl
 from projections.base import Projection
 from tests.support.databases import Databases
-from tests.support.escalation_kit import at, close_problem, escalation_world, report_and_assign, run_hourly
+from tests.support.escalation_kit import (at, close_problem, escalation_world, issue_week_one_bulletin, report_and_assign,
+                                          run_hourly)
 from tests.support.poison import store_transfer_request_with_nul
 from tests.support.problem_world import ADMIN, World
 
@@ -60,12 +59,7 @@ def world(databases: Databases) -> Iterator[World]:
                assignment_id=new_assignment_id(scope, lead.command_id), reason="协办结束")
 
     def issue_bulletin() -> None:
-        listed = ListedStep(step_id=step_id_for("problem", a, "bulletin_listing"), unit_id=w["unit_a"],
-                            unit_name="unit_a", summary_zh="人行道垃圾堆积逾期未整改")
-        w.send("hq", DraftBulletin, bulletin_id=bulletin, campaign_id=w.campaign_id, period_start=date(2022, 1, 3),
-               period_end=date(2022, 1, 9), title="第一周督办通报", body_zh="逾期问题通报如下。", listed_escalations=(listed,),
-               black_list=(RankEntry(rank=1, unit_id=w["unit_a"], name="unit_a", on_time_rate=0.0),))
-        w.send("hq", IssueBulletin, bulletin_id=bulletin)
+        issue_week_one_bulletin(w, bulletin, a)
 
     shorter = tuple(s.model_copy(update={"offset_working_hours": {"bulletin_listing": 40}.get(s.name, s.offset_working_hours)})
                     for s in DEFAULT_LADDER.steps)

@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar, overload
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from uuid import UUID, uuid4
 
 import psycopg
 
 from domain import problem as pr
+from domain.consequences.bulletin import DraftBulletin, IssueBulletin, ListedStep, RankEntry
+from domain.escalation.ladder import step_id_for
 from domain.kernel.base import Actor, DomainEvent, Meta
 from domain.kernel.calendar import CHINA_TZ
 from domain.escalation.step import EscalationStepTaken
@@ -169,3 +171,13 @@ def ranked_world(system: System, clock: SimulatedClock) -> tuple[World, dict[str
         for pid in problems[unit][k:k + 1] if k < 4 else []:
             close_problem(w, pid, officers[unit])  # late: the deadline was 12-28 10:00
     return w, problems
+
+
+def issue_week_one_bulletin(w: World, bulletin_id: UUID, problem_id: UUID) -> None:
+    """HQ drafts and issues the first week's 督办通报: it lists the problem's 列入通报 step and puts unit_a on the 黑榜."""
+    listed = ListedStep(step_id=step_id_for("problem", problem_id, "bulletin_listing"), unit_id=w["unit_a"],
+                        unit_name="unit_a", summary_zh="人行道垃圾堆积逾期未整改")
+    w.send("hq", DraftBulletin, bulletin_id=bulletin_id, campaign_id=w.campaign_id, period_start=date(2022, 1, 3),
+           period_end=date(2022, 1, 9), title="第一周督办通报", body_zh="逾期问题通报如下。", listed_escalations=(listed,),
+           black_list=(RankEntry(rank=1, unit_id=w["unit_a"], name="unit_a", on_time_rate=0.0),))
+    w.send("hq", IssueBulletin, bulletin_id=bulletin_id)
